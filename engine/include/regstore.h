@@ -1,0 +1,186 @@
+/*
+ * regstore.h - a virtual file system on Ceph RADOS, for container registries.
+ *
+ * Layout in RADOS (one pool, optionally one namespace):
+ *   - a file's bytes live in objects "blob:<uuid>-<n>", chunk n holding bytes
+ *     [n * chunk_size, (n + 1) * chunk_size); the committed size is the
+ *     xattr "total-size" (decimal ASCII) of chunk 0, which always exists;
+ *   - each directory is an object named by its path ("/a/b"); its omap maps a
+ *     child's name to the child's blob id ("blob:<uuid>"), or to an empty
+ *     value for a subdirectory.  The root "/" always exists;
+ *   - a writer's data that is not committed yet is recorded in the object
+ *     "pending:<dir>", whose omap maps a name to "<blob id> <bytes>".
+ *
+ * Conventions, as in librados.h:
+ *   - handles are opaque pointers, made by rs_*_open/rs_connect and released
+ *     by the matching close function, which also frees everything they own;
+ *   - every function returns 0 (or a byte count) on success and a negative
+ *     errno on failure; the RS_E* codes below add the file-system meanings;
+ *   - strings handed back through out-parameters are malloc'ed and owned by
+ *     the caller (free with free()); an rs_status filled on failure holds the
+ *     message naming the path;
+ *   - a handle must be used by one thread at a time.  librados completion
+ *     callbacks run on librados' own threads; regstore's only signal a
+ *     condition variable and never call back into the caller.
+ */
+#ifndef REGSTORE_H
+#define REGSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RS_VERSION "0.1.0"
+
+#define RS_DEFAULT_CHUNK_SIZE (4u << 20)
+#define RS_DEFAULT_TIMEOUT 30
+#define RS_DEFAULT_WINDOW 8
+#define RS_MAX_CHUNK_SIZE (64u << 20)
+
+/*
+ * Status codes.  Each failure is a negative number: either -errno from the
+ * system or librados, or one of these.  rs_code_name maps both onto the
+ * stable code names of the Lua contract ("not_found", "io", ...).
+ */
+enum {
+  RS_EINVALPATH = 10001,   /* path breaks ^(/[A-Za-z0-9._-]+)+$ */
+  RS_EINVALOFFSET = 10002, /* offset negative or past the end */
+  RS_ENOTDIR = 10003,      /* a path component is a file */
+  RS_EISDIR = 10004,       /* a file operation on a directory */
+  RS_EEXIST = 10005,       /* a create that must not replace */
+  RS_ENOENT = 10006        /* path not found */
+};
+
+/* Why an operation failed: the code and a message naming the path. */
+typedef struct rs_status {
+  int code;        /* negative: -errno or -RS_E* */
+  char msg[512];   /* "regstore: not found: /a/b" */
+} rs_status;
+
+/* Stable code name for a status ("not_found", "timeout", "io", ...). */
+const char *rs_code_name(int code);
+
+typedef struct rs_conn rs_conn;
+typedef struct rs_writer rs_writer;
+typedef struct rs_reader rs_reader;
+typedef struct rs_sha256 rs_sha256;
+
+typedef struct rs_options {
+  const char *pool;       /* required */
+  const char *conf;       /* NULL: $CEPH_CONF, then librados' search */
+  const char *id;         /* cephx id; NULL: "admin" */
+  const char *keyring;    /* NULL: from the conf */
+  const char *namespace_; /* NULL: the default namespace */
+  uint32_t chunk_size;    /* 0: RS_DEFAULT_CHUNK_SIZE */
+  double timeout;         /* seconds; <= 0: RS_DEFAULT_TIMEOUT */
+  int window;             /* aio chunk ops in flight; 0: RS_DEFAULT_WINDOW */
+} rs_options;
+
+typedef struct rs_stat {
+  uint64_t size;   /* 0 for a directory */
+  time_t mtime;    /* commit time of a file; 0 for a directory */
+  int is_dir;
+} rs_stat;
+
+/*
+ * Connects and opens the pool; makes sure the root directory exists.
+ * On success *out owns a cluster handle and an I/O context.
+ */
+int rs_connect(const rs_options *opts, rs_conn **out, rs_status *st);
+/* Shuts the connection down.  Open readers and writers must be closed first. */
+void rs_close(rs_conn *c);
+uint32_t rs_chunk_size(const rs_conn *c);
+
+/* Checks a path against the contract; allow_root admits "/". */
+int rs_path_valid(const char *path, int allow_root);
+
+/* Replaces the whole file with len bytes, atomically. */
+int rs_put(rs_conn *c, const char *path, const void *data, size_t len,
+           rs_status *st);
+/* Reads the whole file: *data is malloc'ed (owned by the caller). */
+int rs_get(rs_conn *c, const char *path, char **data, size_t *len,
+           rs_status *st);
+int rs_stat_path(rs_conn *c, const char *path, rs_stat *out, rs_status *st);
+/*
+ * Direct children of a directory, sorted, as base names.  *names is a
+ * malloc'ed array of *count malloc'ed strings; free with rs_names_free.
+ */
+int rs_list(rs_conn *c, const char *path, char ***names, size_t *count,
+            rs_status *st);
+void rs_names_free(char **names, size_t count);
+/* Moves a file; an existing file at dst is replaced and its data removed. */
+int rs_move(rs_conn *c, const char *src, const char *dst, rs_status *st);
+/* Deletes a file, or a directory with everything under it. */
+int rs_delete(rs_conn *c, const char *path, rs_status *st);
+
+/*
+ * Walk: calls fn for every entry under path in lexical depth-first order.
+ * fn returns RS_WALK_CONTINUE, RS_WALK_SKIP (don't descend) or RS_WALK_STOP.
+ * A negative return from fn ends the walk and is returned.
+ */
+enum { RS_WALK_CONTINUE = 0, RS_WALK_SKIP = 1, RS_WALK_STOP = 2 };
+typedef int (*rs_walk_fn)(void *arg, const char *path, const rs_stat *info);
+int rs_walk(rs_conn *c, const char *path, rs_walk_fn fn, void *arg,
+            rs_status *st);
+
+/*
+ * Writers.  append == 0 starts a new file (the old content stays visible
+ * until commit); append != 0 continues an uncommitted file left by a closed
+ * writer, or a committed one.  Path errors are reported here.
+ */
+int rs_writer_open(rs_conn *c, const char *path, int append, rs_writer **out,
+                   rs_status *st);
+int rs_writer_write(rs_writer *w, const void *data, size_t len, rs_status *st);
+uint64_t rs_writer_size(const rs_writer *w);
+/* Attaches a hash that sees every byte written from now on (not owned). */
+void rs_writer_hash(rs_writer *w, rs_sha256 *h);
+/* Makes the content visible, atomically; the writer is then finished. */
+int rs_writer_commit(rs_writer *w, rs_status *st);
+/* Drops what this writer wrote; the writer is then finished. */
+int rs_writer_cancel(rs_writer *w, rs_status *st);
+/* Flushes and records the uncommitted data so that a later append can go on. */
+int rs_writer_close(rs_writer *w, rs_status *st);
+/* Frees the writer; an unfinished one is closed first (errors are dropped). */
+void rs_writer_free(rs_writer *w);
+
+/* Readers.  offset == size is allowed and reads nothing. */
+int rs_reader_open(rs_conn *c, const char *path, uint64_t offset,
+                   rs_reader **out, rs_status *st);
+/*
+ * Reads up to max bytes: *data points into the reader's buffer, valid until
+ * the next call.  Returns the byte count, 0 at end of file, or < 0.
+ */
+long rs_reader_read(rs_reader *r, const char **data, size_t max,
+                    rs_status *st);
+uint64_t rs_reader_size(const rs_reader *r);
+void rs_reader_free(rs_reader *r);
+
+/*
+ * Streaming SHA-256 (OpenSSL's libcrypto).  The saved state is 108 bytes,
+ * the layout of Go's crypto/sha256 MarshalBinary (distribution's resumable
+ * hash states): "sha\x03", the eight 32-bit words of the chaining value
+ * (big-endian), the 64-byte block buffer (its first len % 64 bytes valid,
+ * the rest zero), the byte count hashed so far (64-bit big-endian).
+ */
+#define RS_SHA256_STATE_LEN 108
+rs_sha256 *rs_sha256_new(void);
+void rs_sha256_free(rs_sha256 *h);
+void rs_sha256_update(rs_sha256 *h, const void *data, size_t len);
+uint64_t rs_sha256_size(const rs_sha256 *h);
+/* The digest of what was hashed so far; the hash can go on after. */
+void rs_sha256_digest(const rs_sha256 *h, unsigned char out[32]);
+void rs_sha256_save(const rs_sha256 *h, unsigned char out[RS_SHA256_STATE_LEN]);
+/* Returns -EINVAL when the state is malformed. */
+int rs_sha256_restore(rs_sha256 *h, const unsigned char *state, size_t len);
+
+/* A new random uuid, 36 characters and a NUL. */
+void rs_uuid(char out[37]);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,184 @@
+/*
+ * Blobs: a file's bytes striped over objects "<blob id>-<n>".  Chunk 0
+ * always exists once a file is committed and carries its size.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uuid/uuid.h>
+
+#include "internal.h"
+
+void rs_uuid(char out[37]) {
+  uuid_t u;
+  uuid_generate_random(u);
+  uuid_unparse_lower(u, out);
+}
+
+void rs_blob_new(char oid[RS_OID_MAX]) {
+  char u[37];
+  rs_uuid(u);
+  snprintf(oid, RS_OID_MAX, RS_BLOB_PREFIX "%s", u);
+}
+
+void rs_chunk_name(char *out, const char *oid, uint64_t index) {
+  snprintf(out, RS_OID_MAX, "%s-%" PRIu64, oid, index);
+}
+
+/* Chunks a file of size bytes occupies; an empty file still has chunk 0. */
+uint64_t rs_chunk_count(const rs_conn *c, uint64_t size) {
+  uint64_t n = (size + c->chunk - 1) / c->chunk;
+  return n ? n : 1;
+}
+
+static int parse_u64(const char *s, size_t len, uint64_t *out) {
+  uint64_t v = 0;
+  size_t i;
+  if (len == 0 || len > 20) return -EINVAL;
+  for (i = 0; i < len; i++) {
+    if (s[i] < '0' || s[i] > '9') return -EINVAL;
+    v = v * 10 + (uint64_t)(s[i] - '0');
+  }
+  *out = v;
+  return 0;
+}
+
+/* Size, mtime and move intent of a blob, from chunk 0, in one read. */
+int rs_blob_info(rs_conn *c, const char *oid, rs_blobinfo *info) {
+  char chunk0[RS_OID_MAX];
+  rados_read_op_t op = rados_create_read_op();
+  rados_xattrs_iter_t it = NULL;
+  uint64_t psize = 0;
+  int prval = 0, sval = 0, rc;
+  memset(info, 0, sizeof *info);
+  rs_chunk_name(chunk0, oid, 0);
+  rados_read_op_stat(op, &psize, &info->mtime, &sval);
+  rados_read_op_getxattrs(op, &it, &prval);
+  rc = rados_read_op_operate(op, c->io, chunk0, 0);
+  if (rc == 0 && prval < 0) rc = prval;
+  if (rc == 0) {
+    const char *name, *val;
+    size_t len;
+    while (rados_getxattrs_next(it, &name, &val, &len) == 0 && name) {
+      if (strcmp(name, RS_SIZE_XATTR) == 0)
+        info->has_size = parse_u64(val, len, &info->size) == 0;
+      else if (strcmp(name, RS_MOVE_XATTR) == 0 && len < sizeof info->intent)
+        memcpy(info->intent, val, len);
+    }
+  }
+  if (it) rados_getxattrs_end(it);
+  rados_release_read_op(op);
+  return rc;
+}
+
+/* Removes count chunks from index `from`, several in flight. */
+int rs_blob_remove_chunks(rs_conn *c, const char *oid, uint64_t from,
+                          uint64_t count) {
+  rs_aio aio;
+  uint64_t i;
+  int rc = rs_aio_init(&aio, c->window * 2);
+  if (rc < 0) return rc;
+  for (i = from; i < from + count && rc == 0; i++) {
+    char name[RS_OID_MAX];
+    rados_completion_t comp;
+    rc = rs_aio_slot(&aio, &comp);
+    if (rc < 0) break;
+    rs_chunk_name(name, oid, i);
+    rc = rados_aio_remove(c->io, name, comp);
+    if (rc < 0) rs_aio_unslot(&aio);
+  }
+  if (rc == 0) rc = rs_aio_wait_all(&aio);
+  rs_aio_free(&aio);
+  return rc == -ENOENT ? 0 : rc;
+}
+
+static int remove_chunk0(rs_conn *c, const char *oid) {
+  char name[RS_OID_MAX];
+  int rc;
+  rs_chunk_name(name, oid, 0);
+  rc = rados_remove(c->io, name);
+  return rc == -ENOENT ? 0 : rc;
+}
+
+/* Removes a committed blob of size bytes; chunk 0, which names the size, last. */
+int rs_blob_remove(rs_conn *c, const char *oid, uint64_t size) {
+  int rc = rs_blob_remove_chunks(c, oid, 1, rs_chunk_count(c, size) - 1);
+  return rc < 0 ? rc : remove_chunk0(c, oid);
+}
+
+/*
+ * Removes an uncommitted blob recorded at size bytes.  Chunks past that can
+ * exist when a writer died before recording its progress, so removal goes
+ * on until a whole window of chunk names is absent.
+ */
+int rs_blob_remove_uncommitted(rs_conn *c, const char *oid, uint64_t size) {
+  uint64_t n = rs_chunk_count(c, size), probe = (uint64_t)c->window;
+  int rc = rs_blob_remove_chunks(c, oid, 1, n - 1);
+  while (rc == 0) {
+    uint64_t i, found = 0;
+    for (i = n; i < n + probe; i++) {
+      char name[RS_OID_MAX];
+      rs_chunk_name(name, oid, i);
+      if (rados_remove(c->io, name) == 0) found++;
+    }
+    if (!found) break;
+    n += probe;
+  }
+  return rc < 0 ? rc : remove_chunk0(c, oid);
+}
+
+/*
+ * Writes chunk 0's size (and, when head is given, its whole content) in one
+ * op.  must_exist refuses to bring back a blob that was removed meanwhile.
+ */
+int rs_blob_set_size(rs_conn *c, const char *oid, uint64_t size,
+                     const void *head, size_t headlen, int must_exist) {
+  char chunk0[RS_OID_MAX], val[24];
+  rados_write_op_t op = rados_create_write_op();
+  int rc;
+  rs_chunk_name(chunk0, oid, 0);
+  snprintf(val, sizeof val, "%" PRIu64, size);
+  if (must_exist) rados_write_op_assert_exists(op);
+  if (head)
+    rados_write_op_write_full(op, head, headlen);
+  else if (!must_exist)
+    rados_write_op_create(op, LIBRADOS_CREATE_IDEMPOTENT, NULL);
+  rados_write_op_setxattr(op, RS_SIZE_XATTR, val, strlen(val));
+  rc = rados_write_op_operate(op, c->io, chunk0, NULL, 0);
+  rados_release_write_op(op);
+  return rc;
+}
+
+/*
+ * Releases a blob after unlinked_path stopped pointing at it.  A blob that
+ * an unfinished move left under two names is kept when its other name
+ * still points at it; only the intent is cleared.
+ */
+int rs_blob_drop(rs_conn *c, const char *oid, const char *unlinked_path) {
+  rs_blobinfo info;
+  int rc = rs_blob_info(c, oid, &info);
+  if (rc == -ENOENT) return 0;
+  if (rc < 0) return rc;
+  if (info.intent[0]) {
+    char *nl = strchr(info.intent, '\n');
+    if (nl) {
+      const char *src = info.intent, *dst = nl + 1;
+      const char *other;
+      rs_entry e;
+      rs_split sp;
+      *nl = '\0';
+      other = strcmp(unlinked_path, src) == 0 ? dst : src;
+      if (rs_path_valid(other, 0) && rs_path_split(other, &sp) == 0 &&
+          rs_dir_lookup(c, sp.dir, sp.base, &e) == 0 &&
+          e.kind == RS_ENT_FILE && strcmp(e.oid, oid) == 0) {
+        char chunk0[RS_OID_MAX];
+        rs_chunk_name(chunk0, oid, 0);
+        rc = rados_rmxattr(c->io, chunk0, RS_MOVE_XATTR);
+        return rc == -ENODATA ? 0 : rc;
+      }
+    }
+  }
+  return rs_blob_remove(c, oid, info.has_size ? info.size : 0);
+}

@@ -1,0 +1,376 @@
+/*
+ * Directories: one object per directory, named by its path, whose omap maps
+ * child names to blob ids ("" for a subdirectory).
+ *
+ * Concurrency without locks.  Creators write the entry first and link the
+ * directory into its parent afterwards (bottom-up); removers take the
+ * directory object away first, guarded by its version so that a concurrent
+ * entry makes the removal fail, and unlink it from its parent afterwards,
+ * then look again and relink a directory that a creator brought back in the
+ * meantime.  So a directory holding entries is always linked, or some actor
+ * that is still running is about to link it.  A creator whose directory
+ * object already exists stops there: whoever created it links it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static void put_entry(rs_entry *e, const char *val, size_t len) {
+  if (len == 0) {
+    e->kind = RS_ENT_DIR;
+  } else {
+    e->kind = RS_ENT_FILE;
+    if (len >= RS_OID_MAX) len = RS_OID_MAX - 1;
+    memcpy(e->oid, val, len);
+    e->oid[len] = '\0';
+  }
+}
+
+/* One key of a directory omap; a missing directory gives dir_exists = 0. */
+int rs_dir_lookup(rs_conn *c, const char *dir, const char *name, rs_entry *e) {
+  rados_read_op_t op = rados_create_read_op();
+  rados_omap_iter_t it = NULL;
+  const char *keys[1] = {name};
+  size_t klen[1] = {strlen(name)};
+  int prval = 0, rc;
+  memset(e, 0, sizeof *e);
+  rados_read_op_omap_get_vals_by_keys2(op, keys, 1, klen, &it, &prval);
+  rc = rados_read_op_operate(op, c->io, dir, 0);
+  if (rc == 0 && prval < 0) rc = prval;
+  if (rc == 0) {
+    char *k, *v;
+    size_t kl, vl;
+    e->dir_exists = 1;
+    if (rados_omap_get_next2(it, &k, &v, &kl, &vl) == 0 && k) put_entry(e, v, vl);
+  } else if (rc == -ENOENT) {
+    rc = 0;
+  }
+  if (it) rados_omap_get_end(it);
+  rados_release_read_op(op);
+  return rc;
+}
+
+/*
+ * Walks up from a missing directory object: -RS_ENOTDIR when a file stands
+ * where a directory should be, -RS_ENOENT otherwise.
+ */
+int rs_dir_check_ancestors(rs_conn *c, const char *dir) {
+  char d[4096], p[4096];
+  rs_entry e;
+  int rc;
+  snprintf(d, sizeof d, "%s", dir);
+  while (strcmp(d, "/") != 0) {
+    rs_path_parent(d, p, sizeof p);
+    rc = rs_dir_lookup(c, p, strrchr(d, '/') + 1, &e);
+    if (rc < 0) return rc;
+    if (e.dir_exists) return e.kind == RS_ENT_FILE ? -RS_ENOTDIR : -RS_ENOENT;
+    memcpy(d, p, sizeof d);
+  }
+  return -RS_ENOENT;
+}
+
+/* What a path names; kind RS_ENT_NONE when nothing is there. */
+int rs_resolve(rs_conn *c, const char *path, rs_entry *e, rs_status *st) {
+  rs_split sp;
+  int rc;
+  if (strcmp(path, "/") == 0) {
+    memset(e, 0, sizeof *e);
+    e->kind = RS_ENT_ROOT;
+    e->dir_exists = 1;
+    return 0;
+  }
+  rs_path_split(path, &sp);
+  rc = rs_dir_lookup(c, sp.dir, sp.base, e);
+  if (rc < 0) return rs_fail_rados(st, rc, path, "lookup");
+  if (!e->dir_exists) {
+    rc = rs_dir_check_ancestors(c, sp.dir);
+    if (rc == -RS_ENOTDIR) return rs_fail(st, rc, path, NULL);
+    if (rc != -RS_ENOENT) return rs_fail_rados(st, rc, path, "lookup");
+  }
+  return 0;
+}
+
+/* Guarded set: name must hold `expect` ("" for absent or a subdirectory). */
+static void op_guarded_set(rados_write_op_t op, const char *name,
+                           const char *expect, const char *val) {
+  const char *keys[1] = {name};
+  const char *vals[1] = {val};
+  size_t vlen[1] = {strlen(val)};
+  rados_write_op_omap_cmp(op, name, LIBRADOS_CMPXATTR_OP_EQ, expect,
+                          strlen(expect), NULL);
+  rados_write_op_omap_set(op, keys, vals, vlen, 1);
+}
+
+static int op_link(rs_conn *c, const char *dir, const char *name,
+                   const char *expect, const char *val, int must_exist) {
+  rados_write_op_t op = rados_create_write_op();
+  int rc;
+  if (must_exist)
+    rados_write_op_assert_exists(op);
+  else
+    rados_write_op_create(op, LIBRADOS_CREATE_IDEMPOTENT, NULL);
+  op_guarded_set(op, name, expect, val);
+  rc = rados_write_op_operate(op, c->io, dir, NULL, 0);
+  rados_release_write_op(op);
+  return rc;
+}
+
+/* Links dir into its parent, and so on up while parents are missing. */
+int rs_dir_link_chain(rs_conn *c, const char *dir) {
+  char d[4096], p[4096];
+  int rc;
+  snprintf(d, sizeof d, "%s", dir);
+  while (strcmp(d, "/") != 0) {
+    const char *base = strrchr(d, '/') + 1;
+    rs_path_parent(d, p, sizeof p);
+    rc = op_link(c, p, base, "", "", 1);
+    if (rc == -ENOENT) {
+      rc = op_link(c, p, base, "", "", 0);
+      if (rc == 0) {
+        memcpy(d, p, sizeof d);
+        continue;
+      }
+    }
+    if (rc == -ECANCELED) return -RS_ENOTDIR;
+    return rc;
+  }
+  return 0;
+}
+
+/*
+ * Points name at oid.  old holds the value expected there ("" for none) and,
+ * on return, the blob id that was replaced.  A race with another writer of
+ * the same name is retried: the last commit wins, and the caller removes
+ * the blob it replaced.
+ */
+int rs_dir_link_file(rs_conn *c, const char *dir, const char *name,
+                     const char *oid, char *old, int dir_exists) {
+  int tries, rc = -EAGAIN;
+  for (tries = 0; tries < RS_RETRIES; tries++) {
+    rs_entry e;
+    rc = op_link(c, dir, name, old, oid, dir_exists);
+    if (rc == 0) break;
+    if (rc == -ENOENT && dir_exists) {
+      dir_exists = 0;
+      continue;
+    }
+    if (rc != -ECANCELED) return rc;
+    rc = rs_dir_lookup(c, dir, name, &e);
+    if (rc < 0) return rc;
+    if (e.kind == RS_ENT_DIR) return -RS_EISDIR;
+    if (e.kind == RS_ENT_FILE)
+      memcpy(old, e.oid, RS_OID_MAX);
+    else
+      old[0] = '\0';
+  }
+  if (rc != 0) return rc;
+  if (!dir_exists) {
+    rc = rs_dir_link_chain(c, dir);
+    if (rc < 0) {
+      /* Lost a race with a file created where a parent should be. */
+      rs_dir_unlink(c, dir, name, oid);
+      rs_dir_prune(c, dir);
+    }
+  }
+  return rc;
+}
+
+/* Removes name if it still holds expect; -ECANCELED when it changed. */
+int rs_dir_unlink(rs_conn *c, const char *dir, const char *name,
+                  const char *expect) {
+  rados_write_op_t op = rados_create_write_op();
+  const char *keys[1] = {name};
+  int rc;
+  rados_write_op_assert_exists(op);
+  rados_write_op_omap_cmp(op, name, LIBRADOS_CMPXATTR_OP_EQ, expect,
+                          strlen(expect), NULL);
+  rados_write_op_omap_rm_keys(op, keys, 1);
+  rc = rados_write_op_operate(op, c->io, dir, NULL, 0);
+  rados_release_write_op(op);
+  return rc;
+}
+
+/* A rename inside one directory, in one guarded op. */
+int rs_dir_swap(rs_conn *c, const char *dir, const char *src, const char *dst,
+                const char *oid, const char *old_dst) {
+  rados_write_op_t op = rados_create_write_op();
+  const char *keys[1] = {src};
+  int rc;
+  rados_write_op_assert_exists(op);
+  rados_write_op_omap_cmp(op, src, LIBRADOS_CMPXATTR_OP_EQ, oid, strlen(oid),
+                          NULL);
+  op_guarded_set(op, dst, old_dst, oid);
+  rados_write_op_omap_rm_keys(op, keys, 1);
+  rc = rados_write_op_operate(op, c->io, dir, NULL, 0);
+  rados_release_write_op(op);
+  return rc;
+}
+
+int rs_obj_remove_if_version(rs_conn *c, const char *oid, uint64_t version) {
+  rados_write_op_t op = rados_create_write_op();
+  int rc;
+  rados_write_op_assert_version(op, version);
+  rados_write_op_remove(op);
+  rc = rados_write_op_operate(op, c->io, oid, NULL, 0);
+  rados_release_write_op(op);
+  return rc;
+}
+
+static int version_lost(int rc) {
+  return rc == -ERANGE || rc == -EOVERFLOW || rc == -ECANCELED;
+}
+
+/* Whether dir has any entry; with its version. */
+static int dir_probe(rs_conn *c, const char *dir, int *nonempty,
+                     uint64_t *version) {
+  rados_read_op_t op = rados_create_read_op();
+  rados_omap_iter_t it = NULL;
+  unsigned char more = 0;
+  int prval = 0, rc;
+  rados_read_op_omap_get_keys2(op, "", 1, &it, &more, &prval);
+  rc = rados_read_op_operate(op, c->io, dir, 0);
+  if (rc == 0 && prval < 0) rc = prval;
+  if (rc == 0) {
+    *nonempty = rados_omap_iter_size(it) > 0;
+    *version = rados_get_last_version(c->io);
+  }
+  if (it) rados_omap_get_end(it);
+  rados_release_read_op(op);
+  return rc;
+}
+
+int rs_obj_exists(rs_conn *c, const char *oid) {
+  uint64_t size;
+  time_t mtime;
+  int rc = rados_stat(c->io, oid, &size, &mtime);
+  return rc == 0 ? 1 : rc == -ENOENT ? 0 : rc;
+}
+
+/*
+ * After dir's object went away: unlinks it from its parent, relinks it when
+ * a creator brought it back meanwhile, and prunes the parent.
+ */
+int rs_dir_forget(rs_conn *c, const char *dir) {
+  char p[4096];
+  int rc;
+  if (strcmp(dir, "/") == 0) return 0;
+  rs_path_parent(dir, p, sizeof p);
+  rc = rs_dir_unlink(c, p, strrchr(dir, '/') + 1, "");
+  if (rc < 0 && rc != -ENOENT) return rc;
+  rc = rs_obj_exists(c, dir);
+  if (rc < 0) return rc;
+  if (rc == 1) return rs_dir_link_chain(c, dir);
+  return rs_dir_prune(c, p);
+}
+
+/* Removes dir when it has no entry left, then its empty ancestors. */
+int rs_dir_prune(rs_conn *c, const char *dir) {
+  int rc = -EAGAIN, tries;
+  if (strcmp(dir, "/") == 0) return 0;
+  for (tries = 0; tries < RS_RETRIES; tries++) {
+    int nonempty = 0;
+    uint64_t version = 0;
+    rc = dir_probe(c, dir, &nonempty, &version);
+    if (rc == -ENOENT) return 0;
+    if (rc < 0) return rc;
+    if (nonempty) return 0;
+    rc = rs_obj_remove_if_version(c, dir, version);
+    if (rc == 0 || !version_lost(rc)) break;
+  }
+  if (rc == -ENOENT) return 0;
+  if (rc < 0) return rc;
+  return rs_dir_forget(c, dir);
+}
+
+void rs_dirents_free(rs_dirent *ents, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    free(ents[i].name);
+    free(ents[i].val);
+  }
+  free(ents);
+}
+
+static int push_ent(rs_dirent **ents, size_t *n, size_t *cap, const char *k,
+                    size_t kl, const char *v, size_t vl) {
+  rs_dirent *e;
+  if (*n == *cap) {
+    size_t ncap = *cap ? *cap * 2 : 64;
+    rs_dirent *grown = realloc(*ents, ncap * sizeof *grown);
+    if (!grown) return -ENOMEM;
+    *ents = grown;
+    *cap = ncap;
+  }
+  e = &(*ents)[*n];
+  e->name = strndup(k, kl);
+  e->val = strndup(v ? v : "", v ? vl : 0);
+  if (!e->name || !e->val) {
+    free(e->name);
+    free(e->val);
+    return -ENOMEM;
+  }
+  (*n)++;
+  return 0;
+}
+
+/* One page of at most RS_OMAP_PAGE entries after `after`. */
+static int read_page(rs_conn *c, const char *dir, const char *after,
+                     int with_vals, rs_dirent **ents, size_t *n, size_t *cap,
+                     int *more, uint64_t *version) {
+  rados_read_op_t op = rados_create_read_op();
+  rados_omap_iter_t it = NULL;
+  unsigned char m = 0;
+  int prval = 0, rc;
+  if (with_vals)
+    rados_read_op_omap_get_vals2(op, after, "", RS_OMAP_PAGE, &it, &m, &prval);
+  else
+    rados_read_op_omap_get_keys2(op, after, RS_OMAP_PAGE, &it, &m, &prval);
+  rc = rados_read_op_operate(op, c->io, dir, 0);
+  if (rc == 0 && prval < 0) rc = prval;
+  if (rc == 0) {
+    char *k, *v;
+    size_t kl, vl;
+    *version = rados_get_last_version(c->io);
+    while (rc == 0 && rados_omap_get_next2(it, &k, &v, &kl, &vl) == 0 && k)
+      rc = push_ent(ents, n, cap, k, kl, with_vals ? v : NULL, vl);
+    *more = m;
+  }
+  if (it) rados_omap_get_end(it);
+  rados_release_read_op(op);
+  return rc;
+}
+
+/*
+ * All entries of a directory, sorted (omap order), paged.  The listing is
+ * consistent: it is read again when the object changed between pages, and
+ * *version is the object version it reflects.
+ */
+int rs_dir_read(rs_conn *c, const char *dir, rs_dirent **ents, size_t *n,
+                uint64_t *version, int with_vals) {
+  int tries, rc = -EAGAIN;
+  for (tries = 0; tries < RS_RETRIES; tries++) {
+    rs_dirent *list = NULL;
+    size_t count = 0, cap = 0;
+    uint64_t first = 0, last = 0;
+    int more = 1, pages = 0;
+    rc = 0;
+    while (rc == 0 && more) {
+      const char *after = count ? list[count - 1].name : "";
+      rc = read_page(c, dir, after, with_vals, &list, &count, &cap, &more,
+                     &last);
+      if (pages++ == 0) first = last;
+    }
+    if (rc == 0 && first == last) {
+      *ents = list;
+      *n = count;
+      if (version) *version = last;
+      return 0;
+    }
+    rs_dirents_free(list, count);
+    if (rc < 0) return rc;
+  }
+  return rc;
+}

@@ -1,0 +1,363 @@
+/* Whole-file calls: put, get, stat, list, move, delete. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define GET_HEAD (1u << 20) /* bytes read with a file's metadata */
+
+static int check_path(const char *path, int allow_root, rs_status *st) {
+  if (!rs_path_valid(path, allow_root)) return rs_fail(st, -RS_EINVALPATH, path, NULL);
+  return 0;
+}
+
+/* A missing parent: fine to create, unless a file stands in the way. */
+static int check_parent(rs_conn *c, const rs_entry *e, const char *dir,
+                        const char *path, rs_status *st) {
+  int rc;
+  if (e->dir_exists) return 0;
+  rc = rs_dir_check_ancestors(c, dir);
+  if (rc == -RS_ENOENT) return 0;
+  if (rc == -RS_ENOTDIR) return rs_fail(st, rc, path, NULL);
+  return rs_fail_rados(st, rc, path, "lookup");
+}
+
+/* Links a fully written blob at path, then releases what it replaced. */
+int rs_file_commit(rs_conn *c, const char *path, const char *oid, char *old,
+                   int dir_exists, rs_status *st) {
+  rs_split sp;
+  int rc;
+  rs_path_split(path, &sp);
+  rc = rs_dir_link_file(c, sp.dir, sp.base, oid, old, dir_exists);
+  if (rc == -RS_EISDIR || rc == -RS_ENOTDIR) return rs_fail(st, rc, path, NULL);
+  if (rc < 0) return rs_fail_rados(st, rc, path, "commit");
+  if (old[0] && strcmp(old, oid) != 0) {
+    rc = rs_blob_drop(c, old, path);
+    if (rc < 0) return rs_fail_rados(st, rc, path, "release of the old content");
+  }
+  return 0;
+}
+
+int rs_put(rs_conn *c, const char *path, const void *data, size_t len,
+           rs_status *st) {
+  char oid[RS_OID_MAX], old[RS_OID_MAX] = "";
+  rs_split sp;
+  rs_entry e;
+  size_t head = len < c->chunk ? len : c->chunk;
+  int rc;
+  if ((rc = check_path(path, 0, st)) < 0) return rc;
+  rs_path_split(path, &sp);
+  rc = rs_dir_lookup(c, sp.dir, sp.base, &e);
+  if (rc < 0) return rs_fail_rados(st, rc, path, "lookup");
+  if (e.kind == RS_ENT_DIR) return rs_fail(st, -RS_EISDIR, path, NULL);
+  if ((rc = check_parent(c, &e, sp.dir, path, st)) < 0) return rc;
+  if (e.kind == RS_ENT_FILE) memcpy(old, e.oid, sizeof old);
+  rs_blob_new(oid);
+  rc = rs_stripe_write_all(c, oid, 1, (const char *)data + head, len - head);
+  if (rc == 0) rc = rs_blob_set_size(c, oid, len, data, head, 0);
+  if (rc < 0) {
+    rs_blob_remove(c, oid, len);
+    return rs_fail_rados(st, rc, path, "write");
+  }
+  rc = rs_file_commit(c, path, oid, old, e.dir_exists, st);
+  if (rc < 0 && strcmp(old, oid) != 0) rs_blob_remove(c, oid, len);
+  return rc;
+}
+
+/* The blob behind a file path, or the contract's error for it. */
+static int file_oid(rs_conn *c, const char *path, rs_entry *e, rs_status *st) {
+  int rc;
+  if ((rc = check_path(path, 0, st)) < 0) return rc;
+  if ((rc = rs_resolve(c, path, e, st)) < 0) return rc;
+  if (e->kind == RS_ENT_NONE) return rs_fail(st, -RS_ENOENT, path, NULL);
+  if (e->kind != RS_ENT_FILE) return rs_fail(st, -RS_EISDIR, path, NULL);
+  return 0;
+}
+
+/* Size, mtime and the first bytes of a blob, in one round trip. */
+static int read_head(rs_conn *c, const char *oid, char *buf, size_t max,
+                     size_t *got, rs_blobinfo *info) {
+  char chunk0[RS_OID_MAX];
+  rados_read_op_t op = rados_create_read_op();
+  rados_xattrs_iter_t it = NULL;
+  uint64_t psize = 0;
+  int prval = 0, sval = 0, rval = 0, rc;
+  size_t nread = 0;
+  memset(info, 0, sizeof *info);
+  rs_chunk_name(chunk0, oid, 0);
+  rados_read_op_stat(op, &psize, &info->mtime, &sval);
+  rados_read_op_getxattrs(op, &it, &prval);
+  rados_read_op_read(op, 0, max, buf, &nread, &rval);
+  rc = rados_read_op_operate(op, c->io, chunk0, 0);
+  if (rc == 0 && prval < 0) rc = prval;
+  if (rc == 0 && rval < 0) rc = rval;
+  if (rc == 0) {
+    const char *name, *val;
+    size_t len;
+    while (rados_getxattrs_next(it, &name, &val, &len) == 0 && name) {
+      if (strcmp(name, RS_SIZE_XATTR) == 0 && len < 24) {
+        char num[24];
+        memcpy(num, val, len);
+        num[len] = '\0';
+        info->size = strtoull(num, NULL, 10);
+        info->has_size = 1;
+      }
+    }
+    *got = nread;
+  }
+  if (it) rados_getxattrs_end(it);
+  rados_release_read_op(op);
+  return rc;
+}
+
+int rs_get(rs_conn *c, const char *path, char **data, size_t *len,
+           rs_status *st) {
+  rs_entry e;
+  rs_blobinfo info;
+  size_t max = c->chunk < GET_HEAD ? c->chunk : GET_HEAD, got = 0;
+  char *buf;
+  int rc;
+  *data = NULL;
+  *len = 0;
+  if ((rc = file_oid(c, path, &e, st)) < 0) return rc;
+  buf = malloc(max ? max : 1);
+  if (!buf) return rs_fail(st, -ENOMEM, path, NULL);
+  rc = read_head(c, e.oid, buf, max, &got, &info);
+  if (rc == 0 && info.size > got) {
+    char *all = realloc(buf, info.size);
+    if (!all) {
+      rc = -ENOMEM;
+    } else {
+      buf = all;
+      rc = rs_stripe_read(c, e.oid, got, buf + got, info.size - got);
+    }
+  }
+  if (rc < 0) {
+    free(buf);
+    return rs_fail_rados(st, rc, path, "read");
+  }
+  *data = buf;
+  *len = info.size;
+  return 0;
+}
+
+int rs_stat_path(rs_conn *c, const char *path, rs_stat *out, rs_status *st) {
+  rs_entry e;
+  rs_blobinfo info;
+  int rc;
+  memset(out, 0, sizeof *out);
+  if ((rc = check_path(path, 1, st)) < 0) return rc;
+  if ((rc = rs_resolve(c, path, &e, st)) < 0) return rc;
+  if (e.kind == RS_ENT_NONE) return rs_fail(st, -RS_ENOENT, path, NULL);
+  if (e.kind != RS_ENT_FILE) {
+    out->is_dir = 1;
+    return 0;
+  }
+  rc = rs_blob_info(c, e.oid, &info);
+  if (rc < 0) return rs_fail_rados(st, rc, path, "stat");
+  out->size = info.size;
+  out->mtime = info.mtime;
+  return 0;
+}
+
+void rs_names_free(char **names, size_t count) {
+  size_t i;
+  for (i = 0; i < count; i++) free(names[i]);
+  free(names);
+}
+
+int rs_list(rs_conn *c, const char *path, char ***names, size_t *count,
+            rs_status *st) {
+  rs_dirent *ents = NULL;
+  size_t n = 0, i;
+  char **out;
+  int rc;
+  *names = NULL;
+  *count = 0;
+  if ((rc = check_path(path, 1, st)) < 0) return rc;
+  rc = rs_dir_read(c, path, &ents, &n, NULL, 0);
+  if (rc == -ENOENT) {
+    rs_entry e;
+    if (strcmp(path, "/") == 0) return 0;
+    if ((rc = rs_resolve(c, path, &e, st)) < 0) return rc;
+    if (e.kind == RS_ENT_FILE) return rs_fail(st, -RS_ENOTDIR, path, NULL);
+    if (e.kind == RS_ENT_DIR) return 0; /* being created right now */
+    return rs_fail(st, -RS_ENOENT, path, NULL);
+  }
+  if (rc < 0) return rs_fail_rados(st, rc, path, "list");
+  out = calloc(n ? n : 1, sizeof *out);
+  if (!out) {
+    rs_dirents_free(ents, n);
+    return rs_fail(st, -ENOMEM, path, NULL);
+  }
+  for (i = 0; i < n; i++) {
+    out[i] = ents[i].name;
+    ents[i].name = NULL;
+  }
+  rs_dirents_free(ents, n);
+  *names = out;
+  *count = n;
+  return 0;
+}
+
+static int set_intent(rs_conn *c, const char *oid, const char *src,
+                      const char *dst) {
+  char chunk0[RS_OID_MAX], val[8192];
+  int n = snprintf(val, sizeof val, "%s\n%s", src, dst);
+  rs_chunk_name(chunk0, oid, 0);
+  return rados_setxattr(c->io, chunk0, RS_MOVE_XATTR, val, (size_t)n);
+}
+
+static void clear_intent(rs_conn *c, const char *oid) {
+  char chunk0[RS_OID_MAX];
+  rs_chunk_name(chunk0, oid, 0);
+  rados_rmxattr(c->io, chunk0, RS_MOVE_XATTR);
+}
+
+/*
+ * A move between directories, in a crash-safe order: the blob records the
+ * move, dst is linked, src unlinked, the record cleared.  A crash in between
+ * leaves both names on one blob with the record; whoever then unlinks one of
+ * the names keeps the data for the other (rs_blob_drop).
+ */
+static int move_across(rs_conn *c, const rs_split *s, const rs_split *d,
+                       const char *src, const char *dst, const char *oid,
+                       char *old, int dir_exists) {
+  int rc = set_intent(c, oid, src, dst);
+  if (rc < 0) return rc;
+  rc = rs_dir_link_file(c, d->dir, d->base, oid, old, dir_exists);
+  if (rc < 0) {
+    clear_intent(c, oid);
+    return rc;
+  }
+  rc = rs_dir_unlink(c, s->dir, s->base, oid);
+  if (rc == 0) rc = rs_dir_prune(c, s->dir);
+  if (rc == -ECANCELED || rc == -ENOENT) rc = 0; /* src was replaced meanwhile */
+  clear_intent(c, oid);
+  return rc;
+}
+
+int rs_move(rs_conn *c, const char *src, const char *dst, rs_status *st) {
+  rs_split s, d;
+  int rc, tries;
+  if ((rc = check_path(src, 0, st)) < 0) return rc;
+  if (!rs_path_valid(dst, 0)) return rs_fail(st, -RS_EINVALPATH, dst, NULL);
+  rs_path_split(src, &s);
+  rs_path_split(dst, &d);
+  for (tries = 0; tries < RS_RETRIES; tries++) {
+    rs_entry es, ed;
+    char old[RS_OID_MAX] = "";
+    if ((rc = file_oid(c, src, &es, st)) < 0) return rc;
+    if (strcmp(src, dst) == 0) return 0;
+    rc = rs_dir_lookup(c, d.dir, d.base, &ed);
+    if (rc < 0) return rs_fail_rados(st, rc, src, "move");
+    if (ed.kind == RS_ENT_DIR) return rs_fail(st, -RS_EISDIR, src, "cannot move onto directory %s, from", dst);
+    if (!ed.dir_exists) {
+      rc = rs_dir_check_ancestors(c, d.dir);
+      if (rc == -RS_ENOTDIR) return rs_fail(st, rc, src, "%s is not under a directory, from", dst);
+      if (rc != -RS_ENOENT) return rs_fail_rados(st, rc, src, "move");
+    }
+    if (ed.kind == RS_ENT_FILE) memcpy(old, ed.oid, sizeof old);
+    if (strcmp(s.dir, d.dir) == 0)
+      rc = rs_dir_swap(c, s.dir, s.base, d.base, es.oid, old);
+    else
+      rc = move_across(c, &s, &d, src, dst, es.oid, old, ed.dir_exists);
+    if (rc == -ECANCELED) continue; /* src or dst changed: look again */
+    if (rc == -RS_EISDIR || rc == -RS_ENOTDIR) return rs_fail(st, rc, src, NULL);
+    if (rc < 0) return rs_fail_rados(st, rc, src, "move");
+    if (old[0] && strcmp(old, es.oid) != 0) {
+      rc = rs_blob_drop(c, old, dst);
+      if (rc < 0) return rs_fail_rados(st, rc, dst, "release of the old content");
+    }
+    return 0;
+  }
+  return rs_fail(st, -EAGAIN, src, "move kept losing races");
+}
+
+/* Drops the uncommitted data recorded for path, unless it is blob keep. */
+static int drop_pending(rs_conn *c, const rs_split *sp, const char *keep,
+                        int *found) {
+  char oid[RS_OID_MAX];
+  uint64_t size = 0;
+  int rc = rs_pending_get(c, sp->dir, sp->base, oid, &size);
+  *found = rc == 1;
+  if (rc <= 0) return rc;
+  if (!keep || strcmp(oid, keep) != 0) {
+    rc = rs_blob_remove_uncommitted(c, oid, size);
+    if (rc < 0) return rc;
+  }
+  return rs_pending_clear(c, sp->dir, sp->base, oid);
+}
+
+static int delete_file(rs_conn *c, const char *path, const rs_split *sp,
+                       const char *oid) {
+  int rc = rs_dir_unlink(c, sp->dir, sp->base, oid), found;
+  if (rc < 0) return rc;
+  rc = rs_dir_prune(c, sp->dir);
+  if (rc == 0) rc = rs_blob_drop(c, oid, path);
+  if (rc == 0) rc = drop_pending(c, sp, oid, &found);
+  return rc;
+}
+
+/*
+ * Deletes everything under dir and then dir's object.  The object goes
+ * first, guarded by the version its listing saw, so an entry created
+ * meanwhile is never orphaned; the blobs it named go after it, so a crash
+ * can leak data but never leaves a name without its data.
+ */
+static int delete_tree(rs_conn *c, const char *dir) {
+  int rc = -EAGAIN, tries;
+  for (tries = 0; tries < RS_RETRIES; tries++) {
+    rs_dirent *ents = NULL;
+    size_t n = 0, i;
+    uint64_t version = 0;
+    char child[4096];
+    rc = rs_dir_read(c, dir, &ents, &n, &version, 1);
+    if (rc == -ENOENT) return 0;
+    if (rc < 0) return rc;
+    for (i = 0; i < n && rc == 0; i++) {
+      if (ents[i].val[0] != '\0') continue;
+      rc = rs_path_join(child, sizeof child, dir, ents[i].name);
+      if (rc == 0) rc = delete_tree(c, child);
+    }
+    if (rc == 0) rc = rs_pending_drop_all(c, dir);
+    if (rc == 0) rc = rs_obj_remove_if_version(c, dir, version);
+    for (i = 0; i < n && rc == 0; i++) {
+      if (ents[i].val[0] == '\0') continue;
+      rc = rs_path_join(child, sizeof child, dir, ents[i].name);
+      if (rc == 0) rc = rs_blob_drop(c, ents[i].val, child);
+    }
+    rs_dirents_free(ents, n);
+    if (rc == -ERANGE || rc == -EOVERFLOW || rc == -ECANCELED) continue;
+    return rc == -ENOENT ? 0 : rc;
+  }
+  return rc;
+}
+
+int rs_delete(rs_conn *c, const char *path, rs_status *st) {
+  rs_split sp;
+  int rc, tries, found = 0;
+  if ((rc = check_path(path, 0, st)) < 0) return rc;
+  rs_path_split(path, &sp);
+  for (tries = 0; tries < RS_RETRIES; tries++) {
+    rs_entry e;
+    if ((rc = rs_resolve(c, path, &e, st)) < 0) return rc;
+    if (e.kind == RS_ENT_NONE) {
+      rc = drop_pending(c, &sp, NULL, &found);
+      if (rc < 0) return rs_fail_rados(st, rc, path, "delete");
+      return found ? 0 : rs_fail(st, -RS_ENOENT, path, NULL);
+    }
+    if (e.kind == RS_ENT_FILE) {
+      rc = delete_file(c, path, &sp, e.oid);
+      if (rc == -ECANCELED) continue; /* replaced meanwhile: look again */
+    } else {
+      rc = delete_tree(c, path);
+      if (rc == 0) rc = rs_dir_forget(c, path);
+    }
+    if (rc < 0) return rs_fail_rados(st, rc, path, "delete");
+    return 0;
+  }
+  return rs_fail(st, -EAGAIN, path, "delete kept losing races");
+}

@@ -1,0 +1,549 @@
+/*
+ * regstore.core: the Lua face of the engine, one source for Lua 5.4 and
+ * LuaJIT.  Storage failures return nil, message, code; misuse raises.
+ * Every handle is a userdata born closed, with one finaliser for __gc and
+ * __close; readers and writers keep their driver (and hash) alive through
+ * their user value.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compat.h"
+#include "regstore.h"
+
+#define DRIVER "regstore.driver"
+#define WRITER "regstore.writer"
+#define READER "regstore.reader"
+#define SHA256 "regstore.sha256"
+
+typedef struct { rs_conn *c; } Driver;
+enum { W_OPEN, W_DONE, W_CLOSED };
+typedef struct { rs_writer *w; int state; } Writer;
+typedef struct { rs_reader *r; } Reader;
+typedef struct { rs_sha256 *h; } Hash;
+
+/* ---------------------------------------------------------------- helpers */
+
+static int push_failure(lua_State *L, const rs_status *st) {
+  lua_pushnil(L);
+  lua_pushstring(L, st->msg);
+  lua_pushstring(L, rs_code_name(st->code));
+  return 3;
+}
+
+static int push_result(lua_State *L, int rc, const rs_status *st) {
+  if (rc < 0) return push_failure(L, st);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* A string argument, strictly: numbers are not paths. */
+static const char *check_string(lua_State *L, int i, size_t *len) {
+  if (lua_type(L, i) != LUA_TSTRING)
+    luaL_argerror(L, i, lua_pushfstring(L, "string expected, got %s", luaL_typename(L, i)));
+  return lua_tolstring(L, i, len);
+}
+
+static double check_whole(lua_State *L, int i) {
+  double v;
+  if (lua_type(L, i) != LUA_TNUMBER)
+    luaL_argerror(L, i, lua_pushfstring(L, "number expected, got %s", luaL_typename(L, i)));
+  v = lua_tonumber(L, i);
+  if (v != floor(v)) luaL_argerror(L, i, "integer expected");
+  return v;
+}
+
+static int opt_bool(lua_State *L, int i) {
+  if (lua_isnoneornil(L, i)) return 0;
+  if (lua_type(L, i) != LUA_TBOOLEAN)
+    luaL_argerror(L, i, lua_pushfstring(L, "boolean expected, got %s", luaL_typename(L, i)));
+  return lua_toboolean(L, i);
+}
+
+static Driver *check_driver(lua_State *L) {
+  Driver *d = luaL_checkudata(L, 1, DRIVER);
+  if (!d->c) luaL_error(L, "regstore: driver is closed");
+  return d;
+}
+
+/* Creates a userdata of the given class whose user value is {owners...}. */
+static void *new_handle(lua_State *L, size_t size, const char *cls, int nowners) {
+  void *p = rs_newudata(L, size);
+  int i;
+  memset(p, 0, size);
+  luaL_getmetatable(L, cls);
+  lua_setmetatable(L, -2);
+  lua_createtable(L, nowners, 0);
+  for (i = 1; i <= nowners; i++) {
+    lua_pushvalue(L, -2 - nowners);
+    lua_rawseti(L, -2, i);
+  }
+  rs_setuservalue(L, -2);
+  return p;
+}
+
+static void set_methods(lua_State *L, const char *cls, const luaL_Reg *meta,
+                        const luaL_Reg *methods) {
+  luaL_newmetatable(L, cls);
+  luaL_setfuncs(L, meta, 0);
+  lua_newtable(L);
+  luaL_setfuncs(L, methods, 0);
+  lua_setfield(L, -2, "__index");
+  lua_pushstring(L, cls);
+  lua_setfield(L, -2, "__name");
+  lua_pop(L, 1);
+}
+
+/* ------------------------------------------------------------------ module */
+
+static const char *opt_field_string(lua_State *L, const char *key) {
+  const char *s = NULL;
+  lua_getfield(L, 1, key);
+  if (!lua_isnil(L, -1)) {
+    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "connect: '%s' must be a string", key);
+    s = lua_tostring(L, -1);
+  }
+  lua_pop(L, 1); /* the string stays alive in the options table */
+  return s;
+}
+
+static double opt_field_number(lua_State *L, const char *key, double dflt) {
+  double v = dflt;
+  lua_getfield(L, 1, key);
+  if (!lua_isnil(L, -1)) {
+    if (lua_type(L, -1) != LUA_TNUMBER) luaL_error(L, "connect: '%s' must be a number", key);
+    v = lua_tonumber(L, -1);
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+static int l_connect(lua_State *L) {
+  rs_options o;
+  rs_status st;
+  Driver *d;
+  double chunk, window;
+  int rc;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  memset(&o, 0, sizeof o);
+  o.pool = opt_field_string(L, "pool");
+  if (!o.pool) luaL_argerror(L, 1, "'pool' is required");
+  o.conf = opt_field_string(L, "conf");
+  o.id = opt_field_string(L, "id");
+  o.keyring = opt_field_string(L, "keyring");
+  o.namespace_ = opt_field_string(L, "namespace");
+  chunk = opt_field_number(L, "chunk_size", RS_DEFAULT_CHUNK_SIZE);
+  window = opt_field_number(L, "window", RS_DEFAULT_WINDOW);
+  o.timeout = opt_field_number(L, "timeout", RS_DEFAULT_TIMEOUT);
+  if (chunk < 4096 || chunk > RS_MAX_CHUNK_SIZE || chunk != floor(chunk))
+    luaL_argerror(L, 1, "'chunk_size' must be an integer from 4096 to 64 MiB");
+  if (window < 1 || window > 256 || window != floor(window))
+    luaL_argerror(L, 1, "'window' must be an integer from 1 to 256");
+  if (!(o.timeout > 0)) luaL_argerror(L, 1, "'timeout' must be positive");
+  o.chunk_size = (uint32_t)chunk;
+  o.window = (int)window;
+  d = new_handle(L, sizeof *d, DRIVER, 0);
+  rc = rs_connect(&o, &d->c, &st);
+  if (rc < 0) return push_failure(L, &st);
+  return 1;
+}
+
+static int l_uuid(lua_State *L) {
+  char u[37];
+  rs_uuid(u);
+  lua_pushstring(L, u);
+  return 1;
+}
+
+/* ------------------------------------------------------------------ driver */
+
+static int d_close(lua_State *L) {
+  Driver *d = luaL_checkudata(L, 1, DRIVER);
+  if (d->c) {
+    rs_close(d->c);
+    d->c = NULL;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int d_put_content(lua_State *L) {
+  Driver *d = check_driver(L);
+  const char *path = check_string(L, 2, NULL);
+  size_t len;
+  const char *data = check_string(L, 3, &len);
+  rs_status st;
+  return push_result(L, rs_put(d->c, path, data, len, &st), &st);
+}
+
+static int d_get_content(lua_State *L) {
+  Driver *d = check_driver(L);
+  const char *path = check_string(L, 2, NULL);
+  rs_status st;
+  char *data;
+  size_t len;
+  if (rs_get(d->c, path, &data, &len, &st) < 0) return push_failure(L, &st);
+  lua_pushlstring(L, data, len);
+  free(data);
+  return 1;
+}
+
+static void push_stat(lua_State *L, const char *path, const rs_stat *s) {
+  lua_createtable(L, 0, 4);
+  lua_pushstring(L, path);
+  lua_setfield(L, -2, "path");
+  lua_pushinteger(L, (lua_Integer)s->size);
+  lua_setfield(L, -2, "size");
+  lua_pushinteger(L, (lua_Integer)s->mtime);
+  lua_setfield(L, -2, "modtime");
+  lua_pushboolean(L, s->is_dir);
+  lua_setfield(L, -2, "is_dir");
+}
+
+static int d_stat(lua_State *L) {
+  Driver *d = check_driver(L);
+  const char *path = check_string(L, 2, NULL);
+  rs_status st;
+  rs_stat s;
+  if (rs_stat_path(d->c, path, &s, &st) < 0) return push_failure(L, &st);
+  push_stat(L, path, &s);
+  return 1;
+}
+
+static int d_list(lua_State *L) {
+  Driver *d = check_driver(L);
+  const char *path = check_string(L, 2, NULL);
+  int root = strcmp(path, "/") == 0;
+  rs_status st;
+  char **names;
+  size_t n, i;
+  if (rs_list(d->c, path, &names, &n, &st) < 0) return push_failure(L, &st);
+  lua_createtable(L, (int)n, 0);
+  for (i = 0; i < n; i++) {
+    lua_pushfstring(L, "%s/%s", root ? "" : path, names[i]);
+    lua_rawseti(L, -2, (int)i + 1);
+  }
+  rs_names_free(names, n);
+  return 1;
+}
+
+static int d_move(lua_State *L) {
+  Driver *d = check_driver(L);
+  const char *src = check_string(L, 2, NULL);
+  const char *dst = check_string(L, 3, NULL);
+  rs_status st;
+  return push_result(L, rs_move(d->c, src, dst, &st), &st);
+}
+
+static int d_delete(lua_State *L) {
+  Driver *d = check_driver(L);
+  const char *path = check_string(L, 2, NULL);
+  rs_status st;
+  return push_result(L, rs_delete(d->c, path, &st), &st);
+}
+
+/* The walk callback runs on the calling thread; a Lua error in it is caught
+ * here and raised again once the engine has freed its listings. */
+struct walk_ctx {
+  lua_State *L;
+  int failed;
+};
+
+#define WALK_LUA_ERROR (-1)
+
+static int walk_visit(void *arg, const char *path, const rs_stat *info) {
+  struct walk_ctx *w = arg;
+  lua_State *L = w->L;
+  const char *r;
+  int verdict = RS_WALK_CONTINUE;
+  lua_pushvalue(L, 3);
+  push_stat(L, path, info);
+  if (lua_pcall(L, 1, 1, 0) != 0) {
+    w->failed = 1;
+    return WALK_LUA_ERROR; /* the message stays on the stack */
+  }
+  r = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+  if (r && strcmp(r, "skip") == 0) verdict = RS_WALK_SKIP;
+  else if (r && strcmp(r, "stop") == 0) verdict = RS_WALK_STOP;
+  lua_pop(L, 1);
+  return verdict;
+}
+
+static int d_walk(lua_State *L) {
+  Driver *d = check_driver(L);
+  const char *path = check_string(L, 2, NULL);
+  struct walk_ctx w = {L, 0};
+  rs_status st;
+  int rc;
+  luaL_checktype(L, 3, LUA_TFUNCTION);
+  lua_settop(L, 3);
+  rc = rs_walk(d->c, path, walk_visit, &w, &st);
+  if (w.failed) return lua_error(L);
+  return push_result(L, rc, &st);
+}
+
+static int d_writer(lua_State *L) {
+  Driver *d = check_driver(L);
+  const char *path = check_string(L, 2, NULL);
+  int append = opt_bool(L, 3);
+  rs_status st;
+  Writer *w;
+  lua_pushvalue(L, 1);
+  w = new_handle(L, sizeof *w, WRITER, 1);
+  w->state = W_CLOSED;
+  if (rs_writer_open(d->c, path, append, &w->w, &st) < 0) return push_failure(L, &st);
+  w->state = W_OPEN;
+  return 1;
+}
+
+static int d_reader(lua_State *L) {
+  Driver *d = check_driver(L);
+  const char *path = check_string(L, 2, NULL);
+  double offset = lua_isnoneornil(L, 3) ? 0 : check_whole(L, 3);
+  rs_status st;
+  Reader *r;
+  if (offset < 0) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "regstore: invalid offset %d for path: %s", (int)offset, path);
+    lua_pushstring(L, "invalid_offset");
+    return 3;
+  }
+  lua_pushvalue(L, 1);
+  r = new_handle(L, sizeof *r, READER, 1);
+  if (rs_reader_open(d->c, path, (uint64_t)offset, &r->r, &st) < 0) return push_failure(L, &st);
+  return 1;
+}
+
+static int d_gc(lua_State *L) {
+  Driver *d = luaL_checkudata(L, 1, DRIVER);
+  if (d->c) {
+    rs_close(d->c);
+    d->c = NULL;
+  }
+  return 0;
+}
+
+static int d_tostring(lua_State *L) {
+  Driver *d = luaL_checkudata(L, 1, DRIVER);
+  lua_pushfstring(L, "regstore.driver (%s)", d->c ? "open" : "closed");
+  return 1;
+}
+
+/* ------------------------------------------------------------------ writer */
+
+static Writer *check_writer(lua_State *L, int need_open) {
+  Writer *w = luaL_checkudata(L, 1, WRITER);
+  if (need_open && w->state != W_OPEN)
+    luaL_error(L, "regstore: writer is %s", w->state == W_DONE ? "committed or cancelled" : "closed");
+  return w;
+}
+
+static int w_write(lua_State *L) {
+  Writer *w = check_writer(L, 1);
+  size_t len;
+  const char *data = check_string(L, 2, &len);
+  rs_status st;
+  return push_result(L, rs_writer_write(w->w, data, len, &st), &st);
+}
+
+static int w_size(lua_State *L) {
+  Writer *w = check_writer(L, 0);
+  lua_pushinteger(L, w->w ? (lua_Integer)rs_writer_size(w->w) : 0);
+  return 1;
+}
+
+static int w_commit(lua_State *L) {
+  Writer *w = check_writer(L, 1);
+  rs_status st;
+  w->state = W_DONE;
+  return push_result(L, rs_writer_commit(w->w, &st), &st);
+}
+
+static int w_cancel(lua_State *L) {
+  Writer *w = check_writer(L, 1);
+  rs_status st;
+  w->state = W_DONE;
+  return push_result(L, rs_writer_cancel(w->w, &st), &st);
+}
+
+static int w_close(lua_State *L) {
+  Writer *w = check_writer(L, 0);
+  rs_status st;
+  int rc = 0;
+  if (w->state == W_CLOSED) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  w->state = W_CLOSED;
+  rc = rs_writer_close(w->w, &st);
+  return push_result(L, rc, &st);
+}
+
+/* Attaches a sha256 hasher: every later write also updates it. */
+static int w_hash(lua_State *L) {
+  Writer *w = check_writer(L, 1);
+  Hash *h = luaL_checkudata(L, 2, SHA256);
+  rs_getuservalue(L, 1);
+  lua_pushvalue(L, 2);
+  lua_rawseti(L, -2, 2); /* keeps the hasher alive as long as the writer */
+  rs_writer_hash(w->w, h->h);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int w_gc(lua_State *L) {
+  Writer *w = luaL_checkudata(L, 1, WRITER);
+  if (w->w) {
+    rs_writer_free(w->w); /* an open writer is closed: its data stays resumable */
+    w->w = NULL;
+  }
+  w->state = W_CLOSED;
+  return 0;
+}
+
+/* ------------------------------------------------------------------ reader */
+
+static int r_read(lua_State *L) {
+  Reader *r = luaL_checkudata(L, 1, READER);
+  double n = check_whole(L, 2);
+  rs_status st;
+  const char *data;
+  long got;
+  if (!r->r) return luaL_error(L, "regstore: reader is closed");
+  if (n < 1) return luaL_argerror(L, 2, "must be at least 1");
+  got = rs_reader_read(r->r, &data, n > (double)(1u << 30) ? (1u << 30) : (size_t)n, &st);
+  if (got < 0) return push_failure(L, &st);
+  if (got == 0) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_pushlstring(L, data, (size_t)got);
+  return 1;
+}
+
+static int r_size(lua_State *L) {
+  Reader *r = luaL_checkudata(L, 1, READER);
+  if (!r->r) return luaL_error(L, "regstore: reader is closed");
+  lua_pushinteger(L, (lua_Integer)rs_reader_size(r->r));
+  return 1;
+}
+
+static int r_close(lua_State *L) {
+  Reader *r = luaL_checkudata(L, 1, READER);
+  if (!r->r) return luaL_error(L, "regstore: reader is closed");
+  rs_reader_free(r->r);
+  r->r = NULL;
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int r_gc(lua_State *L) {
+  Reader *r = luaL_checkudata(L, 1, READER);
+  if (r->r) rs_reader_free(r->r);
+  r->r = NULL;
+  return 0;
+}
+
+/* ------------------------------------------------------------------ sha256 */
+
+static Hash *check_hash(lua_State *L) {
+  Hash *h = luaL_checkudata(L, 1, SHA256);
+  if (!h->h) luaL_error(L, "regstore: hash is freed");
+  return h;
+}
+
+static int l_sha256(lua_State *L) {
+  Hash *h;
+  lua_settop(L, 1);
+  h = new_handle(L, sizeof *h, SHA256, 0);
+  if (!(h->h = rs_sha256_new())) return luaL_error(L, "regstore: out of memory");
+  if (!lua_isnoneornil(L, 1)) {
+    size_t len;
+    const char *state = check_string(L, 1, &len);
+    if (rs_sha256_restore(h->h, (const unsigned char *)state, len) < 0)
+      return luaL_argerror(L, 1, "not a saved sha256 state");
+  }
+  return 1;
+}
+
+static int h_update(lua_State *L) {
+  Hash *h = check_hash(L);
+  size_t len;
+  const char *data = check_string(L, 2, &len);
+  rs_sha256_update(h->h, data, len);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int h_hexdigest(lua_State *L) {
+  Hash *h = check_hash(L);
+  static const char hex[] = "0123456789abcdef";
+  unsigned char md[32];
+  char out[64];
+  int i;
+  rs_sha256_digest(h->h, md);
+  for (i = 0; i < 32; i++) {
+    out[2 * i] = hex[md[i] >> 4];
+    out[2 * i + 1] = hex[md[i] & 15];
+  }
+  lua_pushlstring(L, out, 64);
+  return 1;
+}
+
+static int h_state(lua_State *L) {
+  Hash *h = check_hash(L);
+  unsigned char s[RS_SHA256_STATE_LEN];
+  rs_sha256_save(h->h, s);
+  lua_pushlstring(L, (const char *)s, sizeof s);
+  return 1;
+}
+
+static int h_size(lua_State *L) {
+  Hash *h = check_hash(L);
+  lua_pushinteger(L, (lua_Integer)rs_sha256_size(h->h));
+  return 1;
+}
+
+static int h_gc(lua_State *L) {
+  Hash *h = luaL_checkudata(L, 1, SHA256);
+  rs_sha256_free(h->h);
+  h->h = NULL;
+  return 0;
+}
+
+/* ------------------------------------------------------------------ open */
+
+int luaopen_regstore_core(lua_State *L) {
+  static const luaL_Reg driver_meta[] = {
+      {"__gc", d_gc}, {"__close", d_gc}, {"__tostring", d_tostring}, {NULL, NULL}};
+  static const luaL_Reg driver_methods[] = {
+      {"put_content", d_put_content}, {"get_content", d_get_content},
+      {"reader", d_reader}, {"writer", d_writer}, {"stat", d_stat},
+      {"list", d_list}, {"move", d_move}, {"delete", d_delete},
+      {"walk", d_walk}, {"close", d_close}, {NULL, NULL}};
+  static const luaL_Reg writer_meta[] = {{"__gc", w_gc}, {"__close", w_gc}, {NULL, NULL}};
+  static const luaL_Reg writer_methods[] = {
+      {"write", w_write}, {"size", w_size}, {"commit", w_commit},
+      {"cancel", w_cancel}, {"close", w_close}, {"hash", w_hash}, {NULL, NULL}};
+  static const luaL_Reg reader_meta[] = {{"__gc", r_gc}, {"__close", r_gc}, {NULL, NULL}};
+  static const luaL_Reg reader_methods[] = {
+      {"read", r_read}, {"size", r_size}, {"close", r_close}, {NULL, NULL}};
+  static const luaL_Reg hash_meta[] = {{"__gc", h_gc}, {NULL, NULL}};
+  static const luaL_Reg hash_methods[] = {
+      {"update", h_update}, {"hexdigest", h_hexdigest}, {"state", h_state},
+      {"size", h_size}, {NULL, NULL}};
+  static const luaL_Reg module[] = {
+      {"connect", l_connect}, {"uuid", l_uuid}, {"sha256", l_sha256}, {NULL, NULL}};
+  set_methods(L, DRIVER, driver_meta, driver_methods);
+  set_methods(L, WRITER, writer_meta, writer_methods);
+  set_methods(L, READER, reader_meta, reader_methods);
+  set_methods(L, SHA256, hash_meta, hash_methods);
+  lua_newtable(L);
+  luaL_setfuncs(L, module, 0);
+  lua_pushstring(L, RS_VERSION);
+  lua_setfield(L, -2, "VERSION");
+  lua_pushinteger(L, RS_DEFAULT_CHUNK_SIZE);
+  lua_setfield(L, -2, "DEFAULT_CHUNK_SIZE");
+  return 1;
+}

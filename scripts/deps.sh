@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# deps.sh - install regstore's build, test and cluster dependencies on Debian 12.
+#
+# Run as root. Installs only the packages that are missing (one `apt-get update`
+# first, then `apt-get install -y --no-install-recommends`); prints nothing and
+# exits 0 when everything is already installed.
+#
+# nginx with the Lua module is deliberately absent: on Debian 12
+# libnginx-mod-http-lua pulls lua-resty-core -> libluajit2-5.1-2, which
+# conflicts with libluajit-5.1-2 (needed by luajit / libluajit-5.1-dev).
+
+set -euo pipefail
+
+PACKAGES=(
+	build-essential cmake pkg-config
+	lua5.4 liblua5.4-dev luajit libluajit-5.1-dev
+	librados-dev libradosstriper-dev uuid-dev libssl-dev
+	lua-busted lua-cjson lua-check luarocks
+	ceph-mon ceph-osd ceph-common
+	valgrind
+)
+
+installed() {
+	local status
+	status=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) || return 1
+	[[ $status == "install ok installed" ]]
+}
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	installed "$p" || missing+=("$p")
+done
+
+((${#missing[@]})) || exit 0
+
+if ((EUID != 0)); then
+	echo "deps.sh: missing packages: ${missing[*]}" >&2
+	echo "deps.sh: run as root to install them" >&2
+	exit 1
+fi
+
+echo "deps.sh: installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -q --no-install-recommends "${missing[@]}"
+
+still=()
+for p in "${missing[@]}"; do
+	installed "$p" || still+=("$p")
+done
+if ((${#still[@]})); then
+	echo "deps.sh: still missing after install: ${still[*]}" >&2
+	exit 1
+fi
+echo "deps.sh: done" >&2

@@ -1,0 +1,264 @@
+-- Shared by every spec: a connection to the throwaway cluster, in a RADOS
+-- namespace of its own so that spec files never see each other's objects.
+local regstore = require "regstore"
+
+local helper = {}
+
+local counter = 0
+
+local function pool()
+  local p = os.getenv "REGSTORE_POOL"
+  assert(p and p ~= "", "REGSTORE_POOL is not set: start the cluster with scripts/cluster.sh")
+  return p
+end
+helper.pool = pool
+
+-- A fresh namespace name, unique across processes and runs.
+function helper.namespace(tag)
+  counter = counter + 1
+  return string.format("spec-%s-%s-%d", tag or "ns", regstore.uuid():sub(1, 8), counter)
+end
+
+-- Connects to a new namespace (or to opts.namespace); extra opts pass through.
+-- Returns the driver and the namespace it lives in.
+function helper.connect(opts)
+  local o = { pool = pool(), namespace = helper.namespace() }
+  for k, v in pairs(opts or {}) do o[k] = v end
+  return assert(regstore.connect(o)), o.namespace
+end
+
+-- Runs the rados CLI in the driver's pool and namespace; returns its stdout.
+function helper.rados(ns, args)
+  local cmd = string.format("rados -p %s --namespace %s %s 2>/dev/null", pool(), ns, args)
+  local f = assert(io.popen(cmd))
+  local out = f:read "*a"
+  f:close()
+  return out
+end
+
+-- Deterministic pseudo-random bytes; every 4 KiB block starts with its own
+-- index, so that data landing at the wrong offset never compares equal.
+function helper.bytes(n, seed)
+  local x = seed or 1
+  local base = {}
+  for i = 1, 4096 do
+    x = (x * 1103515245 + 12345) % 2147483648
+    base[i] = string.char(x % 256)
+  end
+  local block = table.concat(base)
+  local t = {}
+  for i = 0, math.floor((n - 1) / 4096) do
+    t[#t + 1] = string.format("%016x", i + (seed or 1) * 65536) .. block:sub(17)
+  end
+  return table.concat(t):sub(1, n)
+end
+
+helper.long = os.getenv "REGSTORE_LONG" == "1"
+
+---------------------------------------------------------------------------
+-- Everything below is shared by the driver specs (spec/driver_*_spec.lua).
+---------------------------------------------------------------------------
+
+helper.KiB = 1024
+helper.MiB = 1024 * 1024
+
+-- A string quoted for /bin/sh.
+function helper.quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+-- Runs a shell command; returns its stdout and its exit status (a number;
+-- LuaJIT's io.popen does not report it, so the shell prints it).
+function helper.sh(cmd)
+  local f = assert(io.popen("(" .. cmd .. "); echo \"__rc=$?\""))
+  local out = f:read "*a"
+  f:close()
+  local body, rc = out:match("^(.-)__rc=(%d+)%s*$")
+  return body or out, tonumber(rc)
+end
+
+-- Wall-clock seconds, sub-second when LuaSocket is there.
+local has_socket, socket = pcall(require, "socket")
+function helper.now()
+  if has_socket and socket.gettime then return socket.gettime() end
+  return os.time()
+end
+
+-- The interpreter running this spec: $REGSTORE_LUA, else the lowest arg
+-- index (arg[-1] under `lua5.4 /usr/bin/busted`), else lua5.4.
+function helper.lua_bin()
+  local env = os.getenv "REGSTORE_LUA"
+  if env and env ~= "" then return env end
+  if type(arg) == "table" and arg[-1] then
+    local i = -1
+    while arg[i - 1] do i = i - 1 end
+    return arg[i]
+  end
+  return "lua5.4"
+end
+
+-- Writes a Lua script to a temp file and starts it in another process of
+-- the same interpreter, with this process' package.path and cpath; returns
+-- a handle for helper.wait.  The script gets its arguments in `arg`.
+function helper.spawn_lua(source, args)
+  local file = os.tmpname()
+  local f = assert(io.open(file, "w"))
+  f:write(source)
+  f:close()
+  local pre = string.format("package.path=%q package.cpath=%q", package.path, package.cpath)
+  local parts = { helper.quote(helper.lua_bin()), "-e", helper.quote(pre), helper.quote(file) }
+  for _, a in ipairs(args or {}) do parts[#parts + 1] = helper.quote(a) end
+  local cmd = "(" .. table.concat(parts, " ") .. ") 2>&1; echo \"__rc=$?\""
+  return { pipe = assert(io.popen(cmd)), file = file }
+end
+
+-- Waits for a spawned script; returns its output (stdout and stderr) and
+-- its exit status.
+function helper.wait(h)
+  local out = h.pipe:read "*a"
+  h.pipe:close()
+  os.remove(h.file)
+  local body, rc = out:match("^(.-)__rc=(%d+)%s*$")
+  return body or out, tonumber(rc)
+end
+
+function helper.run_lua(source, args)
+  return helper.wait(helper.spawn_lua(source, args))
+end
+
+-- Reads a reader to its end in pieces of at most n bytes; asserts that every
+-- piece is 1..n bytes and that the end is a plain nil (not an error).
+function helper.read_all(r, n)
+  n = n or 65536
+  local t = {}
+  while true do
+    local s, msg, code = r:read(n)
+    if s == nil then
+      assert(msg == nil, "read failed: " .. tostring(msg) .. " (" .. tostring(code) .. ")")
+      break
+    end
+    assert(#s >= 1 and #s <= n, "read(" .. n .. ") returned " .. #s .. " bytes")
+    t[#t + 1] = s
+  end
+  return table.concat(t)
+end
+
+-- Deletes every child of "/" (cleanup after a failed test).
+function helper.clear(drv)
+  local names = drv:list("/")
+  for _, p in ipairs(names or {}) do drv:delete(p) end
+end
+
+-- Asserts that a call failed with the contract's triple nil, message, code,
+-- that the message has the regstore prefix and names `subject` (when given,
+-- a plain substring).  Returns the message.
+function helper.fails(code, subject, ok, msg, got)
+  local where = string.format("expected nil, msg, %q; got %s, %s, %s",
+    code, tostring(ok), tostring(msg), tostring(got))
+  assert(ok == nil, where)
+  assert(type(msg) == "string", where)
+  assert(got == code, where)
+  assert(msg:sub(1, 10) == "regstore: ", "message lacks the 'regstore: ' prefix: " .. msg)
+  if subject then
+    assert(msg:find(subject, 1, true), string.format("message %q does not name %q", msg, subject))
+  end
+  return msg
+end
+
+-- `rados ls` of a namespace, sorted.
+function helper.rados_ls(ns)
+  local t = {}
+  for line in helper.rados(ns, "ls"):gmatch("[^\n]+") do t[#t + 1] = line end
+  table.sort(t)
+  return t
+end
+
+-- The blob objects of a namespace: { ["blob:<uuid>"] = { [index] = true } }
+-- and the number of blobs.
+function helper.blobs(ns)
+  local blobs, n = {}, 0
+  for _, name in ipairs(helper.rados_ls(ns)) do
+    local id, idx = name:match("^(blob:.+)%-(%d+)$")
+    if id then
+      if not blobs[id] then blobs[id] = {}; n = n + 1 end
+      blobs[id][tonumber(idx)] = true
+    end
+  end
+  return blobs, n
+end
+
+-- The objects of a namespace that are neither blob chunks nor directories.
+function helper.strays(ns)
+  local t = {}
+  for _, name in ipairs(helper.rados_ls(ns)) do
+    if not name:match("^blob:.+%-%d+$") and name:sub(1, 1) ~= "/" then t[#t + 1] = name end
+  end
+  return t
+end
+
+-- The omap of an object as { key = value }, parsed from `rados listomapvals`
+-- (a key line, "value (N bytes) :", a hex dump, a blank line); nil when the
+-- object does not exist.
+function helper.omap(ns, obj)
+  local out, rc = helper.sh(string.format("rados -p %s --namespace %s listomapvals %s 2>/dev/null",
+    helper.quote(pool()), helper.quote(ns), helper.quote(obj)))
+  if rc ~= 0 then return nil end
+  local lines = {}
+  for line in (out .. "\n"):gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
+  local t, i = {}, 1
+  while i <= #lines do
+    if lines[i] == "" then
+      i = i + 1
+    else
+      local key = lines[i]
+      local n = tonumber((lines[i + 1] or ""):match("^value %((%d+) bytes%) :$"))
+      assert(n, "cannot parse listomapvals output near: " .. key)
+      i = i + 2
+      local bytes = {}
+      while #bytes < n do
+        local hex = assert(lines[i]:match("^%x+%s+(.-)%s*|"), "bad hex line: " .. lines[i])
+        for h in hex:gmatch("%x%x") do bytes[#bytes + 1] = string.char(tonumber(h, 16)) end
+        i = i + 1
+      end
+      while lines[i] and lines[i] ~= "" do i = i + 1 end -- the closing offset line
+      t[key] = table.concat(bytes)
+    end
+  end
+  return t
+end
+
+-- An xattr of an object; nil when the object or the xattr is missing.
+function helper.xattr(ns, obj, name)
+  local out, rc = helper.sh(string.format("rados -p %s --namespace %s getxattr %s %s 2>/dev/null",
+    helper.quote(pool()), helper.quote(ns), helper.quote(obj), helper.quote(name)))
+  if rc ~= 0 then return nil end
+  return out
+end
+
+-- The size of an object from `rados stat`; nil when it does not exist.
+function helper.obj_size(ns, obj)
+  local out = helper.rados(ns, "stat " .. helper.quote(obj))
+  return tonumber(out:match("size (%d+)"))
+end
+
+-- The content of an object from `rados get`.
+function helper.obj_get(ns, obj)
+  return helper.rados(ns, "get " .. helper.quote(obj) .. " -")
+end
+
+-- "blob:<uuid>" with a well-formed uuid?
+function helper.is_blob_id(s)
+  local h = "%x"
+  local pat = "^blob:" .. h:rep(8) .. "%-" .. h:rep(4) .. "%-" .. h:rep(4) .. "%-" .. h:rep(4) .. "%-" .. h:rep(12) .. "$"
+  return type(s) == "string" and s:match(pat) ~= nil
+end
+
+-- Sorted keys of a table.
+function helper.keys(t)
+  local k = {}
+  for key in pairs(t) do k[#k + 1] = key end
+  table.sort(k)
+  return k
+end
+
+return helper

@@ -17,7 +17,7 @@ PACKAGES=(
 	librados-dev libradosstriper-dev uuid-dev libssl-dev
 	lua-busted lua-cjson lua-check luarocks
 	ceph-mon ceph-osd ceph-common
-	valgrind
+	valgrind skopeo docker-registry
 )
 
 installed() {

@@ -1,0 +1,7 @@
+-- Lua 5.4 and LuaJIT both run this code: allow the union of their globals.
+std = "max"
+max_line_length = 120
+-- `local ok, err, code = f()` is the everyday idiom; shadowing them is fine.
+ignore = { "421/ok", "421/err", "421/code", "431/ok", "431/err", "431/code" }
+files["spec/"] = { std = "+busted" }
+files["bench/"] = { std = "max" }

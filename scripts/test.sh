@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# test.sh - the whole test suite: installs what is missing, builds, checks the
+# Lua sources with luacheck, starts a throwaway cluster of its own, runs every
+# busted spec under Lua 5.4 and under LuaJIT, stops the cluster, and ends with
+# one line "N passed, N failed" totalling every suite.
+#
+#   scripts/test.sh              everything
+#   REGSTORE_LONG=1 scripts/test.sh   also the long runs (5 GiB stream, 32x32 MiB)
+#   REGSTORE_SANITIZE=1 scripts/test.sh   engine and binding under ASan/UBSan (Lua 5.4)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+scripts/deps.sh
+
+build=build
+cmake_flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+if [[ ${REGSTORE_SANITIZE:-0} == 1 ]]; then
+	build=build-asan
+	cmake_flags+=(-DREGSTORE_SANITIZE=ON -DREGSTORE_LUAJIT=OFF)
+fi
+cmake -S . -B "$build" "${cmake_flags[@]}" >/dev/null
+cmake --build "$build" -j2 >/dev/null
+
+passed=0 failed=0
+count() { # adds up a TAP log
+	local ok notok
+	ok=$(grep -c '^ok ' "$1" || true)
+	notok=$(grep -c '^not ok ' "$1" || true)
+	passed=$((passed + ok)) failed=$((failed + notok))
+	echo "$2: $ok passed, $notok failed"
+}
+
+logs=$(mktemp -d)
+if luacheck -q lua spec bench examples 2>/dev/null >"$logs/luacheck"; then
+	passed=$((passed + 1)); echo "luacheck: clean"
+else
+	failed=$((failed + 1)); cat "$logs/luacheck"; echo "luacheck: warnings"
+fi
+
+# A cluster of our own, on a port and directory no other run uses.
+port=$((3500 + $$ % 400))
+cluster_dir=/tmp/regstore-test-$$
+eval "$(scripts/cluster.sh start "$cluster_dir" "$port")"
+trap 'scripts/cluster.sh stop "$cluster_dir" >/dev/null 2>&1 || true; rm -rf "$logs"' EXIT
+
+luas=(lua5.4 luajit)
+[[ ${REGSTORE_SANITIZE:-0} == 1 ]] && luas=(lua5.4)
+for lua in "${luas[@]}"; do
+	export REGSTORE_LUA=$lua
+	export LUA_CPATH="$root/$build/$lua/?.so;;"
+	preload=()
+	if [[ ${REGSTORE_SANITIZE:-0} == 1 ]]; then
+		preload=(env "LD_PRELOAD=$(gcc -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0)
+	fi
+	"${preload[@]}" "$lua" /usr/bin/busted -o TAP spec >"$logs/$lua.tap" 2>&1 || true
+	grep -E '^not ok|^#' "$logs/$lua.tap" | head -100 || true
+	count "$logs/$lua.tap" "busted ($lua)"
+done
+
+echo "$passed passed, $failed failed"
+((failed == 0))

@@ -45,6 +45,27 @@ static const char *check_string(lua_State *L, int i, size_t *len) {
   return lua_tolstring(L, i, len);
 }
 
+/* A path argument; NULL (after pushing the failure) when it holds a NUL. */
+static const char *check_path(lua_State *L, int i) {
+  size_t len;
+  const char *p = check_string(L, i, &len);
+  if (strlen(p) != len) return NULL;
+  return p;
+}
+
+static int push_bad_path(lua_State *L, int i) {
+  size_t len;
+  const char *p = lua_tolstring(L, i, &len);
+  lua_pushnil(L);
+  lua_pushfstring(L, "regstore: invalid path: %s", p); /* cut at the NUL */
+  lua_pushstring(L, "invalid_path");
+  return 3;
+}
+
+#define PATH_ARG(var, i) \
+  const char *var = check_path(L, i); \
+  if (!var) return push_bad_path(L, i)
+
 static double check_whole(lua_State *L, int i) {
   double v;
   if (lua_type(L, i) != LUA_TNUMBER)
@@ -170,7 +191,7 @@ static int d_close(lua_State *L) {
 
 static int d_put_content(lua_State *L) {
   Driver *d = check_driver(L);
-  const char *path = check_string(L, 2, NULL);
+  PATH_ARG(path, 2);
   size_t len;
   const char *data = check_string(L, 3, &len);
   rs_status st;
@@ -179,7 +200,7 @@ static int d_put_content(lua_State *L) {
 
 static int d_get_content(lua_State *L) {
   Driver *d = check_driver(L);
-  const char *path = check_string(L, 2, NULL);
+  PATH_ARG(path, 2);
   rs_status st;
   char *data;
   size_t len;
@@ -203,7 +224,7 @@ static void push_stat(lua_State *L, const char *path, const rs_stat *s) {
 
 static int d_stat(lua_State *L) {
   Driver *d = check_driver(L);
-  const char *path = check_string(L, 2, NULL);
+  PATH_ARG(path, 2);
   rs_status st;
   rs_stat s;
   if (rs_stat_path(d->c, path, &s, &st) < 0) return push_failure(L, &st);
@@ -213,7 +234,7 @@ static int d_stat(lua_State *L) {
 
 static int d_list(lua_State *L) {
   Driver *d = check_driver(L);
-  const char *path = check_string(L, 2, NULL);
+  PATH_ARG(path, 2);
   int root = strcmp(path, "/") == 0;
   rs_status st;
   char **names;
@@ -230,15 +251,15 @@ static int d_list(lua_State *L) {
 
 static int d_move(lua_State *L) {
   Driver *d = check_driver(L);
-  const char *src = check_string(L, 2, NULL);
-  const char *dst = check_string(L, 3, NULL);
+  PATH_ARG(src, 2);
+  PATH_ARG(dst, 3);
   rs_status st;
   return push_result(L, rs_move(d->c, src, dst, &st), &st);
 }
 
 static int d_delete(lua_State *L) {
   Driver *d = check_driver(L);
-  const char *path = check_string(L, 2, NULL);
+  PATH_ARG(path, 2);
   rs_status st;
   return push_result(L, rs_delete(d->c, path, &st), &st);
 }
@@ -272,7 +293,7 @@ static int walk_visit(void *arg, const char *path, const rs_stat *info) {
 
 static int d_walk(lua_State *L) {
   Driver *d = check_driver(L);
-  const char *path = check_string(L, 2, NULL);
+  PATH_ARG(path, 2);
   struct walk_ctx w = {L, 0};
   rs_status st;
   int rc;
@@ -285,7 +306,7 @@ static int d_walk(lua_State *L) {
 
 static int d_writer(lua_State *L) {
   Driver *d = check_driver(L);
-  const char *path = check_string(L, 2, NULL);
+  PATH_ARG(path, 2);
   int append = opt_bool(L, 3);
   rs_status st;
   Writer *w;
@@ -299,7 +320,7 @@ static int d_writer(lua_State *L) {
 
 static int d_reader(lua_State *L) {
   Driver *d = check_driver(L);
-  const char *path = check_string(L, 2, NULL);
+  PATH_ARG(path, 2);
   double offset = lua_isnoneornil(L, 3) ? 0 : check_whole(L, 3);
   rs_status st;
   Reader *r;
@@ -371,10 +392,7 @@ static int w_close(lua_State *L) {
   Writer *w = check_writer(L, 0);
   rs_status st;
   int rc = 0;
-  if (w->state == W_CLOSED) {
-    lua_pushboolean(L, 1);
-    return 1;
-  }
+  if (w->state == W_CLOSED) return luaL_error(L, "regstore: writer is closed");
   w->state = W_CLOSED;
   rc = rs_writer_close(w->w, &st);
   return push_result(L, rc, &st);

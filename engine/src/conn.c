@@ -16,13 +16,14 @@ static int set_opt(rados_t cl, const char *key, const char *val,
 static int configure(rados_t cl, const rs_options *o, rs_status *st) {
   char secs[32];
   double t = o->timeout > 0 ? o->timeout : RS_DEFAULT_TIMEOUT;
+  long whole = (long)t < t ? (long)t + 1 : (long)t; /* librados takes whole seconds */
   int rc = rados_conf_read_file(cl, o->conf); /* NULL: $CEPH_CONF, then the usual places */
   if (rc < 0)
     return rs_fail(st, rc, o->conf ? o->conf : "$CEPH_CONF",
                    "cannot read ceph configuration (%s)", strerror(-rc));
   if (o->keyring && (rc = set_opt(cl, "keyring", o->keyring, st)) < 0) return rc;
   /* librados waits forever by default; a registry must not. */
-  snprintf(secs, sizeof secs, "%g", t);
+  snprintf(secs, sizeof secs, "%ld", whole);
   if ((rc = set_opt(cl, "rados_osd_op_timeout", secs, st)) < 0) return rc;
   if ((rc = set_opt(cl, "rados_mon_op_timeout", secs, st)) < 0) return rc;
   return set_opt(cl, "client_mount_timeout", secs, st);

@@ -29,28 +29,61 @@ static void put_entry(rs_entry *e, const char *val, size_t len) {
   }
 }
 
-/* One key of a directory omap; a missing directory gives dir_exists = 0. */
-int rs_dir_lookup(rs_conn *c, const char *dir, const char *name, rs_entry *e) {
-  rados_read_op_t op = rados_create_read_op();
-  rados_omap_iter_t it = NULL;
+/*
+ * One key of a directory omap, looked up asynchronously so that callers can
+ * overlap it with their data writes.  A missing directory gives
+ * dir_exists = 0.
+ */
+int rs_lookup_start(rs_conn *c, rs_lookup *l, const char *dir,
+                    const char *name) {
   const char *keys[1] = {name};
   size_t klen[1] = {strlen(name)};
-  int prval = 0, rc;
+  int rc;
+  memset(l, 0, sizeof *l);
+  l->op = rados_create_read_op();
+  rados_read_op_omap_get_vals_by_keys2(l->op, keys, 1, klen, &l->it, &l->prval);
+  rc = rados_aio_create_completion2(NULL, NULL, &l->comp);
+  if (rc == 0) {
+    rc = rados_aio_read_op_operate(l->op, c->io, l->comp, dir, 0);
+    if (rc < 0) rados_aio_release(l->comp);
+  }
+  if (rc < 0) {
+    rados_release_read_op(l->op);
+    l->op = NULL;
+  }
+  return rc;
+}
+
+int rs_lookup_finish(rs_lookup *l, rs_entry *e) {
+  int rc;
   memset(e, 0, sizeof *e);
-  rados_read_op_omap_get_vals_by_keys2(op, keys, 1, klen, &it, &prval);
-  rc = rados_read_op_operate(op, c->io, dir, 0);
-  if (rc == 0 && prval < 0) rc = prval;
+  if (!l->op) return -EINVAL;
+  rados_aio_wait_for_complete(l->comp);
+  rc = rados_aio_get_return_value(l->comp);
+  if (rc == 0 && l->prval < 0) rc = l->prval;
   if (rc == 0) {
     char *k, *v;
     size_t kl, vl;
     e->dir_exists = 1;
-    if (rados_omap_get_next2(it, &k, &v, &kl, &vl) == 0 && k) put_entry(e, v, vl);
+    if (rados_omap_get_next2(l->it, &k, &v, &kl, &vl) == 0 && k) put_entry(e, v, vl);
   } else if (rc == -ENOENT) {
     rc = 0;
   }
-  if (it) rados_omap_get_end(it);
-  rados_release_read_op(op);
+  if (l->it) rados_omap_get_end(l->it);
+  rados_aio_release(l->comp);
+  rados_release_read_op(l->op);
+  l->op = NULL;
   return rc;
+}
+
+int rs_dir_lookup(rs_conn *c, const char *dir, const char *name, rs_entry *e) {
+  rs_lookup l;
+  int rc = rs_lookup_start(c, &l, dir, name);
+  if (rc < 0) {
+    memset(e, 0, sizeof *e);
+    return rc;
+  }
+  return rs_lookup_finish(&l, e);
 }
 
 /*

@@ -48,6 +48,14 @@ typedef struct rs_entry {
   int dir_exists;         /* the parent object exists */
 } rs_entry;
 int rs_dir_lookup(rs_conn *c, const char *dir, const char *name, rs_entry *e);
+typedef struct rs_lookup {
+  rados_read_op_t op;
+  rados_completion_t comp;
+  rados_omap_iter_t it;
+  int prval;
+} rs_lookup;
+int rs_lookup_start(rs_conn *c, rs_lookup *l, const char *dir, const char *name);
+int rs_lookup_finish(rs_lookup *l, rs_entry *e);
 int rs_resolve(rs_conn *c, const char *path, rs_entry *e, rs_status *st);
 int rs_dir_check_ancestors(rs_conn *c, const char *dir);
 int rs_dir_link_file(rs_conn *c, const char *dir, const char *name,
@@ -109,6 +117,10 @@ void rs_aio_free(rs_aio *a);
 int rs_aio_slot(rs_aio *a, rados_completion_t *out);
 void rs_aio_unslot(rs_aio *a);
 int rs_aio_wait_all(rs_aio *a);
+
+/* file.c */
+int rs_file_commit(rs_conn *c, const char *path, const char *oid, char *old,
+                   int dir_exists, rs_status *st);
 
 /* stripe.c */
 int rs_stripe_write(rs_conn *c, rs_aio *aio, const char *oid, uint64_t index,

@@ -34,9 +34,6 @@ struct rs_writer {
   int state;
 };
 
-int rs_file_commit(rs_conn *c, const char *path, const char *oid, char *old,
-                   int dir_exists, rs_status *st);
-
 static int open_append(rs_writer *w, const rs_entry *e, rs_status *st) {
   uint64_t recorded = 0;
   int rc = rs_pending_get(w->c, w->sp.dir, w->sp.base, w->oid, &recorded);

@@ -51,7 +51,9 @@ for lua in "${luas[@]}"; do
 	export LUA_CPATH="$root/$build/$lua/?.so;;"
 	preload=()
 	if [[ ${REGSTORE_SANITIZE:-0} == 1 ]]; then
-		preload=(env "LD_PRELOAD=$(gcc -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0)
+		# libstdc++ first, so that ASan finds the __cxa_throw librados uses.
+		preload=(env "LD_PRELOAD=$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so)"
+			ASAN_OPTIONS=detect_leaks=0)
 	fi
 	"${preload[@]}" "$lua" /usr/bin/busted -o TAP spec >"$logs/$lua.tap" 2>&1 || true
 	grep -E '^not ok|^#' "$logs/$lua.tap" | head -100 || true

@@ -38,7 +38,9 @@ extern "C" {
 
 #define RS_DEFAULT_CHUNK_SIZE (4u << 20)
 #define RS_DEFAULT_TIMEOUT 30
-#define RS_DEFAULT_WINDOW 8
+#define RS_DEFAULT_WINDOW 16
+/* Streams move data in operations of at most this many bytes. */
+#define RS_IO_UNIT (1u << 20)
 #define RS_MAX_CHUNK_SIZE (64u << 20)
 
 /*
@@ -77,7 +79,8 @@ typedef struct rs_options {
   const char *namespace_; /* NULL: the default namespace */
   uint32_t chunk_size;    /* 0: RS_DEFAULT_CHUNK_SIZE */
   double timeout;         /* seconds; <= 0: RS_DEFAULT_TIMEOUT */
-  int window;             /* aio chunk ops in flight; 0: RS_DEFAULT_WINDOW */
+  int window;             /* I/O operations in flight per stream (each at
+                             most RS_IO_UNIT bytes); 0: RS_DEFAULT_WINDOW */
 } rs_options;
 
 typedef struct rs_stat {
@@ -87,7 +90,8 @@ typedef struct rs_stat {
 } rs_stat;
 
 /*
- * Connects and opens the pool; makes sure the root directory exists.
+ * Connects, opens the pool and makes sure the root directory exists (a
+ * client without write access skips that: the root then reads as empty).
  * On success *out owns a cluster handle and an I/O context.
  */
 int rs_connect(const rs_options *opts, rs_conn **out, rs_status *st);

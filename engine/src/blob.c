@@ -130,8 +130,8 @@ int rs_blob_remove_uncommitted(rs_conn *c, const char *oid, uint64_t size) {
 }
 
 /*
- * Writes chunk 0's size (and, when head is given, its whole content) in one
- * op.  must_exist refuses to bring back a blob that was removed meanwhile.
+ * Writes chunk 0's size (and, when head is given, the file's first bytes)
+ * in one op.  must_exist refuses to bring back a blob that was removed meanwhile.
  */
 int rs_blob_set_size(rs_conn *c, const char *oid, uint64_t size,
                      const void *head, size_t headlen, int must_exist) {
@@ -141,8 +141,10 @@ int rs_blob_set_size(rs_conn *c, const char *oid, uint64_t size,
   rs_chunk_name(chunk0, oid, 0);
   snprintf(val, sizeof val, "%" PRIu64, size);
   if (must_exist) rados_write_op_assert_exists(op);
-  if (head)
-    rados_write_op_write_full(op, head, headlen);
+  if (head && headlen == size)
+    rados_write_op_write_full(op, head, headlen); /* the whole file */
+  else if (head)
+    rados_write_op_write(op, head, headlen, 0);    /* the rest is written */
   else if (!must_exist)
     rados_write_op_create(op, LIBRADOS_CREATE_IDEMPOTENT, NULL);
   rados_write_op_setxattr(op, RS_SIZE_XATTR, val, strlen(val));

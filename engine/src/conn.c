@@ -35,6 +35,16 @@ static int connect_fail(rs_status *st, int rc, const char *pool) {
   return rs_fail(st, rc, pool, "cannot connect (%s), pool", strerror(-rc));
 }
 
+/* The root always exists; a client that may only read cannot make it. */
+static int make_root(rs_conn *c) {
+  rados_write_op_t op = rados_create_write_op();
+  int rc;
+  rados_write_op_create(op, LIBRADOS_CREATE_IDEMPOTENT, NULL);
+  rc = rados_write_op_operate(op, c->io, "/", NULL, 0);
+  rados_release_write_op(op);
+  return (rc == -EPERM || rc == -EACCES) ? 0 : rc;
+}
+
 int rs_connect(const rs_options *o, rs_conn **out, rs_status *st) {
   rs_conn *c;
   int rc;
@@ -45,6 +55,7 @@ int rs_connect(const rs_options *o, rs_conn **out, rs_status *st) {
   c = calloc(1, sizeof *c);
   if (!c) return rs_fail(st, -ENOMEM, o->pool, NULL);
   c->chunk = o->chunk_size ? o->chunk_size : RS_DEFAULT_CHUNK_SIZE;
+  c->unit = c->chunk < RS_IO_UNIT ? c->chunk : RS_IO_UNIT;
   c->window = o->window > 0 ? o->window : RS_DEFAULT_WINDOW;
   c->refs = 1;
   rc = rados_create(&c->cluster, o->id ? o->id : "admin");
@@ -68,6 +79,14 @@ int rs_connect(const rs_options *o, rs_conn **out, rs_status *st) {
     return rc == -ENOENT ? -RS_ENOENT : rc;
   }
   if (o->namespace_) rados_ioctx_set_namespace(c->io, o->namespace_);
+  rc = make_root(c);
+  if (rc < 0) {
+    rs_fail(st, rc, o->pool, rc == -ETIMEDOUT ? "cluster did not answer in time, pool"
+                                              : "cannot create the root directory (%s), pool",
+            strerror(-rc));
+    rs_close(c);
+    return rc;
+  }
   *out = c;
   return 0;
 }

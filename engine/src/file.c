@@ -51,14 +51,14 @@ int rs_put(rs_conn *c, const char *path, const void *data, size_t len,
   rs_split sp;
   rs_entry e;
   rs_lookup l;
-  size_t head = len < c->chunk ? len : c->chunk;
+  size_t head = len < c->unit ? len : c->unit;
   int rc, wrc;
   if ((rc = check_path(path, 0, st)) < 0) return rc;
   rs_path_split(path, &sp);
   rc = rs_lookup_start(c, &l, sp.dir, sp.base);
   if (rc < 0) return rs_fail_rados(st, rc, path, "lookup");
   rs_blob_new(oid);
-  wrc = rs_stripe_write_all(c, oid, 1, (const char *)data + head, len - head);
+  wrc = rs_stripe_write_all(c, oid, head, (const char *)data + head, len - head);
   if (wrc == 0) wrc = rs_blob_set_size(c, oid, len, data, head, 0);
   rc = rs_lookup_finish(&l, &e);
   if (rc < 0) rc = rs_fail_rados(st, rc, path, "lookup");

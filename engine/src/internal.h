@@ -20,6 +20,7 @@ struct rs_conn {
   rados_t cluster;
   rados_ioctx_t io;
   uint32_t chunk;
+  uint32_t unit;  /* bytes per I/O operation: min(chunk, RS_IO_UNIT) */
   int window;
   int refs;   /* the handle itself plus each open reader and writer */
   int closed;
@@ -123,8 +124,9 @@ int rs_file_commit(rs_conn *c, const char *path, const char *oid, char *old,
                    int dir_exists, rs_status *st);
 
 /* stripe.c */
-int rs_stripe_write(rs_conn *c, rs_aio *aio, const char *oid, uint64_t index,
-                    uint32_t off, const void *data, size_t len);
+size_t rs_stripe_room(const rs_conn *c, uint64_t pos);
+int rs_stripe_write(rs_conn *c, rs_aio *aio, const char *oid, uint64_t pos,
+                    const void *data, size_t len);
 int rs_stripe_write_all(rs_conn *c, const char *oid, uint64_t first,
                         const char *data, size_t len);
 int rs_stripe_read(rs_conn *c, const char *oid, uint64_t off, char *buf,

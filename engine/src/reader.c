@@ -1,6 +1,6 @@
 /*
- * Readers.  A ring of chunk buffers is kept filled ahead of the caller with
- * asynchronous reads, so a stream runs with a window of chunks in flight.
+ * Readers.  A ring of I/O-unit buffers is kept filled ahead of the caller
+ * with asynchronous reads, so a stream runs with a window of reads in flight.
  * The size is taken at open: later appends are not seen.
  */
 #include <errno.h>
@@ -13,10 +13,10 @@
 struct slot {
   char *buf;
   rados_completion_t comp;
-  uint64_t chunk;
-  size_t want;   /* bytes of the chunk inside the file */
+  uint64_t start; /* file position of buf[0] */
+  size_t want;    /* bytes it holds */
   int busy;      /* a read is in flight */
-  int ready;     /* buf holds the chunk */
+  int ready;      /* buf holds its bytes */
 };
 
 struct rs_reader {
@@ -25,7 +25,7 @@ struct rs_reader {
   char oid[RS_OID_MAX];
   uint64_t size;
   uint64_t pos;         /* next byte to hand out */
-  uint64_t next_chunk;  /* next chunk to ask for */
+  uint64_t next_pos;    /* next file position to ask for */
   struct slot *ring;
   int nslots;
   int head;             /* slot holding pos */
@@ -33,20 +33,23 @@ struct rs_reader {
 
 static int submit(rs_reader *r, struct slot *s) {
   char name[RS_OID_MAX];
-  uint64_t start = r->next_chunk * r->c->chunk;
+  size_t n;
   int rc;
-  if (start >= r->size) return 0;
-  if (!s->buf && !(s->buf = malloc(r->c->chunk))) return -ENOMEM;
-  s->chunk = r->next_chunk++;
-  s->want = r->size - start < r->c->chunk ? (size_t)(r->size - start) : r->c->chunk;
-  rs_chunk_name(name, r->oid, s->chunk);
+  if (r->next_pos >= r->size) return 0;
+  if (!s->buf && !(s->buf = malloc(r->c->unit))) return -ENOMEM;
+  n = rs_stripe_room(r->c, r->next_pos);
+  if (n > r->size - r->next_pos) n = (size_t)(r->size - r->next_pos);
+  s->start = r->next_pos;
+  s->want = n;
+  rs_chunk_name(name, r->oid, s->start / r->c->chunk);
   rc = rados_aio_create_completion2(NULL, NULL, &s->comp);
   if (rc < 0) return rc;
-  rc = rados_aio_read(r->c->io, name, s->comp, s->buf, s->want, 0);
+  rc = rados_aio_read(r->c->io, name, s->comp, s->buf, n, s->start % r->c->chunk);
   if (rc < 0) {
     rados_aio_release(s->comp);
     return rc;
   }
+  r->next_pos += n;
   s->busy = 1;
   s->ready = 0;
   return 0;
@@ -92,7 +95,7 @@ int rs_reader_open(rs_conn *c, const char *path, uint64_t offset,
   memcpy(r->oid, e.oid, RS_OID_MAX);
   r->size = info.size;
   r->pos = offset;
-  r->next_chunk = offset / c->chunk;
+  r->next_pos = offset;
   r->nslots = c->window;
   c->refs++;
   for (i = 0, rc = 0; i < r->nslots && rc == 0; i++) rc = submit(r, &r->ring[i]);
@@ -111,16 +114,16 @@ long rs_reader_read(rs_reader *r, const char **data, size_t max,
   size_t n;
   int rc;
   if (r->pos >= r->size) return 0;
-  start = s->chunk * r->c->chunk;
+  start = s->start;
   end = start + s->want;
   if (s->ready && r->pos >= end) {
-    /* The caller is done with this chunk: reuse its slot further ahead. */
+    /* The caller is done with these bytes: reuse the slot further ahead. */
     s->ready = 0;
     rc = submit(r, s);
     if (rc < 0) return rs_fail_rados(st, rc, r->path, "read");
     r->head = (r->head + 1) % r->nslots;
     s = &r->ring[r->head];
-    start = s->chunk * r->c->chunk;
+    start = s->start;
     end = start + s->want;
   }
   if (!s->ready) {

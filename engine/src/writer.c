@@ -1,5 +1,5 @@
 /*
- * Writers.  Bytes collect in one chunk-sized buffer; each full chunk goes
+ * Writers.  Bytes collect in one buffer of an I/O unit; each full unit goes
  * out asynchronously, a bounded window of them in flight.  Nothing is
  * visible until commit: a new file (or a new version of an existing one)
  * is a new blob that commit links in one guarded omap op; an append to a
@@ -24,10 +24,10 @@ struct rs_writer {
   int inplace;           /* appending to the committed blob itself */
   uint64_t committed;    /* its committed size */
   uint64_t size;         /* bytes in the file so far */
-  char *buf;             /* bytes of chunk buf_chunk from buf_off on */
-  uint64_t buf_chunk;
-  uint32_t buf_off;
+  char *buf;             /* bytes for file positions [buf_pos, buf_pos + buf_len) */
+  uint64_t buf_pos;
   size_t buf_len;
+  size_t buf_cap;        /* room up to the I/O unit's end, from buf_pos */
   int recorded;          /* a pending record names this blob */
   rs_aio aio;
   rs_sha256 *hash;
@@ -81,7 +81,7 @@ int rs_writer_open(rs_conn *c, const char *path, int append, rs_writer **out,
     else rs_blob_new(w->oid);
   }
   if (rc == 0) {
-    w->buf = malloc(c->chunk);
+    w->buf = malloc(c->unit);
     rc = w->buf ? rs_aio_init(&w->aio, c->window) : -ENOMEM;
     if (rc < 0) rs_fail(st, rc, path, NULL);
   }
@@ -90,8 +90,8 @@ int rs_writer_open(rs_conn *c, const char *path, int append, rs_writer **out,
     free(w);
     return rc;
   }
-  w->buf_chunk = w->size / c->chunk;
-  w->buf_off = (uint32_t)(w->size % c->chunk);
+  w->buf_pos = w->size;
+  w->buf_cap = rs_stripe_room(c, w->size);
   c->refs++;
   *out = w;
   return 0;
@@ -103,15 +103,14 @@ static int flush(rs_writer *w) {
   if (w->buf_len > 0) {
     if (!w->recorded) {
       /* Before any data lands, so that a crash leaves it findable. */
-      rc = rs_pending_set(w->c, w->sp.dir, w->sp.base, w->oid, w->size - w->buf_len);
+      rc = rs_pending_set(w->c, w->sp.dir, w->sp.base, w->oid, w->buf_pos);
       if (rc < 0) return rc;
       w->recorded = 1;
     }
-    rc = rs_stripe_write(w->c, &w->aio, w->oid, w->buf_chunk, w->buf_off,
-                         w->buf, w->buf_len);
+    rc = rs_stripe_write(w->c, &w->aio, w->oid, w->buf_pos, w->buf, w->buf_len);
   }
-  w->buf_chunk = w->size / w->c->chunk;
-  w->buf_off = (uint32_t)(w->size % w->c->chunk);
+  w->buf_pos = w->size;
+  w->buf_cap = rs_stripe_room(w->c, w->size);
   w->buf_len = 0;
   return rc;
 }
@@ -122,15 +121,15 @@ int rs_writer_write(rs_writer *w, const void *data, size_t len,
   if (w->state != W_OPEN) return rs_fail(st, -EINVAL, w->path, "writer is finished");
   if (w->hash) rs_sha256_update(w->hash, data, len);
   while (len > 0) {
-    size_t room = w->c->chunk - w->buf_off - w->buf_len;
-    size_t n = len < room ? len : room;
+    size_t n = w->buf_cap - w->buf_len;
     int rc;
+    if (n > len) n = len;
     memcpy(w->buf + w->buf_len, p, n);
     w->buf_len += n;
     w->size += n;
     p += n;
     len -= n;
-    if (w->buf_off + w->buf_len == w->c->chunk && (rc = flush(w)) < 0)
+    if (w->buf_len == w->buf_cap && (rc = flush(w)) < 0)
       return rs_fail_rados(st, rc, w->path, "write");
   }
   return 0;
@@ -140,7 +139,7 @@ uint64_t rs_writer_size(const rs_writer *w) { return w->size; }
 
 void rs_writer_hash(rs_writer *w, rs_sha256 *h) { w->hash = h; }
 
-/* Waits for every chunk write; the first failure wins. */
+/* Waits for every write in flight; the first failure wins. */
 static int drain(rs_writer *w) {
   int rc = flush(w);
   int rc2 = rs_aio_wait_all(&w->aio);
@@ -153,7 +152,7 @@ int rs_writer_commit(rs_writer *w, rs_status *st) {
   size_t headlen = 0;
   if (w->state != W_OPEN) return rs_fail(st, -EINVAL, w->path, "writer is finished");
   w->state = W_DONE;
-  if (!w->inplace && w->buf_chunk == 0 && w->buf_off == 0) {
+  if (!w->inplace && w->buf_pos == 0) {
     /* The whole file is still in the buffer: one op writes it and its size. */
     head = w->buf;
     headlen = w->buf_len;

@@ -1,0 +1,62 @@
+--- Links: how a repository sees content (distribution's linkedBlobStore
+-- link functions). A link is a small file holding a digest; the kinds are
+--   layer_link      _layers/<alg>/<hex>/link            (repo.blobs)
+--   revision_link   _manifests/revisions/<alg>/<hex>/link (repo.manifests)
+--   tag_index_link  _manifests/tags/<tag>/index/<alg>/<hex>/link
+--   tag_current_link _manifests/tags/<tag>/current/link
+-- and whether a repository exists (it has _manifests or _layers content).
+-- Failures are the driver's (`not_found`, ...): the stores translate them.
+
+local validate = require "regstore.registry.validate"
+
+local links = {}
+
+--- The digest a link holds, or nil, message, driver code. A link whose
+-- content is not a digest counts as missing (`not_found`).
+function links.read(ctx, kind, fields)
+  local path = ctx.paths:path_for(kind, fields)
+  local text, msg, code = ctx.drv:get_content(path)
+  if not text then
+    if code == "is_dir" or code == "not_dir" then code = "not_found" end
+    return nil, msg, code
+  end
+  if not validate.digest(text) then
+    return nil, "regstore: corrupt link " .. path, "not_found"
+  end
+  return text
+end
+
+--- Writes a link to digest.
+function links.write(ctx, kind, fields, digest)
+  return ctx.drv:put_content(ctx.paths:path_for(kind, fields), digest)
+end
+
+--- The base names of a directory's children, sorted; {} when it is missing.
+-- Second result: false when the directory is missing.
+function links.children(ctx, kind, fields)
+  local list, msg, code = ctx.drv:list(ctx.paths:path_for(kind, fields))
+  if not list then
+    if code == "not_found" or code == "not_dir" then return {}, false end
+    return nil, msg, code
+  end
+  local out = {}
+  for i = 1, #list do out[i] = list[i]:match("([^/]+)$") end
+  return out, true
+end
+
+local function is_dir(ctx, kind, name)
+  local info, msg, code = ctx.drv:stat(ctx.paths:path_for(kind, { name = name }))
+  if info then return info.is_dir end
+  if code == "not_found" or code == "not_dir" then return false end
+  return nil, msg, code
+end
+
+--- Whether the repository exists: true, false, or nil, message, code.
+function links.repository_exists(ctx, name)
+  local yes, msg, code = is_dir(ctx, "manifests", name)
+  if yes == nil then return nil, msg, code end
+  if yes then return true end
+  return is_dir(ctx, "layers", name)
+end
+
+return links

@@ -1,0 +1,272 @@
+--- The manifests of one repository (distribution's manifestStore and its
+-- schema2, manifestlist and ocischema handlers).
+--
+-- A manifest is stored as a blob (blobs/<alg>/<2hex>/<hex>/data holds its
+-- bytes) and made part of the repository by
+-- _manifests/revisions/<alg>/<hex>/link. Put checks the content
+-- (manifest_formats.lua), that every config and layer it names is linked in
+-- the repository and that every manifest a list or index names is a
+-- manifest of the repository (manifest_blob_unknown otherwise), as
+-- distribution's handlers do; nothing is written before all checks pass.
+--
+-- Referrers. Distribution keeps nothing on disk for the OCI `subject`, and
+-- any index of our own would add paths that a tree written by distribution
+-- does not have. So `referrers` scans the repository's revisions and parses
+-- each manifest; the parsed summary (subject, artifact type, annotations,
+-- media type, size) is cached per digest in the connection's LRU, which is
+-- safe because content never changes under a digest. Cost: one list per
+-- algorithm plus one read per manifest not in the cache.
+
+local validate = require "regstore.registry.validate"
+local errors = require "regstore.registry.errors"
+local blobs = require "regstore.registry.blobs"
+local links = require "regstore.registry.links"
+local linked = require "regstore.registry.linked"
+local tags = require "regstore.registry.tags"
+local listing = require "regstore.registry.listing"
+local formats = require "regstore.registry.manifest_formats"
+
+local manifests = {}
+
+local SUMMARY = "manifest "   -- cache key prefix of parsed summaries
+
+local function unknown(name, digest)
+  return errors.new("manifest_unknown", "manifest unknown to repository %s: %s", name, digest)
+end
+
+--- The digest a revision link points at, or nil, message, code
+-- (manifest_unknown when the repository has no such manifest).
+local function revision(ctx, name, digest)
+  local target, msg, code = links.read(ctx, "revision_link", { name = name, digest = digest })
+  if not target then
+    return errors.translate(msg, code, "manifest_unknown",
+      "manifest unknown to repository %s: %s", name, digest)
+  end
+  return target
+end
+
+--- Whether digest is a manifest of the repository (its link and its blob).
+function manifests.exists(ctx, name, digest)
+  local target, msg, code = revision(ctx, name, digest)
+  if not target then
+    if code == "manifest_unknown" then return false end
+    return nil, msg, code
+  end
+  return blobs.exists(ctx, target)
+end
+
+--- content, media_type of a manifest of the repository.
+function manifests.get(ctx, name, digest)
+  local target, msg, code = revision(ctx, name, digest)
+  if not target then return nil, msg, code end
+  local content
+  content, msg, code = blobs.get(ctx, target)
+  if not content then
+    if code == "blob_unknown" then return unknown(name, digest) end
+    return nil, msg, code
+  end
+  return content, formats.detect(content) or blobs.DEFAULT_MEDIA_TYPE
+end
+
+-- The parsed summary of a stored manifest, cached by digest.
+local function summary(ctx, name, digest)
+  local s = ctx.cache:get(SUMMARY .. digest)
+  if s then return s end
+  local content, media_type, code = manifests.get(ctx, name, digest)
+  if not content then return nil, media_type, code end
+  local info = formats.parse(content, media_type)
+  s = {
+    media_type = media_type, size = #content,
+    subject = info and info.subject and info.subject.digest or nil,
+    artifact_type = info and info.artifact_type or nil,
+    annotations = info and info.annotations or {},
+  }
+  ctx.cache:set(SUMMARY .. digest, s)
+  return s
+end
+
+--- The sorted digests of the repository's manifests; second result false
+-- when it has no revisions directory.
+function manifests.all(ctx, name)
+  local algs, found, code = links.children(ctx, "revisions", { name = name })
+  if not algs then return nil, found, code end
+  local out = {}
+  for _, alg in ipairs(algs) do
+    local hexes, msg
+    hexes, msg, code = links.children(ctx, "revisions_alg", { name = name, alg = alg })
+    if not hexes then return nil, msg, code end
+    for _, hex in ipairs(hexes) do
+      local d = alg .. ":" .. hex
+      if validate.digest(d) then out[#out + 1] = d end
+    end
+  end
+  return listing.sort(out), found
+end
+
+-- Checks that everything the manifest names is in the repository.
+local function verify_references(ctx, name, info)
+  for _, ref in ipairs(info.references) do
+    local ok, msg, code
+    if ref.kind == "manifest" then
+      ok, msg, code = manifests.exists(ctx, name, ref.digest)
+    else
+      ok, msg, code = linked.stat(ctx, name, ref.digest)
+      if not ok and code == "blob_unknown" then ok = false end
+    end
+    if ok == nil then return nil, msg, code end
+    if not ok then
+      return errors.new("manifest_blob_unknown",
+        "manifest in repository %s references %s %s, unknown to the repository",
+        name, ref.kind == "manifest" and "manifest" or "blob", ref.digest)
+    end
+  end
+  return true
+end
+
+local Store = {}
+Store.__index = Store
+
+local function check_digest(digest, fname)
+  validate.arg(digest, "string", 1, fname, false, 4)
+  return validate.digest(digest)
+end
+
+--- Stores a manifest; tags it when opts.tag is given; verifies opts.digest
+-- when given. Returns the manifest's digest.
+function Store:put(content, media_type, opts)
+  validate.arg(content, "string", 1, "put")
+  validate.arg(media_type, "string", 2, "put")
+  validate.arg(opts, "table", 3, "put", true)
+  local tag, want = opts and opts.tag, opts and opts.digest
+  if tag ~= nil and type(tag) ~= "string" then
+    error("bad argument #3 to 'put' (tag must be a string)", 2)
+  end
+  if want ~= nil and type(want) ~= "string" then
+    error("bad argument #3 to 'put' (digest must be a string)", 2)
+  end
+  local ctx, name = self._ctx, self._name
+  local ok, msg, code
+  if tag then
+    ok, msg, code = validate.tag(tag)
+    if not ok then return nil, msg, code end
+  end
+  if want then
+    ok, msg, code = validate.digest(want)
+    if not ok then return nil, msg, code end
+    if ok ~= "sha256" then
+      return errors.new("unsupported", "digest algorithm %s is not supported for manifests", ok)
+    end
+  end
+  local info
+  info, msg, code = formats.parse(content, media_type)
+  if not info then
+    return errors.new(code, "%s manifest for repository %s: %s",
+      code == "unsupported" and "unsupported" or "invalid", name, msg)
+  end
+  local digest = blobs.digest_of(content)
+  if want and want ~= digest then
+    return errors.new("digest_invalid", "manifest put to repository %s: content is %s, not %s",
+      name, digest, want)
+  end
+  ok, msg, code = verify_references(ctx, name, info)
+  if not ok then return nil, msg, code end
+  ok, msg, code = blobs.put_if_absent(ctx, digest, content, media_type)
+  if not ok then return nil, msg, code end
+  ok, msg, code = links.write(ctx, "revision_link", { name = name, digest = digest }, digest)
+  if not ok then return nil, msg, code end
+  if tag then
+    ok, msg, code = tags.set(ctx, name, tag, digest)
+    if not ok then return nil, msg, code end
+  end
+  return digest
+end
+
+--- content, media_type
+function Store:get(digest)
+  local ok, msg, code = check_digest(digest, "get")
+  if not ok then return nil, msg, code end
+  return manifests.get(self._ctx, self._name, digest)
+end
+
+--- true or false
+function Store:exists(digest)
+  local ok, msg, code = check_digest(digest, "exists")
+  if not ok then return nil, msg, code end
+  return manifests.exists(self._ctx, self._name, digest)
+end
+
+--- Removes the manifest from the repository, and the tags pointing at it.
+function Store:delete(digest)
+  local ok, msg, code = check_digest(digest, "delete")
+  if not ok then return nil, msg, code end
+  local ctx, name = self._ctx, self._name
+  local target
+  target, msg, code = revision(ctx, name, digest)
+  if not target then return nil, msg, code end
+  local pointing
+  pointing, msg, code = tags.lookup(ctx, name, digest)
+  if not pointing then return nil, msg, code end
+  for _, t in ipairs(pointing) do
+    ok, msg, code = tags.remove(ctx, name, t)
+    if not ok and code ~= "tag_unknown" then return nil, msg, code end
+  end
+  ok, msg, code = ctx.drv:delete(ctx.paths:path_for("revision_link", { name = name, digest = digest }))
+  if not ok then
+    if code == "not_dir" then code = "not_found" end
+    return errors.translate(msg, code, "manifest_unknown",
+      "manifest unknown to repository %s: %s", name, digest)
+  end
+  ctx.cache:delete(digest)
+  ctx.cache:delete(SUMMARY .. digest)
+  return true
+end
+
+--- Sorted digests of the repository's manifests.
+function Store:list()
+  local ctx, name = self._ctx, self._name
+  local all, found, code = manifests.all(ctx, name)
+  if not all then return nil, found, code end
+  if not found then
+    local exists, msg
+    exists, msg, code = links.repository_exists(ctx, name)
+    if exists == nil then return nil, msg, code end
+    if not exists then
+      return errors.new("name_unknown", "repository name not known to registry: %s", name)
+    end
+  end
+  return all
+end
+
+--- Descriptors of the manifests whose subject is digest, sorted by digest,
+-- optionally only those of one artifact type.
+function Store:referrers(digest, artifact_type)
+  local ok, msg, code = check_digest(digest, "referrers")
+  validate.arg(artifact_type, "string", 2, "referrers", true)
+  if not ok then return nil, msg, code end
+  local ctx, name = self._ctx, self._name
+  local all
+  all, msg, code = manifests.all(ctx, name)
+  if not all then return nil, msg, code end
+  local out = {}
+  for _, d in ipairs(all) do
+    local s
+    s, msg, code = summary(ctx, name, d)
+    if not s then
+      if code ~= "manifest_unknown" then return nil, msg, code end
+    elseif s.subject == digest and (artifact_type == nil or s.artifact_type == artifact_type) then
+      local ann = {}
+      for k, v in pairs(s.annotations) do ann[k] = v end
+      out[#out + 1] = {
+        media_type = s.media_type, digest = d, size = s.size,
+        artifact_type = s.artifact_type, annotations = ann,
+      }
+    end
+  end
+  return out
+end
+
+function manifests.new(ctx, name)
+  return setmetatable({ _ctx = ctx, _name = name }, Store)
+end
+
+return manifests

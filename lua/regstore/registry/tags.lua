@@ -1,0 +1,135 @@
+--- The tags of one repository (distribution's tagStore): a tag is the
+-- directory _manifests/tags/<tag>, whose current/link names the manifest it
+-- points at; every digest it ever pointed at keeps a link under index/
+-- (the tag's history, as distribution keeps it). Untag removes the whole
+-- directory, history included, as distribution does.
+
+local validate = require "regstore.registry.validate"
+local errors = require "regstore.registry.errors"
+local links = require "regstore.registry.links"
+local listing = require "regstore.registry.listing"
+
+local tags = {}
+
+--- The digest tag points at (tag validated), or nil, message, code.
+function tags.get(ctx, name, tag)
+  local d, msg, code = links.read(ctx, "tag_current_link", { name = name, tag = tag })
+  if not d then return errors.translate(msg, code, "tag_unknown",
+    "tag unknown to repository %s: %s", name, tag) end
+  return d
+end
+
+--- Points tag at digest (both validated, the manifest known to exist):
+-- the history entry first, then the current link.
+function tags.set(ctx, name, tag, digest)
+  local f = { name = name, tag = tag, digest = digest }
+  local ok, msg, code = links.write(ctx, "tag_index_link", f, digest)
+  if not ok then return nil, msg, code end
+  ok, msg, code = links.write(ctx, "tag_current_link", f, digest)
+  if not ok then return nil, msg, code end
+  return true
+end
+
+--- Removes a tag (validated) with its history.
+function tags.remove(ctx, name, tag)
+  local ok, msg, code = ctx.drv:delete(ctx.paths:path_for("tag", { name = name, tag = tag }))
+  if not ok then
+    if code == "not_dir" then code = "not_found" end
+    return errors.translate(msg, code, "tag_unknown", "tag unknown to repository %s: %s", name, tag)
+  end
+  return true
+end
+
+--- All tags, sorted; second result false when the repository has none.
+function tags.all(ctx, name)
+  local list, msg, code = links.children(ctx, "tags", { name = name })
+  if not list then return nil, msg, code end
+  return listing.sort(list), msg
+end
+
+--- The sorted tags pointing at digest.
+function tags.lookup(ctx, name, digest)
+  local all, msg, code = tags.all(ctx, name)
+  if not all then return nil, msg, code end
+  local out = {}
+  for _, t in ipairs(all) do
+    local d
+    d, msg, code = tags.get(ctx, name, t)
+    if d == digest then
+      out[#out + 1] = t
+    elseif not d and code ~= "tag_unknown" then
+      return nil, msg, code
+    end
+  end
+  return out
+end
+
+-- The public store.
+local Store = {}
+Store.__index = Store
+
+local function check_tag(tag, fname)
+  validate.arg(tag, "string", 1, fname, false, 4)
+  return validate.tag(tag)
+end
+
+--- The digest the tag points at.
+function Store:get(tag)
+  local ok, msg, code = check_tag(tag, "get")
+  if not ok then return nil, msg, code end
+  return tags.get(self._ctx, self._name, tag)
+end
+
+--- Points tag at a manifest of this repository.
+function Store:tag(tag, digest)
+  local ok, msg, code = check_tag(tag, "tag")
+  validate.arg(digest, "string", 2, "tag")
+  if not ok then return nil, msg, code end
+  ok, msg, code = validate.digest(digest)
+  if not ok then return nil, msg, code end
+  local target
+  target, msg, code = links.read(self._ctx, "revision_link", { name = self._name, digest = digest })
+  if not target then
+    return errors.translate(msg, code, "manifest_unknown",
+      "manifest unknown to repository %s: %s", self._name, digest)
+  end
+  return tags.set(self._ctx, self._name, tag, digest)
+end
+
+--- Removes the tag.
+function Store:untag(tag)
+  local ok, msg, code = check_tag(tag, "untag")
+  if not ok then return nil, msg, code end
+  return tags.remove(self._ctx, self._name, tag)
+end
+
+--- Sorted tags, strictly after `last`, at most `n`.
+function Store:list(opts)
+  local n, last = listing.options(opts, "list")
+  local ctx = self._ctx
+  local all, found, code = tags.all(ctx, self._name)
+  if not all then return nil, found, code end
+  if not found then
+    local exists, msg
+    exists, msg, code = links.repository_exists(ctx, self._name)
+    if exists == nil then return nil, msg, code end
+    if not exists then
+      return errors.new("name_unknown", "repository name not known to registry: %s", self._name)
+    end
+  end
+  return listing.page(all, last, n)
+end
+
+--- The sorted tags pointing at digest ({} when none).
+function Store:lookup(digest)
+  validate.arg(digest, "string", 1, "lookup")
+  local ok, msg, code = validate.digest(digest)
+  if not ok then return nil, msg, code end
+  return tags.lookup(self._ctx, self._name, digest)
+end
+
+function tags.new(ctx, name)
+  return setmetatable({ _ctx = ctx, _name = name }, Store)
+end
+
+return tags

@@ -1,0 +1,347 @@
+--- Resumable blob uploads (distribution's blobwriter + resumable digests).
+--
+-- Layout: repositories/<name>/_uploads/<id>/{startedat, data, hashstates/sha256/<offset>}.
+--
+-- Writing. `data` is written through a driver writer: `writer(data, false)`
+-- for the first bytes of a new upload, `writer(data, true)` to go on after a
+-- close (from this or another process). A SHA-256 hasher from the engine is
+-- attached to the writer (`writer:hash(h)`), so the digest is computed in C
+-- as the bytes stream; Lua never hashes. Every close stores the hasher's
+-- state at hashstates/sha256/<offset> (108 bytes, Go's MarshalBinary format,
+-- as distribution stores it), offset = bytes hashed = bytes in `data`.
+--
+-- Resuming. `resume(id)` reads `startedat` (missing: blob_upload_unknown),
+-- opens `writer(data, true)` and restores the state saved at exactly the
+-- writer's size. When there is none (a process died between writing and
+-- saving, or a state is malformed) the upload still takes bytes, but without
+-- a hasher: the digest is then finished at commit (below).
+--
+-- Commit order, chosen so that a refused commit leaves the upload resumable
+-- and nothing in blobs/:
+--   1. digest well formed (digest_invalid; sha512: unsupported), size equal
+--      to the writer's size when given (size_invalid).
+--   2a. The hasher covers every byte (the usual case: the data was written
+--      through this object, or resumed at a saved state): compare its digest
+--      BEFORE committing anything. A mismatch answers digest_invalid after a
+--      checkpoint (writer closed, state saved), exactly as `close` would, so
+--      the same object, or `resume(id)` anywhere, can go on.
+--   2b. The hasher does not cover the data: the uncommitted bytes cannot be
+--      read, so the writer is committed first (the data becomes visible at
+--      _uploads/<id>/data); the hash is then restored from the largest saved
+--      state at or below the size (or started from zero) and only the tail
+--      is read back and hashed. The finished state is saved at the size. On a
+--      mismatch the committed data stays where it is: the driver's
+--      `writer(path, true)` continues a committed file as well, so the upload
+--      remains resumable, and nothing reached blobs/.
+--   3. If blobs/<alg>/<2hex>/<hex>/data exists already, the upload's data is
+--      just dropped; otherwise the writer is committed (2a) and `data` is
+--      moved there (a move rewrites directory entries, no data is copied).
+--   4. The _layers/<alg>/<hex>/link is written, then the whole upload
+--      directory is deleted; the id is unknown from then on.
+-- Failures of the store itself (io, timeout) between 3 and 4 are returned
+-- as they are; a retry after a failed move finds the data still in the
+-- upload (committed), a retry after a failed link write does not (as in
+-- distribution) and the client uploads again.
+--
+-- `startedat` holds `YYYY-MM-DDTHH:MM:SSZ` (UTC, RFC 3339, as distribution's
+-- Create writes it and PurgeUploads reads it); `upload.started_at` is that
+-- time in epoch seconds.
+
+local regstore = require "regstore"
+local validate = require "regstore.registry.validate"
+local errors = require "regstore.registry.errors"
+local blobs = require "regstore.registry.blobs"
+local links = require "regstore.registry.links"
+local rfc3339 = require "regstore.registry.rfc3339"
+
+local uploads = {}
+
+local READ_SIZE = 1048576
+
+---------------------------------------------------------------- helpers
+
+local Upload = {}
+Upload.__index = Upload
+
+local function path(self, kind, offset)
+  return self._ctx.paths:path_for(kind, { name = self._name, id = self.id, alg = "sha256", offset = offset })
+end
+
+local function unknown(self)
+  return errors.new("blob_upload_unknown", "blob upload unknown to repository %s: %s",
+    self._name, self.id)
+end
+
+-- Driver failure: not_found means the upload is gone.
+local function failed(self, msg, code)
+  if code == "not_found" then return unknown(self) end
+  return nil, msg, code
+end
+
+-- A hasher restored from the state saved at offset, or nil.
+local function load_state(self, offset)
+  if offset == 0 then return regstore.sha256() end
+  local state = self._ctx.drv:get_content(path(self, "upload_hash_state", offset))
+  if not state then return nil end
+  local ok, h = pcall(regstore.sha256, state)
+  if ok and h and h:size() == offset then return h end
+  return nil
+end
+
+-- The largest saved state at or below offset (a fresh hasher when none).
+local function best_state(self, offset)
+  local list = self._ctx.drv:list(path(self, "upload_hash_states"))
+  local offsets = {}
+  for _, p in ipairs(list or {}) do
+    local n = p:match("/(%d+)$")
+    n = n and tonumber(n)
+    if n and n <= offset then offsets[#offsets + 1] = n end
+  end
+  table.sort(offsets, function(a, b) return a > b end)
+  for _, n in ipairs(offsets) do
+    local h = load_state(self, n)
+    if h then return h end
+  end
+  return regstore.sha256()
+end
+
+-- Opens the data writer if it is not open; attaches a hasher covering it.
+local function open(self)
+  if self._done then return unknown(self) end
+  if self._w then return self._w end
+  local drv = self._ctx.drv
+  local data = path(self, "upload_data")
+  local w, msg, code
+  if self._fresh then
+    w, msg, code = drv:writer(data, false)
+  else
+    w, msg, code = drv:writer(data, true)
+    if not w and code == "not_found" then
+      -- No data was ever closed (created, then nothing kept): start it, if
+      -- the upload itself is still there.
+      local info, m2, c2 = drv:stat(path(self, "upload_started_at"))
+      if not info then return failed(self, m2, c2) end
+      w, msg, code = drv:writer(data, false)
+    end
+  end
+  if not w then return failed(self, msg, code) end
+  self._fresh = false
+  local size = w:size()
+  local h = self._h
+  if not (h and h:size() == size) then
+    h = load_state(self, size)
+    self._saved = h and size or nil
+  end
+  if h then w:hash(h) end
+  self._w, self._h, self._size = w, h, size
+  return w
+end
+
+-- Closes the writer and saves the hash state when it covers the data.
+local function checkpoint(self)
+  local w, h = self._w, self._h
+  if not w then return true end
+  self._w = nil
+  self._size = w:size()
+  local ok, msg, code = w:close()
+  if not ok then
+    self._h = nil
+    return failed(self, msg, code)
+  end
+  if not (h and h:size() == self._size) then
+    self._h = nil
+    return true
+  end
+  if self._saved ~= self._size then
+    ok, msg, code = self._ctx.drv:put_content(path(self, "upload_hash_state", self._size), h:state())
+    if not ok then return failed(self, msg, code) end
+    self._saved = self._size
+  end
+  return true
+end
+
+-- Hashes the committed data from the best saved state up to size.
+local function rehash(self, size)
+  local h = best_state(self, size)
+  local from = h:size()
+  if from < size then
+    local r, msg, code = self._ctx.drv:reader(path(self, "upload_data"), from)
+    if not r then return failed(self, msg, code) end
+    while true do
+      local chunk
+      chunk, msg, code = r:read(READ_SIZE)
+      if not chunk then break end
+      h:update(chunk)
+    end
+    r:close()
+    if msg then return nil, msg, code end
+  end
+  if h:size() ~= size then
+    return errors.new("size_invalid", "upload %s in repository %s: read %.0f bytes, expected %.0f",
+      self.id, self._name, h:size(), size)
+  end
+  if self._saved ~= size then
+    -- best effort: a later commit can start from here
+    if self._ctx.drv:put_content(path(self, "upload_hash_state", size), h:state()) then
+      self._saved = size
+    end
+  end
+  return h
+end
+
+---------------------------------------------------------------- methods
+
+--- Appends data.
+function Upload:write(data)
+  validate.arg(data, "string", 1, "write")
+  local w, msg, code = open(self)
+  if not w then return nil, msg, code end
+  local ok
+  ok, msg, code = w:write(data)
+  self._size = w:size()
+  if not ok then return failed(self, msg, code) end
+  return true
+end
+
+--- Bytes written so far.
+function Upload:size()
+  if self._w then return self._w:size() end
+  return self._size
+end
+
+--- Keeps what was written so that a later resume (here or elsewhere) goes on.
+function Upload:close()
+  if self._done then return true end
+  return checkpoint(self)
+end
+
+--- Drops the upload; its id is unknown afterwards.
+function Upload:cancel()
+  if self._done then return unknown(self) end
+  if self._w then
+    self._w:cancel()
+    self._w = nil
+  end
+  local ok, msg, code = self._ctx.drv:delete(path(self, "upload"))
+  if not ok then
+    if code == "not_found" then self._done = true end
+    return failed(self, msg, code)
+  end
+  self._done = true
+  return true
+end
+
+--- Verifies digest (and size when given) and makes the data a blob linked
+-- into the repository. Returns { digest, size }.
+function Upload:commit(digest, size)
+  validate.arg(digest, "string", 1, "commit")
+  validate.arg(size, "number", 2, "commit", true)
+  if self._done then return unknown(self) end
+  local alg, msg, code = validate.digest(digest)
+  if not alg then return nil, msg, code end
+  if alg ~= "sha256" then
+    return errors.new("unsupported", "upload %s: digest algorithm %s is not supported", self.id, alg)
+  end
+  local ctx = self._ctx
+  local w
+  w, msg, code = open(self)
+  if not w then return nil, msg, code end
+  local total = w:size()
+  if size and size ~= total then
+    checkpoint(self)
+    return errors.new("size_invalid", "upload %s in repository %s has %.0f bytes, not %.0f",
+      self.id, self._name, total, size)
+  end
+  local h, committed = self._h, false
+  if not (h and h:size() == total) then
+    -- 2b: make the data readable, then hash what no saved state covers
+    self._w = nil
+    local ok
+    ok, msg, code = w:commit()
+    if not ok then return failed(self, msg, code) end
+    committed = true
+    h, msg, code = rehash(self, total)
+    if not h then return nil, msg, code end
+    self._h = h
+  end
+  local got = "sha256:" .. h:hexdigest()
+  if got ~= digest then
+    if not committed then checkpoint(self) end
+    return errors.new("digest_invalid",
+      "upload %s in repository %s: content is %s, not %s", self.id, self._name, got, digest)
+  end
+  local exists
+  exists, msg, code = blobs.exists(ctx, digest)
+  if exists == nil then
+    if not committed then checkpoint(self) end
+    return nil, msg, code
+  end
+  if not exists then
+    if not committed then
+      self._w = nil
+      local ok
+      ok, msg, code = w:commit()
+      if not ok then return failed(self, msg, code) end
+    end
+    local ok
+    ok, msg, code = ctx.drv:move(path(self, "upload_data"), ctx.paths:path_for("blob_data", { digest = digest }))
+    if not ok then return failed(self, msg, code) end
+  end
+  local ok
+  ok, msg, code = links.write(ctx, "layer_link", { name = self._name, digest = digest }, digest)
+  if not ok then
+    if not committed then checkpoint(self) end
+    return nil, msg, code
+  end
+  ctx.cache:set(digest, { size = total, media_type = blobs.DEFAULT_MEDIA_TYPE })
+  if self._w then
+    self._w:cancel()
+    self._w = nil
+  end
+  ok, msg, code = ctx.drv:delete(path(self, "upload"))
+  self._done = true
+  if not ok and code ~= "not_found" then return nil, msg, code end
+  return { digest = digest, size = total }
+end
+
+---------------------------------------------------------------- create/resume
+
+local function new_upload(ctx, name, id, started_at)
+  return setmetatable({
+    id = id, started_at = started_at,
+    _ctx = ctx, _name = name,
+    _w = nil,        -- open driver writer
+    _h = nil,        -- hasher; trusted only while h:size() == data size
+    _size = 0,       -- data size when no writer is open
+    _saved = nil,    -- offset of the last hash state known to be stored
+    _fresh = false,  -- no data yet: the first writer starts the file
+    _done = false,   -- committed or cancelled
+  }, Upload)
+end
+
+--- A new upload in repository name.
+function uploads.create(ctx, name)
+  local id = regstore.uuid()
+  local now = os.time()
+  local up = new_upload(ctx, name, id, now)
+  local ok, msg, code = ctx.drv:put_content(path(up, "upload_started_at"), rfc3339.format(now))
+  if not ok then return nil, msg, code end
+  up._fresh = true
+  up._h = regstore.sha256()
+  return up
+end
+
+--- The upload with that id, from any process.
+function uploads.resume(ctx, name, id)
+  local tmp = { _ctx = ctx, _name = name, id = id }
+  if not validate.upload_id(id) then return unknown(tmp) end
+  local text, msg, code = ctx.drv:get_content(ctx.paths:path_for("upload_started_at", { name = name, id = id }))
+  if not text then return failed(tmp, msg, code) end
+  local up = new_upload(ctx, name, id, rfc3339.parse(text))
+  local w
+  w, msg, code = open(up)
+  if not w then return nil, msg, code end
+  return up
+end
+
+return uploads

@@ -1,0 +1,59 @@
+-- regstore.registry: the catalog (reg:repositories).
+local helper = require "helper"
+local registry = require "regstore.registry"
+local util = require "fixtures.registry.util"
+
+describe("registry catalog #cluster", function()
+  local drv, reg
+  before_each(function()
+    drv = helper.connect()
+    reg = registry.new(drv)
+  end)
+  after_each(function()
+    helper.clear(drv)
+    drv:close()
+  end)
+
+  it("is empty on an empty store", function()
+    assert.same({}, reg:repositories())
+    assert.same({}, reg:repositories { n = 10, last = "a" })
+  end)
+
+  it("lists repositories with a manifest or a linked blob, in byte order", function()
+    local names = { "b", "a", "a/b", "a-b", "a.b", "a_b", "a/b/c", "z0/y", "0" }
+    for i, n in ipairs(names) do
+      local repo = assert(reg:repository(n))
+      if i % 2 == 0 then
+        util.push_image(repo, "cfg", {})
+      else
+        assert(repo.blobs:put("blob " .. n))
+      end
+    end
+    -- an upload alone does not count, nor a repository that only nests others
+    assert(assert(reg:repository("uploads/only")).blobs:create():close())
+    local sorted = { "0", "a", "a-b", "a.b", "a/b", "a/b/c", "a_b", "b", "z0/y" }
+    assert.same(sorted, reg:repositories())
+    assert.same({ "0", "a" }, reg:repositories { n = 2 })
+    assert.same({ "a-b", "a.b", "a/b" }, reg:repositories { n = 3, last = "a" })
+    assert.same({ "a/b/c", "a_b", "b", "z0/y" }, reg:repositories { last = "a/b" })
+    assert.same({}, reg:repositories { last = "z0/y" })
+    assert.same({}, reg:repositories { n = 0 })
+    assert.same(sorted, reg:repositories {})
+  end)
+
+  it("drops a repository whose last link goes", function()
+    local repo = reg:repository("gone/soon")
+    local d = assert(repo.blobs:put("x"))
+    assert.same({ "gone/soon" }, reg:repositories())
+    assert(repo.blobs:delete(d.digest))
+    assert.same({}, reg:repositories())
+    helper.fails("name_unknown", "gone/soon", repo.tags:list())
+  end)
+
+  it("raises on bad pagination arguments", function()
+    assert.has_error(function() reg:repositories { n = -1 } end)
+    assert.has_error(function() reg:repositories { n = "2" } end)
+    assert.has_error(function() reg:repositories { last = {} } end)
+    assert.has_error(function() reg:repositories "a" end)
+  end)
+end)

@@ -407,3 +407,73 @@ int rs_dir_read(rs_conn *c, const char *dir, rs_dirent **ents, size_t *n,
   }
   return rc;
 }
+
+/*
+ * Asynchronous listing, for walk: the first page of a directory is asked
+ * for ahead of time, the rest (rarely any) is read when collected.
+ */
+int rs_prefetch_start(rs_conn *c, rs_prefetch *p, const char *dir) {
+  int rc;
+  memset(p, 0, sizeof *p);
+  p->op = rados_create_read_op();
+  rados_read_op_omap_get_vals2(p->op, "", "", RS_OMAP_PAGE, &p->it, &p->more, &p->prval);
+  rc = rados_aio_create_completion2(NULL, NULL, &p->comp);
+  if (rc == 0) {
+    rc = rados_aio_read_op_operate(p->op, c->io, p->comp, dir, 0);
+    if (rc < 0) rados_aio_release(p->comp);
+  }
+  if (rc < 0) {
+    rados_release_read_op(p->op);
+    p->op = NULL;
+  }
+  return rc;
+}
+
+static int prefetch_wait(rs_prefetch *p) {
+  int rc;
+  rados_aio_wait_for_complete(p->comp);
+  rc = rados_aio_get_return_value(p->comp);
+  rados_aio_release(p->comp);
+  return rc == 0 && p->prval < 0 ? p->prval : rc;
+}
+
+static void prefetch_release(rs_prefetch *p) {
+  if (p->it) rados_omap_get_end(p->it);
+  rados_release_read_op(p->op);
+  p->op = NULL;
+}
+
+int rs_prefetch_finish(rs_conn *c, rs_prefetch *p, const char *dir,
+                       rs_dirent **ents, size_t *n) {
+  rs_dirent *list = NULL;
+  size_t count = 0, cap = 0;
+  int more = 0, rc;
+  uint64_t version;
+  *ents = NULL;
+  *n = 0;
+  if (!p->op) return -EINVAL;
+  rc = prefetch_wait(p);
+  if (rc == 0) {
+    char *k, *v;
+    size_t kl, vl;
+    while (rc == 0 && rados_omap_get_next2(p->it, &k, &v, &kl, &vl) == 0 && k)
+      rc = push_ent(&list, &count, &cap, k, kl, v, vl);
+    more = p->more;
+  }
+  prefetch_release(p);
+  while (rc == 0 && more)
+    rc = read_page(c, dir, list[count - 1].name, 1, &list, &count, &cap, &more, &version);
+  if (rc < 0) {
+    rs_dirents_free(list, count);
+    return rc;
+  }
+  *ents = list;
+  *n = count;
+  return 0;
+}
+
+void rs_prefetch_abandon(rs_prefetch *p) {
+  if (!p->op) return;
+  prefetch_wait(p);
+  prefetch_release(p);
+}

@@ -77,6 +77,17 @@ int rs_dir_read(rs_conn *c, const char *dir, rs_dirent **ents, size_t *n,
                 uint64_t *version, int with_vals);
 void rs_dirents_free(rs_dirent *ents, size_t n);
 int rs_obj_remove_if_version(rs_conn *c, const char *oid, uint64_t version);
+typedef struct rs_prefetch {
+  rados_read_op_t op;   /* NULL when not started */
+  rados_completion_t comp;
+  rados_omap_iter_t it;
+  unsigned char more;
+  int prval;
+} rs_prefetch;
+int rs_prefetch_start(rs_conn *c, rs_prefetch *p, const char *dir);
+int rs_prefetch_finish(rs_conn *c, rs_prefetch *p, const char *dir,
+                       rs_dirent **ents, size_t *n);
+void rs_prefetch_abandon(rs_prefetch *p);
 
 /* pending.c: uncommitted writer data, in "pending:<dir>". */
 int rs_pending_get(rs_conn *c, const char *dir, const char *name, char *oid,

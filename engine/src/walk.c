@@ -1,7 +1,8 @@
 /*
  * Walk: lexical depth-first over a subtree.  Each directory is read in
- * pages of omap entries, and the files of a directory are stat'ed together
- * with asynchronous reads instead of one round trip each.
+ * pages of omap entries; the listings of the next subdirectories are asked
+ * for while the walk is still busy elsewhere, and the files of a directory
+ * are stat'ed together with asynchronous reads, never one round trip each.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "internal.h"
 
 #define STAT_WINDOW 64
+#define LIST_AHEAD 8   /* subdirectory listings asked for ahead, per level */
 
 struct file_stat {
   rados_read_op_t op;
@@ -85,19 +87,35 @@ struct walk {
   int stopped_by_fn;   /* the callback ended the walk with its own code */
 };
 
-static int walk_dir(struct walk *w, const char *dir) {
+/* Starts the listing of the next subdirectory that has none asked for. */
+static void list_ahead(rs_conn *c, const char *dir, rs_dirent *ents, size_t n,
+                       rs_prefetch *pre, size_t *next) {
+  char child[4096];
+  while (*next < n && ents[*next].val[0] != '\0') (*next)++;
+  if (*next < n && rs_path_join(child, sizeof child, dir, ents[*next].name) == 0)
+    rs_prefetch_start(c, &pre[*next], child);
+  (*next)++;
+}
+
+static int walk_dir(struct walk *w, const char *dir, rs_prefetch *mine) {
   rs_conn *c = w->c;
   rs_dirent *ents = NULL;
   struct file_stat *fs;
-  size_t n = 0, i;
-  int rc = rs_dir_read(c, dir, &ents, &n, NULL, 1);
+  rs_prefetch *pre;
+  size_t n = 0, i, next = 0;
+  int rc = mine && mine->op ? rs_prefetch_finish(c, mine, dir, &ents, &n)
+                            : rs_dir_read(c, dir, &ents, &n, NULL, 1);
   if (rc == -ENOENT) return 0; /* gone meanwhile */
   if (rc < 0) return rc;
   fs = calloc(n ? n : 1, sizeof *fs);
-  if (!fs) {
+  pre = calloc(n ? n : 1, sizeof *pre);
+  if (!fs || !pre) {
+    free(fs);
+    free(pre);
     rs_dirents_free(ents, n);
     return -ENOMEM;
   }
+  for (i = 0; i < LIST_AHEAD; i++) list_ahead(c, dir, ents, n, pre, &next);
   stat_files(c, ents, n, fs);
   for (i = 0; i < n && rc == 0; i++) {
     char child[4096];
@@ -112,10 +130,13 @@ static int walk_dir(struct walk *w, const char *dir) {
     if (r < 0 || r == RS_WALK_STOP) {
       w->stopped_by_fn = 1;
       rc = r;
-    } else if (fs[i].st.is_dir && r != RS_WALK_SKIP) {
-      rc = walk_dir(w, child);
+    } else if (fs[i].st.is_dir) {
+      if (r != RS_WALK_SKIP) rc = walk_dir(w, child, &pre[i]);
+      list_ahead(c, dir, ents, n, pre, &next);
     }
   }
+  for (i = 0; i < n; i++) rs_prefetch_abandon(&pre[i]);
+  free(pre);
   free(fs);
   rs_dirents_free(ents, n);
   return rc;
@@ -130,7 +151,7 @@ int rs_walk(rs_conn *c, const char *path, rs_walk_fn fn, void *arg,
   if ((rc = rs_resolve(c, path, &e, st)) < 0) return rc;
   if (e.kind == RS_ENT_NONE) return rs_fail(st, -RS_ENOENT, path, NULL);
   if (e.kind == RS_ENT_FILE) return rs_fail(st, -RS_ENOTDIR, path, NULL);
-  rc = walk_dir(&w, path);
+  rc = walk_dir(&w, path, NULL);
   if (rc == RS_WALK_STOP) return 0;
   if (rc < 0 && !w.stopped_by_fn) return rs_fail_rados(st, rc, path, "walk");
   return rc;

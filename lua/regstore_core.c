@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "compat.h"
 #include "regstore.h"
@@ -167,6 +168,14 @@ static int l_connect(lua_State *L) {
   d = new_handle(L, sizeof *d, DRIVER, 0);
   rc = rs_connect(&o, &d->c, &st);
   if (rc < 0) return push_failure(L, &st);
+  return 1;
+}
+
+/* Monotonic seconds, for timing maintenance runs and benchmarks. */
+static int l_clock(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
   return 1;
 }
 
@@ -552,7 +561,8 @@ int luaopen_regstore_core(lua_State *L) {
       {"update", h_update}, {"hexdigest", h_hexdigest}, {"state", h_state},
       {"size", h_size}, {NULL, NULL}};
   static const luaL_Reg module[] = {
-      {"connect", l_connect}, {"uuid", l_uuid}, {"sha256", l_sha256}, {NULL, NULL}};
+      {"connect", l_connect}, {"uuid", l_uuid}, {"sha256", l_sha256},
+      {"clock", l_clock}, {NULL, NULL}};
   set_methods(L, DRIVER, driver_meta, driver_methods);
   set_methods(L, WRITER, writer_meta, writer_methods);
   set_methods(L, READER, reader_meta, reader_methods);

@@ -1,0 +1,116 @@
+-- Registry-layer figures, each beside its peer measured in the same run:
+--   upload of a blob in 8 MiB PATCH-sized chunks (resume, write, close per
+--   chunk, then commit with the digest) against the driver's raw writer;
+--   manifest put and get latency (median); tag list of 10,000 tags.
+-- Usage: lua5.4 bench/registry.lua [MiB]   (needs CEPH_CONF, REGSTORE_POOL)
+local regstore = require "regstore"
+local registry = require "regstore.registry"
+
+local MIB = 1048576
+local total_mib = tonumber(arg[1]) or 1024
+local piece = string.rep("regstore", MIB) -- 8 MiB, one PATCH body
+local npieces = math.floor(total_mib / 8)
+local clock = regstore.clock
+
+local drv = assert(regstore.connect{ pool = assert(os.getenv "REGSTORE_POOL"),
+                                     namespace = "bench-registry-" .. regstore.uuid():sub(1, 8) })
+local reg = registry.new(drv)
+local repo = assert(reg:repository("bench/upload"))
+
+local function median(t)
+  table.sort(t)
+  return t[math.floor((#t + 1) / 2)]
+end
+
+local function report(name, value, unit, peer, peer_value, target)
+  local ratio = peer_value and value / peer_value or nil
+  print(string.format("%-34s %10.2f %-6s %-22s %10s %7s  %s", name, value, unit, peer or "",
+    peer_value and string.format("%.2f", peer_value) or "", ratio and string.format("%.2f", ratio) or "",
+    target or ""))
+end
+
+-- The peer: the same bytes through one raw driver writer.
+local t0 = clock()
+local w = assert(drv:writer("/raw/data"))
+for _ = 1, npieces do assert(w:write(piece)) end
+assert(w:commit())
+local raw_mbs = npieces * 8 * MIB / 1e6 / (clock() - t0)
+assert(drv:delete("/raw"))
+
+-- The digest is computed outside the timed part, as a client knows it.
+local h = regstore.sha256()
+for _ = 1, npieces do h:update(piece) end
+local digest = "sha256:" .. h:hexdigest()
+
+t0 = clock()
+local up = assert(repo.blobs:create())
+local id = up.id
+assert(up:close())
+for _ = 1, npieces do
+  local u = assert(repo.blobs:resume(id))
+  assert(u:write(piece))
+  assert(u:close())
+end
+local u = assert(repo.blobs:resume(id))
+assert(u:commit(digest, npieces * 8 * MIB))
+local up_mbs = npieces * 8 * MIB / 1e6 / (clock() - t0)
+
+print(string.format("%-34s %10s %-6s %-22s %10s %7s  %s", "figure", "regstore", "", "peer", "", "ratio", "target"))
+report(string.format("upload %d MiB in 8 MiB chunks", total_mib), up_mbs, "MB/s", "raw driver writer", raw_mbs,
+  up_mbs / raw_mbs >= 0.8 and ">= 0.8 met" or ">= 0.8 MISSED")
+
+-- Manifests: an image of one config and one layer, many distinct manifests.
+local config = assert(repo.blobs:put('{"architecture":"amd64","os":"linux"}'))
+local layer = assert(repo.blobs:put(string.rep("l", 4096)))
+local puts, gets, digests = {}, {}, {}
+local nman = 200
+for i = 1, nman do
+  local m = string.format('{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",' ..
+    '"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},' ..
+    '"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}],' ..
+    '"annotations":{"n":"%d"}}', config.digest, config.size, layer.digest, layer.size, i)
+  local t = clock()
+  digests[i] = assert(repo.manifests:put(m, "application/vnd.oci.image.manifest.v1+json"))
+  puts[i] = clock() - t
+end
+for i = 1, nman do
+  local t = clock()
+  assert(repo.manifests:get(digests[i]))
+  gets[i] = clock() - t
+end
+-- Peers: the driver's own put_content/get_content of a file of the same size.
+local sample = assert(repo.manifests:get(digests[1]))
+local dputs, dgets = {}, {}
+for i = 1, nman do
+  local t = clock()
+  assert(drv:put_content("/peer/m" .. i, sample))
+  dputs[i] = clock() - t
+end
+for i = 1, nman do
+  local t = clock()
+  assert(drv:get_content("/peer/m" .. i))
+  dgets[i] = clock() - t
+end
+assert(drv:delete("/peer"))
+report("manifest put, median", median(puts) * 1e3, "ms", "driver put_content", median(dputs) * 1e3, "")
+report("manifest get, median", median(gets) * 1e3, "ms", "driver get_content", median(dgets) * 1e3, "")
+
+-- Tags: 10,000 on one manifest, then the full list and a page of 100.
+local ntags = tonumber(os.getenv "REGSTORE_BENCH_TAGS") or 10000
+t0 = clock()
+for i = 1, ntags do assert(repo.tags:tag(string.format("t%05d", i), digests[1])) end
+local tag_rate = ntags / (clock() - t0)
+t0 = clock()
+local all = assert(repo.tags:list{})
+local list_ms = (clock() - t0) * 1e3
+assert(#all == ntags, #all)
+t0 = clock()
+local page = assert(repo.tags:list{ n = 100, last = string.format("t%05d", math.floor(ntags / 2)) })
+local page_ms = (clock() - t0) * 1e3
+assert(#page == math.min(100, ntags - math.floor(ntags / 2)))
+report(string.format("tag (%d tags)", ntags), tag_rate, "tags/s", "", nil, "")
+report(string.format("tag list of %d tags", ntags), list_ms, "ms", "", nil, "")
+report("tag list page n=100", page_ms, "ms", "", nil, "")
+
+assert(drv:delete("/docker"))
+drv:close()

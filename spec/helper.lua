@@ -173,6 +173,16 @@ function helper.rados_ls(ns)
   return t
 end
 
+-- `rados ls` of a namespace without the root object "/" (which the layout
+-- spec checks on its own): after everything is deleted, nothing may be left.
+function helper.leftovers(ns)
+  local t = {}
+  for _, name in ipairs(helper.rados_ls(ns)) do
+    if name ~= "/" then t[#t + 1] = name end
+  end
+  return t
+end
+
 -- The blob objects of a namespace: { ["blob:<uuid>"] = { [index] = true } }
 -- and the number of blobs.
 function helper.blobs(ns)
@@ -196,16 +206,17 @@ function helper.strays(ns)
   return t
 end
 
--- The omap of an object as { key = value }, parsed from `rados listomapvals`
--- (a key line, "value (N bytes) :", a hex dump, a blank line); nil when the
--- object does not exist.
+-- The omap of an object as { key = value }; nil when the object does not
+-- exist.  Parsed from `rados listomapvals` (a key line, "value (N bytes) :",
+-- a hex dump, a blank line); when the dump folds repeated lines ("*"), each
+-- value is read again raw with `rados getomapval`.
 function helper.omap(ns, obj)
-  local out, rc = helper.sh(string.format("rados -p %s --namespace %s listomapvals %s 2>/dev/null",
-    helper.quote(pool()), helper.quote(ns), helper.quote(obj)))
+  local base = string.format("rados -p %s --namespace %s ", helper.quote(pool()), helper.quote(ns))
+  local out, rc = helper.sh(base .. "listomapvals " .. helper.quote(obj) .. " 2>/dev/null")
   if rc ~= 0 then return nil end
   local lines = {}
   for line in (out .. "\n"):gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
-  local t, i = {}, 1
+  local t, folded, i = {}, false, 1
   while i <= #lines do
     if lines[i] == "" then
       i = i + 1
@@ -215,13 +226,22 @@ function helper.omap(ns, obj)
       assert(n, "cannot parse listomapvals output near: " .. key)
       i = i + 2
       local bytes = {}
-      while #bytes < n do
+      while #bytes < n and lines[i] and lines[i] ~= "" do
+        if lines[i] == "*" then folded = true break end
         local hex = assert(lines[i]:match("^%x+%s+(.-)%s*|"), "bad hex line: " .. lines[i])
         for h in hex:gmatch("%x%x") do bytes[#bytes + 1] = string.char(tonumber(h, 16)) end
         i = i + 1
       end
       while lines[i] and lines[i] ~= "" do i = i + 1 end -- the closing offset line
       t[key] = table.concat(bytes)
+    end
+  end
+  if folded then
+    for key in pairs(t) do
+      local cmd = base .. "getomapval " .. helper.quote(obj) .. " " .. helper.quote(key) .. " - 2>/dev/null"
+      local val, vrc = helper.sh(cmd)
+      assert(vrc == 0, "getomapval " .. obj .. " " .. key .. " failed")
+      t[key] = val
     end
   end
   return t
@@ -249,7 +269,8 @@ end
 -- "blob:<uuid>" with a well-formed uuid?
 function helper.is_blob_id(s)
   local h = "%x"
-  local pat = "^blob:" .. h:rep(8) .. "%-" .. h:rep(4) .. "%-" .. h:rep(4) .. "%-" .. h:rep(4) .. "%-" .. h:rep(12) .. "$"
+  local pat = "^blob:" .. h:rep(8) .. "%-" .. h:rep(4) .. "%-" .. h:rep(4) .. "%-" .. h:rep(4)
+    .. "%-" .. h:rep(12) .. "$"
   return type(s) == "string" and s:match(pat) ~= nil
 end
 

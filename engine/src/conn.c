@@ -18,8 +18,8 @@ static int configure(rados_t cl, const rs_options *o, rs_status *st) {
   double t = o->timeout > 0 ? o->timeout : RS_DEFAULT_TIMEOUT;
   long whole = (long)t < t ? (long)t + 1 : (long)t; /* librados takes whole seconds */
   int rc = rados_conf_read_file(cl, o->conf); /* NULL: $CEPH_CONF, then the usual places */
-  if (rc < 0)
-    return rs_fail(st, rc, o->conf ? o->conf : "$CEPH_CONF",
+  if (rc < 0) /* not a path of the store: an io failure, with the errno text */
+    return rs_fail(st, -EIO, o->conf ? o->conf : "$CEPH_CONF",
                    "cannot read ceph configuration (%s)", strerror(-rc));
   if (o->keyring && (rc = set_opt(cl, "keyring", o->keyring, st)) < 0) return rc;
   /* librados waits forever by default; a registry must not. */

@@ -21,7 +21,7 @@ static void reap_oldest(rs_aio *a) {
   int rc;
   rados_aio_wait_for_complete(a->comp[0]);
   rc = rados_aio_get_return_value(a->comp[0]);
-  if (rc < 0 && a->err == 0) a->err = rc;
+  if (rc < 0 && a->err == 0 && !(rc == -ENOENT && a->ok_enoent)) a->err = rc;
   rados_aio_release(a->comp[0]);
   a->used--;
   memmove(a->comp, a->comp + 1, (size_t)a->used * sizeof *a->comp);

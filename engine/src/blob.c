@@ -73,6 +73,117 @@ int rs_blob_info(rs_conn *c, const char *oid, rs_blobinfo *info) {
   return rc;
 }
 
+/* Size, mtime and whether a move is recorded, of many blobs at once. */
+typedef struct stat_op {
+  rados_read_op_t op;
+  rados_completion_t comp;
+  rados_xattrs_iter_t it;
+  uint64_t psize;
+  int sval, xval;
+} stat_op;
+
+static void stat_finish(stat_op *o, rs_blobstat *out) {
+  const char *name, *val;
+  size_t len;
+  rados_aio_wait_for_complete(o->comp);
+  out->rc = rados_aio_get_return_value(o->comp);
+  if (out->rc == 0 && o->xval < 0) out->rc = o->xval;
+  while (out->rc == 0 && rados_getxattrs_next(o->it, &name, &val, &len) == 0 && name) {
+    if (strcmp(name, RS_SIZE_XATTR) == 0) parse_u64(val, len, &out->size);
+    else if (strcmp(name, RS_MOVE_XATTR) == 0) out->has_intent = 1;
+  }
+  if (o->it) rados_getxattrs_end(o->it);
+  rados_aio_release(o->comp);
+  rados_release_read_op(o->op);
+  o->op = NULL;
+}
+
+/*
+ * Fills out[i] for each blob oids[i] (NULL entries are skipped), with up to
+ * RS_STAT_WINDOW reads in flight; each out[i].rc tells how that one went.
+ */
+int rs_blob_stat_many(rs_conn *c, const char *const *oids, size_t n,
+                      rs_blobstat *out) {
+  stat_op ring[RS_STAT_WINDOW];
+  size_t i, done = 0;
+  memset(ring, 0, sizeof ring);
+  memset(out, 0, n * sizeof *out);
+  for (i = 0; i <= n; i++) {
+    /* Reap what must make room, and everything at the end. */
+    while (done < i && (i == n || i - done >= RS_STAT_WINDOW)) {
+      stat_op *o = &ring[done % RS_STAT_WINDOW];
+      if (o->op) stat_finish(o, &out[done]);
+      done++;
+    }
+    if (i < n && oids[i]) {
+      char chunk0[RS_OID_MAX];
+      stat_op *o = &ring[i % RS_STAT_WINDOW];
+      int rc;
+      o->op = rados_create_read_op();
+      rados_read_op_stat(o->op, &o->psize, &out[i].mtime, &o->sval);
+      rados_read_op_getxattrs(o->op, &o->it, &o->xval);
+      rs_chunk_name(chunk0, oids[i], 0);
+      rc = rados_aio_create_completion2(NULL, NULL, &o->comp);
+      if (rc == 0) {
+        rc = rados_aio_read_op_operate(o->op, c->io, o->comp, chunk0, 0);
+        if (rc < 0) rados_aio_release(o->comp);
+      }
+      if (rc < 0) {
+        rados_release_read_op(o->op);
+        o->op = NULL;
+        out[i].rc = rc;
+      }
+    }
+  }
+  return 0;
+}
+
+/*
+ * Drops many blobs whose names were unlinked (paths[i] for oids[i]): their
+ * chunks go with a window of removes in flight, chunk 0 last.  A blob with
+ * a recorded move goes through rs_blob_drop, which may keep it.
+ */
+int rs_blob_drop_many(rs_conn *c, const char *const *oids,
+                      const char *const *paths, size_t n) {
+  rs_blobstat *st = calloc(n ? n : 1, sizeof *st);
+  rs_aio aio;
+  size_t i;
+  uint64_t k;
+  int rc, pass;
+  if (!st) return -ENOMEM;
+  rs_blob_stat_many(c, oids, n, st);
+  rc = rs_aio_init(&aio, c->window * 2);
+  aio.ok_enoent = 1;
+  for (pass = 0; pass < 2 && rc == 0; pass++) { /* chunks >= 1, then chunk 0 */
+    for (i = 0; i < n && rc == 0; i++) {
+      uint64_t from = pass == 0 ? 1 : 0;
+      uint64_t upto = pass == 0 ? rs_chunk_count(c, st[i].size) : 1;
+      if (!oids[i] || st[i].rc == -ENOENT) continue;
+      if (st[i].rc < 0) {
+        rc = st[i].rc;
+        break;
+      }
+      if (st[i].has_intent) {
+        if (pass == 0) rc = rs_blob_drop(c, oids[i], paths[i]);
+        continue;
+      }
+      for (k = from; k < upto && rc == 0; k++) {
+        char name[RS_OID_MAX];
+        rados_completion_t comp;
+        rc = rs_aio_slot(&aio, &comp);
+        if (rc < 0) break;
+        rs_chunk_name(name, oids[i], k);
+        rc = rados_aio_remove(c->io, name, comp);
+        if (rc < 0) rs_aio_unslot(&aio);
+      }
+    }
+    if (rc == 0) rc = rs_aio_wait_all(&aio);
+  }
+  rs_aio_free(&aio);
+  free(st);
+  return rc;
+}
+
 /* Removes count chunks from index `from`, several in flight. */
 int rs_blob_remove_chunks(rs_conn *c, const char *oid, uint64_t from,
                           uint64_t count) {
@@ -80,6 +191,7 @@ int rs_blob_remove_chunks(rs_conn *c, const char *oid, uint64_t from,
   uint64_t i;
   int rc = rs_aio_init(&aio, c->window * 2);
   if (rc < 0) return rc;
+  aio.ok_enoent = 1;
   for (i = from; i < from + count && rc == 0; i++) {
     char name[RS_OID_MAX];
     rados_completion_t comp;
@@ -91,7 +203,7 @@ int rs_blob_remove_chunks(rs_conn *c, const char *oid, uint64_t from,
   }
   if (rc == 0) rc = rs_aio_wait_all(&aio);
   rs_aio_free(&aio);
-  return rc == -ENOENT ? 0 : rc;
+  return rc;
 }
 
 static int remove_chunk0(rs_conn *c, const char *oid) {

@@ -318,24 +318,33 @@ static int delete_tree(rs_conn *c, const char *dir) {
   int rc = -EAGAIN, tries;
   for (tries = 0; tries < RS_RETRIES; tries++) {
     rs_dirent *ents = NULL;
-    size_t n = 0, i;
+    size_t n = 0, i, nfiles = 0;
     uint64_t version = 0;
     char child[4096];
+    const char **oids;
+    char **paths;
     rc = rs_dir_read(c, dir, &ents, &n, &version, 1);
     if (rc == -ENOENT) return 0;
     if (rc < 0) return rc;
+    oids = calloc(n ? n : 1, sizeof *oids);
+    paths = calloc(n ? n : 1, sizeof *paths);
+    if (!oids || !paths) rc = -ENOMEM;
     for (i = 0; i < n && rc == 0; i++) {
-      if (ents[i].val[0] != '\0') continue;
       rc = rs_path_join(child, sizeof child, dir, ents[i].name);
-      if (rc == 0) rc = delete_tree(c, child);
+      if (rc < 0) break;
+      if (ents[i].val[0] == '\0') {
+        rc = delete_tree(c, child);
+      } else {
+        oids[nfiles] = ents[i].val;
+        if (!(paths[nfiles++] = strdup(child))) rc = -ENOMEM;
+      }
     }
     if (rc == 0) rc = rs_pending_drop_all(c, dir);
     if (rc == 0) rc = rs_obj_remove_if_version(c, dir, version);
-    for (i = 0; i < n && rc == 0; i++) {
-      if (ents[i].val[0] == '\0') continue;
-      rc = rs_path_join(child, sizeof child, dir, ents[i].name);
-      if (rc == 0) rc = rs_blob_drop(c, ents[i].val, child);
-    }
+    if (rc == 0) rc = rs_blob_drop_many(c, oids, (const char *const *)paths, nfiles);
+    for (i = 0; paths && i < nfiles; i++) free(paths[i]);
+    free(paths);
+    free(oids);
     rs_dirents_free(ents, n);
     if (rc == -ERANGE || rc == -EOVERFLOW || rc == -ECANCELED) continue;
     return rc == -ENOENT ? 0 : rc;

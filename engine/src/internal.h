@@ -114,6 +114,17 @@ int rs_blob_remove_chunks(rs_conn *c, const char *oid, uint64_t from,
 int rs_blob_remove(rs_conn *c, const char *oid, uint64_t size);
 int rs_blob_remove_uncommitted(rs_conn *c, const char *oid, uint64_t size);
 int rs_blob_drop(rs_conn *c, const char *oid, const char *unlinked_path);
+#define RS_STAT_WINDOW 64
+typedef struct rs_blobstat {
+  uint64_t size;
+  time_t mtime;
+  int has_intent;
+  int rc;          /* of this blob's read: 0, -ENOENT, ... */
+} rs_blobstat;
+int rs_blob_stat_many(rs_conn *c, const char *const *oids, size_t n,
+                      rs_blobstat *out);
+int rs_blob_drop_many(rs_conn *c, const char *const *oids,
+                      const char *const *paths, size_t n);
 int rs_blob_set_size(rs_conn *c, const char *oid, uint64_t size,
                      const void *head, size_t headlen, int must_exist);
 
@@ -122,6 +133,7 @@ typedef struct rs_aio {
   rados_completion_t *comp;
   int cap, used;
   int err;           /* first failure seen */
+  int ok_enoent;     /* an absent object is no failure (removes) */
 } rs_aio;
 int rs_aio_init(rs_aio *a, int cap);
 void rs_aio_free(rs_aio *a);

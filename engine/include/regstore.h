@@ -9,7 +9,7 @@
  *     child's name to the child's blob id ("blob:<uuid>"), or to an empty
  *     value for a subdirectory.  The root "/" always exists;
  *   - a writer's data that is not committed yet is recorded in the object
- *     "pending:<dir>", whose omap maps a name to "<blob id> <bytes>".
+ *     "pending:<dir>", whose omap maps "<name>/<blob id>" to its byte count.
  *
  * Conventions, as in librados.h:
  *   - handles are opaque pointers, made by rs_*_open/rs_connect and released

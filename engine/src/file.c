@@ -283,28 +283,13 @@ int rs_move(rs_conn *c, const char *src, const char *dst, rs_status *st) {
   return rs_fail(st, -EAGAIN, src, "move kept losing races");
 }
 
-/* Drops the uncommitted data recorded for path, unless it is blob keep. */
-static int drop_pending(rs_conn *c, const rs_split *sp, const char *keep,
-                        int *found) {
-  char oid[RS_OID_MAX];
-  uint64_t size = 0;
-  int rc = rs_pending_get(c, sp->dir, sp->base, oid, &size);
-  *found = rc == 1;
-  if (rc <= 0) return rc;
-  if (!keep || strcmp(oid, keep) != 0) {
-    rc = rs_blob_remove_uncommitted(c, oid, size);
-    if (rc < 0) return rc;
-  }
-  return rs_pending_clear(c, sp->dir, sp->base, oid);
-}
-
 static int delete_file(rs_conn *c, const char *path, const rs_split *sp,
                        const char *oid) {
   int rc = rs_dir_unlink(c, sp->dir, sp->base, oid), found;
   if (rc < 0) return rc;
   rc = rs_dir_prune(c, sp->dir);
   if (rc == 0) rc = rs_blob_drop(c, oid, path);
-  if (rc == 0) rc = drop_pending(c, sp, oid, &found);
+  if (rc == 0) rc = rs_pending_drop(c, sp->dir, sp->base, oid, &found);
   return rc;
 }
 
@@ -339,7 +324,7 @@ static int delete_tree(rs_conn *c, const char *dir) {
         if (!(paths[nfiles++] = strdup(child))) rc = -ENOMEM;
       }
     }
-    if (rc == 0) rc = rs_pending_drop_all(c, dir);
+    if (rc == 0) rc = rs_pending_drop(c, dir, NULL, NULL, NULL);
     if (rc == 0) rc = rs_obj_remove_if_version(c, dir, version);
     if (rc == 0) rc = rs_blob_drop_many(c, oids, (const char *const *)paths, nfiles);
     for (i = 0; paths && i < nfiles; i++) free(paths[i]);
@@ -361,7 +346,7 @@ int rs_delete(rs_conn *c, const char *path, rs_status *st) {
     rs_entry e;
     if ((rc = rs_resolve(c, path, &e, st)) < 0) return rc;
     if (e.kind == RS_ENT_NONE) {
-      rc = drop_pending(c, &sp, NULL, &found);
+      rc = rs_pending_drop(c, sp.dir, sp.base, NULL, &found);
       if (rc < 0) return rs_fail_rados(st, rc, path, "delete");
       return found ? 0 : rs_fail(st, -RS_ENOENT, path, NULL);
     }

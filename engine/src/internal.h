@@ -92,11 +92,14 @@ void rs_prefetch_abandon(rs_prefetch *p);
 /* pending.c: uncommitted writer data, in "pending:<dir>". */
 int rs_pending_get(rs_conn *c, const char *dir, const char *name, char *oid,
                    uint64_t *size);
+int rs_pending_has(rs_conn *c, const char *dir, const char *name,
+                   const char *oid);
 int rs_pending_set(rs_conn *c, const char *dir, const char *name,
                    const char *oid, uint64_t size);
 int rs_pending_clear(rs_conn *c, const char *dir, const char *name,
                      const char *oid);
-int rs_pending_drop_all(rs_conn *c, const char *dir);
+int rs_pending_drop(rs_conn *c, const char *dir, const char *name,
+                    const char *keep, int *found);
 
 /* blob.c: striped data objects. */
 void rs_blob_new(char oid[RS_OID_MAX]);

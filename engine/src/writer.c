@@ -159,7 +159,15 @@ int rs_writer_commit(rs_writer *w, rs_status *st) {
     w->buf_len = 0;
   }
   rc = drain(w);
-  if (rc == 0) rc = rs_blob_set_size(w->c, w->oid, w->size, head, headlen, w->inplace);
+  if (rc == 0 && w->recorded) {
+    /* A delete of the path (or its directory) may have dropped the data. */
+    rc = rs_pending_has(w->c, w->sp.dir, w->sp.base, w->oid);
+    if (rc == 0) {
+      if (!w->inplace) rs_blob_remove_uncommitted(w->c, w->oid, w->size);
+      return rs_fail(st, -RS_ENOENT, w->path, "uncommitted data was deleted meanwhile");
+    }
+  }
+  if (rc >= 0) rc = rs_blob_set_size(w->c, w->oid, w->size, head, headlen, w->inplace);
   if (rc < 0) return rs_fail_rados(st, rc, w->path, "commit");
   if (!w->inplace) {
     rc = rs_file_commit(w->c, w->path, w->oid, w->old, w->dir_exists, st);

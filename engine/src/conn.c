@@ -58,8 +58,13 @@ int rs_connect(const rs_options *o, rs_conn **out, rs_status *st) {
   c->unit = c->chunk < RS_IO_UNIT ? c->chunk : RS_IO_UNIT;
   c->window = o->window > 0 ? o->window : RS_DEFAULT_WINDOW;
   c->refs = 1;
+  if (rs_oidcache_init(c) < 0) {
+    free(c);
+    return rs_fail(st, -ENOMEM, o->pool, NULL);
+  }
   rc = rados_create(&c->cluster, o->id ? o->id : "admin");
   if (rc < 0) {
+    rs_oidcache_free(c);
     free(c);
     return rs_fail(st, rc, o->id ? o->id : "admin", "cannot create client (%s)", strerror(-rc));
   }
@@ -75,6 +80,7 @@ int rs_connect(const rs_options *o, rs_conn **out, rs_status *st) {
   }
   if (rc < 0) {
     rados_shutdown(c->cluster);
+    rs_oidcache_free(c);
     free(c);
     return rc == -ENOENT ? -RS_ENOENT : rc;
   }
@@ -97,6 +103,7 @@ void rs_conn_unref(rs_conn *c) {
   if (--c->refs > 0) return;
   rados_ioctx_destroy(c->io);
   rados_shutdown(c->cluster);
+  rs_oidcache_free(c);
   free(c);
 }
 

@@ -6,7 +6,7 @@
 
 #include "internal.h"
 
-#define GET_HEAD (1u << 20) /* bytes read with a file's metadata */
+#define GET_HEAD (64u << 10) /* bytes read with a file's size: most links and manifests */
 
 static int check_path(const char *path, int allow_root, rs_status *st) {
   if (!rs_path_valid(path, allow_root)) return rs_fail(st, -RS_EINVALPATH, path, NULL);
@@ -33,6 +33,7 @@ int rs_file_commit(rs_conn *c, const char *path, const char *oid, char *old,
   rc = rs_dir_link_file(c, sp.dir, sp.base, oid, old, dir_exists);
   if (rc == -RS_EISDIR || rc == -RS_ENOTDIR) return rs_fail(st, rc, path, NULL);
   if (rc < 0) return rs_fail_rados(st, rc, path, "commit");
+  rs_oidcache_set(c, path, oid);
   if (old[0] && strcmp(old, oid) != 0) {
     rc = rs_blob_drop(c, old, path);
     if (rc < 0) return rs_fail_rados(st, rc, path, "release of the old content");
@@ -83,70 +84,151 @@ static int file_oid(rs_conn *c, const char *path, rs_entry *e, rs_status *st) {
   return 0;
 }
 
-/* Size, mtime and the first bytes of a blob, in one round trip. */
-static int read_head(rs_conn *c, const char *oid, char *buf, size_t max,
-                     size_t *got, rs_blobinfo *info) {
+/* A read of a blob's size and first bytes, in one op, in flight. */
+typedef struct head_read {
+  rados_read_op_t op;
+  rados_completion_t comp;
+  rados_xattrs_iter_t it;
+  int prval, rval;
+  size_t nread;
+} head_read;
+
+static int head_start(rs_conn *c, head_read *h, const char *oid, char *buf,
+                      size_t max) {
   char chunk0[RS_OID_MAX];
-  rados_read_op_t op = rados_create_read_op();
-  rados_xattrs_iter_t it = NULL;
-  uint64_t psize = 0;
-  int prval = 0, sval = 0, rval = 0, rc;
-  size_t nread = 0;
-  memset(info, 0, sizeof *info);
+  int rc;
+  memset(h, 0, sizeof *h);
   rs_chunk_name(chunk0, oid, 0);
-  rados_read_op_stat(op, &psize, &info->mtime, &sval);
-  rados_read_op_getxattrs(op, &it, &prval);
-  rados_read_op_read(op, 0, max, buf, &nread, &rval);
-  rc = rados_read_op_operate(op, c->io, chunk0, 0);
-  if (rc == 0 && prval < 0) rc = prval;
-  if (rc == 0 && rval < 0) rc = rval;
+  h->op = rados_create_read_op();
+  rados_read_op_getxattrs(h->op, &h->it, &h->prval);
+  rados_read_op_read(h->op, 0, max, buf, &h->nread, &h->rval);
+  rc = rados_aio_create_completion2(NULL, NULL, &h->comp);
   if (rc == 0) {
+    rc = rados_aio_read_op_operate(h->op, c->io, h->comp, chunk0, 0);
+    if (rc < 0) rados_aio_release(h->comp);
+  }
+  if (rc < 0) {
+    rados_release_read_op(h->op);
+    h->op = NULL;
+  }
+  return rc;
+}
+
+/* Waits for the read; *size and *got when it went well (collect != 0). */
+static int head_finish(head_read *h, int collect, uint64_t *size, size_t *got) {
+  int rc;
+  if (!h->op) return -EINVAL;
+  rados_aio_wait_for_complete(h->comp);
+  rc = rados_aio_get_return_value(h->comp);
+  if (rc == 0 && h->prval < 0) rc = h->prval;
+  if (rc == 0 && h->rval < 0) rc = h->rval;
+  if (rc == 0 && collect) {
     const char *name, *val;
     size_t len;
-    while (rados_getxattrs_next(it, &name, &val, &len) == 0 && name) {
+    rc = -ENOENT; /* a committed blob always has its size */
+    while (rados_getxattrs_next(h->it, &name, &val, &len) == 0 && name) {
       if (strcmp(name, RS_SIZE_XATTR) == 0 && len < 24) {
         char num[24];
         memcpy(num, val, len);
         num[len] = '\0';
-        info->size = strtoull(num, NULL, 10);
-        info->has_size = 1;
+        *size = strtoull(num, NULL, 10);
+        rc = 0;
       }
     }
-    *got = nread;
+    *got = h->nread;
   }
-  if (it) rados_getxattrs_end(it);
-  rados_release_read_op(op);
+  if (h->it) rados_getxattrs_end(h->it);
+  rados_aio_release(h->comp);
+  rados_release_read_op(h->op);
+  h->op = NULL;
   return rc;
 }
 
+/*
+ * What a looked-up entry means for a file call: 0 for a file, else the
+ * contract's failure (a missing parent may be a file in the way).
+ */
+static int file_entry(rs_conn *c, const char *path, const rs_split *sp,
+                      const rs_entry *e, rs_status *st) {
+  int rc;
+  if (e->kind == RS_ENT_FILE) return 0;
+  if (e->kind == RS_ENT_DIR) return rs_fail(st, -RS_EISDIR, path, NULL);
+  if (!e->dir_exists) {
+    rc = rs_dir_check_ancestors(c, sp->dir);
+    if (rc == -RS_ENOTDIR) return rs_fail(st, rc, path, NULL);
+    if (rc != -RS_ENOENT) return rs_fail_rados(st, rc, path, "lookup");
+  }
+  return rs_fail(st, -RS_ENOENT, path, NULL);
+}
+
+/*
+ * The lookup of the path and the read of its data go out together when the
+ * connection remembers which blob the path named: a get of a small file then
+ * takes one round trip.  The data counts only if the lookup names the same
+ * blob; otherwise it is read again from the blob the lookup names.
+ */
 int rs_get(rs_conn *c, const char *path, char **data, size_t *len,
            rs_status *st) {
+  char hint[RS_OID_MAX] = "";
+  rs_split sp;
   rs_entry e;
-  rs_blobinfo info;
-  size_t max = c->chunk < GET_HEAD ? c->chunk : GET_HEAD, got = 0;
+  rs_lookup l;
+  head_read h;
+  size_t max = c->chunk < GET_HEAD ? c->chunk : GET_HEAD, got = 0, want;
+  uint64_t size = 0;
   char *buf;
-  int rc;
+  int rc, hinted = 0;
   *data = NULL;
   *len = 0;
-  if ((rc = file_oid(c, path, &e, st)) < 0) return rc;
-  buf = malloc(max ? max : 1);
+  if ((rc = check_path(path, 0, st)) < 0) return rc;
+  rs_path_split(path, &sp);
+  buf = malloc(max);
   if (!buf) return rs_fail(st, -ENOMEM, path, NULL);
-  rc = read_head(c, e.oid, buf, max, &got, &info);
-  if (rc == 0 && info.size > got) {
-    char *all = realloc(buf, info.size);
+  rc = rs_lookup_start(c, &l, sp.dir, sp.base);
+  if (rc < 0) {
+    free(buf);
+    return rs_fail_rados(st, rc, path, "lookup");
+  }
+  if (rs_oidcache_get(c, path)) {
+    snprintf(hint, sizeof hint, "%s", rs_oidcache_get(c, path));
+    hinted = head_start(c, &h, hint, buf, max) == 0;
+  }
+  rc = rs_lookup_finish(&l, &e);
+  if (rc < 0) rc = rs_fail_rados(st, rc, path, "lookup");
+  else rc = file_entry(c, path, &sp, &e, st);
+  if (rc < 0) {
+    if (hinted) head_finish(&h, 0, NULL, NULL);
+    rs_oidcache_set(c, path, NULL);
+    free(buf);
+    return rc;
+  }
+  if (hinted && strcmp(hint, e.oid) == 0) {
+    rc = head_finish(&h, 1, &size, &got);
+  } else {
+    if (hinted) head_finish(&h, 0, NULL, NULL);
+    rc = head_start(c, &h, e.oid, buf, max);
+    if (rc == 0) rc = head_finish(&h, 1, &size, &got);
+  }
+  want = size < max ? (size_t)size : max;
+  if (rc == 0 && got < want) rc = -ENOENT; /* cut under us */
+  if (rc == 0 && size > got) {
+    char *all = realloc(buf, size);
     if (!all) {
       rc = -ENOMEM;
     } else {
       buf = all;
-      rc = rs_stripe_read(c, e.oid, got, buf + got, info.size - got);
+      rc = rs_stripe_read(c, e.oid, got, buf + got, size - got);
     }
   }
   if (rc < 0) {
     free(buf);
+    rs_oidcache_set(c, path, NULL);
+    if (rc == -ENOENT) return rs_fail(st, -RS_ENOENT, path, "file changed while reading");
     return rs_fail_rados(st, rc, path, "read");
   }
+  rs_oidcache_set(c, path, e.oid);
   *data = buf;
-  *len = info.size;
+  *len = size;
   return 0;
 }
 
@@ -274,6 +356,8 @@ int rs_move(rs_conn *c, const char *src, const char *dst, rs_status *st) {
     if (rc == -ECANCELED) continue; /* src or dst changed: look again */
     if (rc == -RS_EISDIR || rc == -RS_ENOTDIR) return rs_fail(st, rc, src, NULL);
     if (rc < 0) return rs_fail_rados(st, rc, src, "move");
+    rs_oidcache_set(c, src, NULL);
+    rs_oidcache_set(c, dst, es.oid);
     if (old[0] && strcmp(old, es.oid) != 0) {
       rc = rs_blob_drop(c, old, dst);
       if (rc < 0) return rs_fail_rados(st, rc, dst, "release of the old content");
@@ -342,6 +426,7 @@ int rs_delete(rs_conn *c, const char *path, rs_status *st) {
   int rc, tries, found = 0;
   if ((rc = check_path(path, 0, st)) < 0) return rc;
   rs_path_split(path, &sp);
+  rs_oidcache_set(c, path, NULL);
   for (tries = 0; tries < RS_RETRIES; tries++) {
     rs_entry e;
     if ((rc = rs_resolve(c, path, &e, st)) < 0) return rc;

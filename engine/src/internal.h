@@ -24,7 +24,15 @@ struct rs_conn {
   int window;
   int refs;   /* the handle itself plus each open reader and writer */
   int closed;
+  struct rs_oidcache_slot *oids;
 };
+
+/* oidcache.c: which blob a path named last (a hint, never authoritative). */
+#define RS_OIDCACHE_SLOTS 1024
+int rs_oidcache_init(rs_conn *c);
+void rs_oidcache_free(rs_conn *c);
+const char *rs_oidcache_get(rs_conn *c, const char *path);
+void rs_oidcache_set(rs_conn *c, const char *path, const char *oid);
 
 /* status.c */
 int rs_fail(rs_status *st, int code, const char *path, const char *fmt, ...)

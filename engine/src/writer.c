@@ -119,11 +119,12 @@ int rs_writer_write(rs_writer *w, const void *data, size_t len,
                     rs_status *st) {
   const char *p = data;
   if (w->state != W_OPEN) return rs_fail(st, -EINVAL, w->path, "writer is finished");
-  if (w->hash) rs_sha256_update(w->hash, data, len);
   while (len > 0) {
     size_t n = w->buf_cap - w->buf_len;
     int rc;
     if (n > len) n = len;
+    /* Hashed a unit at a time, so the unit before is already on the wire. */
+    if (w->hash) rs_sha256_update(w->hash, p, n);
     memcpy(w->buf + w->buf_len, p, n);
     w->buf_len += n;
     w->size += n;

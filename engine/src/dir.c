@@ -87,22 +87,39 @@ int rs_dir_lookup(rs_conn *c, const char *dir, const char *name, rs_entry *e) {
 }
 
 /*
- * Walks up from a missing directory object: -RS_ENOTDIR when a file stands
- * where a directory should be, -RS_ENOENT otherwise.
+ * From a missing directory object up: -RS_ENOTDIR when a file stands where
+ * a directory should be, -RS_ENOENT otherwise, with *missing (when given)
+ * the number of directory objects missing from dir up.  The lookups of
+ * every level go out together: one round trip, whatever the depth.
  */
-int rs_dir_check_ancestors(rs_conn *c, const char *dir) {
-  char d[4096], p[4096];
-  rs_entry e;
-  int rc;
-  snprintf(d, sizeof d, "%s", dir);
-  while (strcmp(d, "/") != 0) {
-    rs_path_parent(d, p, sizeof p);
-    rc = rs_dir_lookup(c, p, strrchr(d, '/') + 1, &e);
-    if (rc < 0) return rc;
-    if (e.dir_exists) return e.kind == RS_ENT_FILE ? -RS_ENOTDIR : -RS_ENOENT;
-    memcpy(d, p, sizeof d);
+int rs_dir_check_ancestors(rs_conn *c, const char *dir, int *missing) {
+  enum { MAX_LEVELS = 64 };
+  char level[4096], parent[4096];
+  rs_lookup l[MAX_LEVELS];
+  int n = 0, i, rc = 0, found = -1;
+  /* Level i is the i-th ancestor of dir (level 0: dir), looked up in its
+   * parent; librados copies names and keys as an op is made. */
+  snprintf(level, sizeof level, "%s", dir);
+  while (rc == 0 && n < MAX_LEVELS && strcmp(level, "/") != 0) {
+    rs_path_parent(level, parent, sizeof parent);
+    rc = rs_lookup_start(c, &l[n], parent, strrchr(level, '/') + 1);
+    if (rc == 0) n++;
+    memcpy(level, parent, sizeof level);
   }
-  return -RS_ENOENT;
+  for (i = 0; i < n; i++) {
+    rs_entry e;
+    int r = rs_lookup_finish(&l[i], &e);
+    if (rc < 0 || found >= 0) continue;
+    if (r < 0) {
+      rc = r;
+    } else if (e.dir_exists) {
+      found = i;
+      rc = e.kind == RS_ENT_FILE ? -RS_ENOTDIR : -RS_ENOENT;
+    }
+  }
+  if (rc == 0) rc = -RS_ENOENT; /* nothing found within MAX_LEVELS */
+  if (missing) *missing = found >= 0 ? found + 1 : -1;
+  return rc;
 }
 
 /* What a path names; kind RS_ENT_NONE when nothing is there. */
@@ -119,7 +136,7 @@ int rs_resolve(rs_conn *c, const char *path, rs_entry *e, rs_status *st) {
   rc = rs_dir_lookup(c, sp.dir, sp.base, e);
   if (rc < 0) return rs_fail_rados(st, rc, path, "lookup");
   if (!e->dir_exists) {
-    rc = rs_dir_check_ancestors(c, sp.dir);
+    rc = rs_dir_check_ancestors(c, sp.dir, NULL);
     if (rc == -RS_ENOTDIR) return rs_fail(st, rc, path, NULL);
     if (rc != -RS_ENOENT) return rs_fail_rados(st, rc, path, "lookup");
   }
@@ -151,37 +168,42 @@ static int op_link(rs_conn *c, const char *dir, const char *name,
   return rc;
 }
 
-/* Links dir into its parent, and so on up while parents are missing. */
-int rs_dir_link_chain(rs_conn *c, const char *dir) {
+/*
+ * Links dir into its parent, and so on up while parents are missing.  The
+ * first `known` parents are known to be missing and are created straight
+ * away; above them, a link that finds its parent in place ends the climb.
+ */
+int rs_dir_link_chain(rs_conn *c, const char *dir, int known) {
   char d[4096], p[4096];
   int rc;
   snprintf(d, sizeof d, "%s", dir);
   while (strcmp(d, "/") != 0) {
     const char *base = strrchr(d, '/') + 1;
+    int created = known-- > 0;
     rs_path_parent(d, p, sizeof p);
-    rc = op_link(c, p, base, "", "", 1);
+    rc = created ? -ENOENT : op_link(c, p, base, "", "", 1);
     if (rc == -ENOENT) {
       rc = op_link(c, p, base, "", "", 0);
-      if (rc == 0) {
-        memcpy(d, p, sizeof d);
-        continue;
-      }
+      created = 1;
     }
     if (rc == -ECANCELED) return -RS_ENOTDIR;
-    return rc;
+    if (rc < 0 || !created) return rc;
+    memcpy(d, p, sizeof d);
   }
   return 0;
 }
 
 /*
  * Points name at oid.  old holds the value expected there ("" for none) and,
- * on return, the blob id that was replaced.  A race with another writer of
+ * on return, the blob id that was replaced.  missing: 0 when dir exists, n
+ * when dir and n - 1 of its parents were found missing, -1 when dir was
+ * found missing and its parents are unknown.  A race with another writer of
  * the same name is retried: the last commit wins, and the caller removes
  * the blob it replaced.
  */
 int rs_dir_link_file(rs_conn *c, const char *dir, const char *name,
-                     const char *oid, char *old, int dir_exists) {
-  int tries, rc = -EAGAIN;
+                     const char *oid, char *old, int missing) {
+  int tries, rc = -EAGAIN, dir_exists = missing == 0;
   for (tries = 0; tries < RS_RETRIES; tries++) {
     rs_entry e;
     rc = op_link(c, dir, name, old, oid, dir_exists);
@@ -201,7 +223,7 @@ int rs_dir_link_file(rs_conn *c, const char *dir, const char *name,
   }
   if (rc != 0) return rc;
   if (!dir_exists) {
-    rc = rs_dir_link_chain(c, dir);
+    rc = rs_dir_link_chain(c, dir, missing > 1 ? missing - 1 : 0);
     if (rc < 0) {
       /* Lost a race with a file created where a parent should be. */
       rs_dir_unlink(c, dir, name, oid);
@@ -295,7 +317,7 @@ int rs_dir_forget(rs_conn *c, const char *dir) {
   if (rc < 0 && rc != -ENOENT) return rc;
   rc = rs_obj_exists(c, dir);
   if (rc < 0) return rc;
-  if (rc == 1) return rs_dir_link_chain(c, dir);
+  if (rc == 1) return rs_dir_link_chain(c, dir, 0);
   return rs_dir_prune(c, p);
 }
 

@@ -13,12 +13,16 @@ static int check_path(const char *path, int allow_root, rs_status *st) {
   return 0;
 }
 
-/* A missing parent: fine to create, unless a file stands in the way. */
+/*
+ * A missing parent: fine to create, unless a file stands in the way.
+ * *missing: what rs_dir_link_file wants to know (0 when the parent exists).
+ */
 static int check_parent(rs_conn *c, const rs_entry *e, const char *dir,
-                        const char *path, rs_status *st) {
+                        const char *path, int *missing, rs_status *st) {
   int rc;
+  *missing = 0;
   if (e->dir_exists) return 0;
-  rc = rs_dir_check_ancestors(c, dir);
+  rc = rs_dir_check_ancestors(c, dir, missing);
   if (rc == -RS_ENOENT) return 0;
   if (rc == -RS_ENOTDIR) return rs_fail(st, rc, path, NULL);
   return rs_fail_rados(st, rc, path, "lookup");
@@ -26,11 +30,11 @@ static int check_parent(rs_conn *c, const rs_entry *e, const char *dir,
 
 /* Links a fully written blob at path, then releases what it replaced. */
 int rs_file_commit(rs_conn *c, const char *path, const char *oid, char *old,
-                   int dir_exists, rs_status *st) {
+                   int missing, rs_status *st) {
   rs_split sp;
   int rc;
   rs_path_split(path, &sp);
-  rc = rs_dir_link_file(c, sp.dir, sp.base, oid, old, dir_exists);
+  rc = rs_dir_link_file(c, sp.dir, sp.base, oid, old, missing);
   if (rc == -RS_EISDIR || rc == -RS_ENOTDIR) return rs_fail(st, rc, path, NULL);
   if (rc < 0) return rs_fail_rados(st, rc, path, "commit");
   rs_oidcache_set(c, path, oid);
@@ -53,7 +57,7 @@ int rs_put(rs_conn *c, const char *path, const void *data, size_t len,
   rs_entry e;
   rs_lookup l;
   size_t head = len < c->unit ? len : c->unit;
-  int rc, wrc;
+  int rc, wrc, missing = 0;
   if ((rc = check_path(path, 0, st)) < 0) return rc;
   rs_path_split(path, &sp);
   rc = rs_lookup_start(c, &l, sp.dir, sp.base);
@@ -65,10 +69,10 @@ int rs_put(rs_conn *c, const char *path, const void *data, size_t len,
   if (rc < 0) rc = rs_fail_rados(st, rc, path, "lookup");
   else if (wrc < 0) rc = rs_fail_rados(st, wrc, path, "write");
   else if (e.kind == RS_ENT_DIR) rc = rs_fail(st, -RS_EISDIR, path, NULL);
-  else rc = check_parent(c, &e, sp.dir, path, st);
+  else rc = check_parent(c, &e, sp.dir, path, &missing, st);
   if (rc == 0) {
     if (e.kind == RS_ENT_FILE) memcpy(old, e.oid, sizeof old);
-    rc = rs_file_commit(c, path, oid, old, e.dir_exists, st);
+    rc = rs_file_commit(c, path, oid, old, missing, st);
   }
   if (rc < 0 && strcmp(old, oid) != 0) rs_blob_remove(c, oid, len);
   return rc;
@@ -154,7 +158,7 @@ static int file_entry(rs_conn *c, const char *path, const rs_split *sp,
   if (e->kind == RS_ENT_FILE) return 0;
   if (e->kind == RS_ENT_DIR) return rs_fail(st, -RS_EISDIR, path, NULL);
   if (!e->dir_exists) {
-    rc = rs_dir_check_ancestors(c, sp->dir);
+    rc = rs_dir_check_ancestors(c, sp->dir, NULL);
     if (rc == -RS_ENOTDIR) return rs_fail(st, rc, path, NULL);
     if (rc != -RS_ENOENT) return rs_fail_rados(st, rc, path, "lookup");
   }
@@ -313,10 +317,10 @@ static void clear_intent(rs_conn *c, const char *oid) {
  */
 static int move_across(rs_conn *c, const rs_split *s, const rs_split *d,
                        const char *src, const char *dst, const char *oid,
-                       char *old, int dir_exists) {
+                       char *old, int missing) {
   int rc = set_intent(c, oid, src, dst);
   if (rc < 0) return rc;
-  rc = rs_dir_link_file(c, d->dir, d->base, oid, old, dir_exists);
+  rc = rs_dir_link_file(c, d->dir, d->base, oid, old, missing);
   if (rc < 0) {
     clear_intent(c, oid);
     return rc;
@@ -338,13 +342,14 @@ int rs_move(rs_conn *c, const char *src, const char *dst, rs_status *st) {
   for (tries = 0; tries < RS_RETRIES; tries++) {
     rs_entry es, ed;
     char old[RS_OID_MAX] = "";
+    int missing = 0;
     if ((rc = file_oid(c, src, &es, st)) < 0) return rc;
     if (strcmp(src, dst) == 0) return 0;
     rc = rs_dir_lookup(c, d.dir, d.base, &ed);
     if (rc < 0) return rs_fail_rados(st, rc, src, "move");
     if (ed.kind == RS_ENT_DIR) return rs_fail(st, -RS_EISDIR, src, "cannot move onto directory %s, from", dst);
     if (!ed.dir_exists) {
-      rc = rs_dir_check_ancestors(c, d.dir);
+      rc = rs_dir_check_ancestors(c, d.dir, &missing);
       if (rc == -RS_ENOTDIR) return rs_fail(st, rc, src, "%s is not under a directory, from", dst);
       if (rc != -RS_ENOENT) return rs_fail_rados(st, rc, src, "move");
     }
@@ -352,7 +357,7 @@ int rs_move(rs_conn *c, const char *src, const char *dst, rs_status *st) {
     if (strcmp(s.dir, d.dir) == 0)
       rc = rs_dir_swap(c, s.dir, s.base, d.base, es.oid, old);
     else
-      rc = move_across(c, &s, &d, src, dst, es.oid, old, ed.dir_exists);
+      rc = move_across(c, &s, &d, src, dst, es.oid, old, missing);
     if (rc == -ECANCELED) continue; /* src or dst changed: look again */
     if (rc == -RS_EISDIR || rc == -RS_ENOTDIR) return rs_fail(st, rc, src, NULL);
     if (rc < 0) return rs_fail_rados(st, rc, src, "move");

@@ -66,10 +66,10 @@ typedef struct rs_lookup {
 int rs_lookup_start(rs_conn *c, rs_lookup *l, const char *dir, const char *name);
 int rs_lookup_finish(rs_lookup *l, rs_entry *e);
 int rs_resolve(rs_conn *c, const char *path, rs_entry *e, rs_status *st);
-int rs_dir_check_ancestors(rs_conn *c, const char *dir);
+int rs_dir_check_ancestors(rs_conn *c, const char *dir, int *missing);
 int rs_dir_link_file(rs_conn *c, const char *dir, const char *name,
-                     const char *oid, char *old, int dir_exists);
-int rs_dir_link_chain(rs_conn *c, const char *dir);
+                     const char *oid, char *old, int missing);
+int rs_dir_link_chain(rs_conn *c, const char *dir, int known);
 int rs_dir_unlink(rs_conn *c, const char *dir, const char *name,
                   const char *expect);
 int rs_dir_prune(rs_conn *c, const char *dir);
@@ -155,7 +155,7 @@ int rs_aio_wait_all(rs_aio *a);
 
 /* file.c */
 int rs_file_commit(rs_conn *c, const char *path, const char *oid, char *old,
-                   int dir_exists, rs_status *st);
+                   int missing, rs_status *st);
 
 /* stripe.c */
 size_t rs_stripe_room(const rs_conn *c, uint64_t pos);

@@ -20,7 +20,7 @@ struct rs_writer {
   rs_split sp;
   char oid[RS_OID_MAX];
   char old[RS_OID_MAX];  /* the committed blob at open, "" if none */
-  int dir_exists;
+  int missing;           /* for rs_dir_link_file: 0 when the directory exists */
   int inplace;           /* appending to the committed blob itself */
   uint64_t committed;    /* its committed size */
   uint64_t size;         /* bytes in the file so far */
@@ -69,13 +69,12 @@ int rs_writer_open(rs_conn *c, const char *path, int append, rs_writer **out,
   if (rc < 0) rc = rs_fail_rados(st, rc, path, "open");
   else if (e.kind == RS_ENT_DIR) rc = rs_fail(st, -RS_EISDIR, path, NULL);
   else if (!e.dir_exists) {
-    rc = rs_dir_check_ancestors(c, w->sp.dir);
+    rc = rs_dir_check_ancestors(c, w->sp.dir, &w->missing);
     if (rc == -RS_ENOTDIR) rc = rs_fail(st, rc, path, NULL);
     else if (rc == -RS_ENOENT) rc = 0;
     else rc = rs_fail_rados(st, rc, path, "open");
   }
   if (rc == 0) {
-    w->dir_exists = e.dir_exists;
     if (e.kind == RS_ENT_FILE) memcpy(w->old, e.oid, RS_OID_MAX);
     if (append) rc = open_append(w, &e, st);
     else rs_blob_new(w->oid);
@@ -171,7 +170,7 @@ int rs_writer_commit(rs_writer *w, rs_status *st) {
   if (rc >= 0) rc = rs_blob_set_size(w->c, w->oid, w->size, head, headlen, w->inplace);
   if (rc < 0) return rs_fail_rados(st, rc, w->path, "commit");
   if (!w->inplace) {
-    rc = rs_file_commit(w->c, w->path, w->oid, w->old, w->dir_exists, st);
+    rc = rs_file_commit(w->c, w->path, w->oid, w->old, w->missing, st);
     if (rc < 0) return rc;
   }
   if (w->recorded) {

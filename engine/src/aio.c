@@ -55,3 +55,31 @@ void rs_aio_free(rs_aio *a) {
   free(a->comp);
   a->comp = NULL;
 }
+
+/*
+ * Sends *op to oid with a new completion in *comp.  On failure both are
+ * released and *op is set to NULL, so callers test *op to know whether
+ * anything is in flight.
+ */
+int rs_aio_read(rs_conn *c, rados_read_op_t *op, const char *oid,
+                rados_completion_t *comp) {
+  int rc = rados_aio_create_completion2(NULL, NULL, comp);
+  if (rc == 0) {
+    rc = rados_aio_read_op_operate(*op, c->io, *comp, oid, 0);
+    if (rc < 0) rados_aio_release(*comp);
+  }
+  if (rc < 0) {
+    rados_release_read_op(*op);
+    *op = NULL;
+  }
+  return rc;
+}
+
+/* Waits for a read sent by rs_aio_read; its return value. */
+int rs_aio_wait(rados_completion_t comp) {
+  int rc;
+  rados_aio_wait_for_complete(comp);
+  rc = rados_aio_get_return_value(comp);
+  rados_aio_release(comp);
+  return rc;
+}

@@ -33,7 +33,8 @@ uint64_t rs_chunk_count(const rs_conn *c, uint64_t size) {
   return n ? n : 1;
 }
 
-static int parse_u64(const char *s, size_t len, uint64_t *out) {
+/* The decimal value of a size xattr; -EINVAL when it is not one. */
+int rs_parse_size(const char *s, size_t len, uint64_t *out) {
   uint64_t v = 0;
   size_t i;
   if (len == 0 || len > 20) return -EINVAL;
@@ -63,7 +64,7 @@ int rs_blob_info(rs_conn *c, const char *oid, rs_blobinfo *info) {
     size_t len;
     while (rados_getxattrs_next(it, &name, &val, &len) == 0 && name) {
       if (strcmp(name, RS_SIZE_XATTR) == 0)
-        info->has_size = parse_u64(val, len, &info->size) == 0;
+        info->has_size = rs_parse_size(val, len, &info->size) == 0;
       else if (strcmp(name, RS_MOVE_XATTR) == 0 && len < sizeof info->intent)
         memcpy(info->intent, val, len);
     }
@@ -85,15 +86,13 @@ typedef struct stat_op {
 static void stat_finish(stat_op *o, rs_blobstat *out) {
   const char *name, *val;
   size_t len;
-  rados_aio_wait_for_complete(o->comp);
-  out->rc = rados_aio_get_return_value(o->comp);
+  out->rc = rs_aio_wait(o->comp);
   if (out->rc == 0 && o->xval < 0) out->rc = o->xval;
   while (out->rc == 0 && rados_getxattrs_next(o->it, &name, &val, &len) == 0 && name) {
-    if (strcmp(name, RS_SIZE_XATTR) == 0) parse_u64(val, len, &out->size);
+    if (strcmp(name, RS_SIZE_XATTR) == 0) rs_parse_size(val, len, &out->size);
     else if (strcmp(name, RS_MOVE_XATTR) == 0) out->has_intent = 1;
   }
   if (o->it) rados_getxattrs_end(o->it);
-  rados_aio_release(o->comp);
   rados_release_read_op(o->op);
   o->op = NULL;
 }
@@ -123,16 +122,8 @@ int rs_blob_stat_many(rs_conn *c, const char *const *oids, size_t n,
       rados_read_op_stat(o->op, &o->psize, &out[i].mtime, &o->sval);
       rados_read_op_getxattrs(o->op, &o->it, &o->xval);
       rs_chunk_name(chunk0, oids[i], 0);
-      rc = rados_aio_create_completion2(NULL, NULL, &o->comp);
-      if (rc == 0) {
-        rc = rados_aio_read_op_operate(o->op, c->io, o->comp, chunk0, 0);
-        if (rc < 0) rados_aio_release(o->comp);
-      }
-      if (rc < 0) {
-        rados_release_read_op(o->op);
-        o->op = NULL;
-        out[i].rc = rc;
-      }
+      rc = rs_aio_read(c, &o->op, chunk0, &o->comp);
+      if (rc < 0) out[i].rc = rc;
     }
   }
   return 0;

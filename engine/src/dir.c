@@ -38,28 +38,17 @@ int rs_lookup_start(rs_conn *c, rs_lookup *l, const char *dir,
                     const char *name) {
   const char *keys[1] = {name};
   size_t klen[1] = {strlen(name)};
-  int rc;
   memset(l, 0, sizeof *l);
   l->op = rados_create_read_op();
   rados_read_op_omap_get_vals_by_keys2(l->op, keys, 1, klen, &l->it, &l->prval);
-  rc = rados_aio_create_completion2(NULL, NULL, &l->comp);
-  if (rc == 0) {
-    rc = rados_aio_read_op_operate(l->op, c->io, l->comp, dir, 0);
-    if (rc < 0) rados_aio_release(l->comp);
-  }
-  if (rc < 0) {
-    rados_release_read_op(l->op);
-    l->op = NULL;
-  }
-  return rc;
+  return rs_aio_read(c, &l->op, dir, &l->comp);
 }
 
 int rs_lookup_finish(rs_lookup *l, rs_entry *e) {
   int rc;
   memset(e, 0, sizeof *e);
   if (!l->op) return -EINVAL;
-  rados_aio_wait_for_complete(l->comp);
-  rc = rados_aio_get_return_value(l->comp);
+  rc = rs_aio_wait(l->comp);
   if (rc == 0 && l->prval < 0) rc = l->prval;
   if (rc == 0) {
     char *k, *v;
@@ -70,7 +59,6 @@ int rs_lookup_finish(rs_lookup *l, rs_entry *e) {
     rc = 0;
   }
   if (l->it) rados_omap_get_end(l->it);
-  rados_aio_release(l->comp);
   rados_release_read_op(l->op);
   l->op = NULL;
   return rc;
@@ -435,27 +423,14 @@ int rs_dir_read(rs_conn *c, const char *dir, rs_dirent **ents, size_t *n,
  * for ahead of time, the rest (rarely any) is read when collected.
  */
 int rs_prefetch_start(rs_conn *c, rs_prefetch *p, const char *dir) {
-  int rc;
   memset(p, 0, sizeof *p);
   p->op = rados_create_read_op();
   rados_read_op_omap_get_vals2(p->op, "", "", RS_OMAP_PAGE, &p->it, &p->more, &p->prval);
-  rc = rados_aio_create_completion2(NULL, NULL, &p->comp);
-  if (rc == 0) {
-    rc = rados_aio_read_op_operate(p->op, c->io, p->comp, dir, 0);
-    if (rc < 0) rados_aio_release(p->comp);
-  }
-  if (rc < 0) {
-    rados_release_read_op(p->op);
-    p->op = NULL;
-  }
-  return rc;
+  return rs_aio_read(c, &p->op, dir, &p->comp);
 }
 
 static int prefetch_wait(rs_prefetch *p) {
-  int rc;
-  rados_aio_wait_for_complete(p->comp);
-  rc = rados_aio_get_return_value(p->comp);
-  rados_aio_release(p->comp);
+  int rc = rs_aio_wait(p->comp);
   return rc == 0 && p->prval < 0 ? p->prval : rc;
 }
 

@@ -100,49 +100,30 @@ typedef struct head_read {
 static int head_start(rs_conn *c, head_read *h, const char *oid, char *buf,
                       size_t max) {
   char chunk0[RS_OID_MAX];
-  int rc;
   memset(h, 0, sizeof *h);
   rs_chunk_name(chunk0, oid, 0);
   h->op = rados_create_read_op();
   rados_read_op_getxattrs(h->op, &h->it, &h->prval);
   rados_read_op_read(h->op, 0, max, buf, &h->nread, &h->rval);
-  rc = rados_aio_create_completion2(NULL, NULL, &h->comp);
-  if (rc == 0) {
-    rc = rados_aio_read_op_operate(h->op, c->io, h->comp, chunk0, 0);
-    if (rc < 0) rados_aio_release(h->comp);
-  }
-  if (rc < 0) {
-    rados_release_read_op(h->op);
-    h->op = NULL;
-  }
-  return rc;
+  return rs_aio_read(c, &h->op, chunk0, &h->comp);
 }
 
 /* Waits for the read; *size and *got when it went well (collect != 0). */
 static int head_finish(head_read *h, int collect, uint64_t *size, size_t *got) {
   int rc;
   if (!h->op) return -EINVAL;
-  rados_aio_wait_for_complete(h->comp);
-  rc = rados_aio_get_return_value(h->comp);
+  rc = rs_aio_wait(h->comp);
   if (rc == 0 && h->prval < 0) rc = h->prval;
   if (rc == 0 && h->rval < 0) rc = h->rval;
   if (rc == 0 && collect) {
     const char *name, *val;
     size_t len;
     rc = -ENOENT; /* a committed blob always has its size */
-    while (rados_getxattrs_next(h->it, &name, &val, &len) == 0 && name) {
-      if (strcmp(name, RS_SIZE_XATTR) == 0 && len < 24) {
-        char num[24];
-        memcpy(num, val, len);
-        num[len] = '\0';
-        *size = strtoull(num, NULL, 10);
-        rc = 0;
-      }
-    }
+    while (rados_getxattrs_next(h->it, &name, &val, &len) == 0 && name)
+      if (strcmp(name, RS_SIZE_XATTR) == 0) rc = rs_parse_size(val, len, size);
     *got = h->nread;
   }
   if (h->it) rados_getxattrs_end(h->it);
-  rados_aio_release(h->comp);
   rados_release_read_op(h->op);
   h->op = NULL;
   return rc;

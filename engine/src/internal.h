@@ -113,6 +113,7 @@ int rs_pending_drop(rs_conn *c, const char *dir, const char *name,
 void rs_blob_new(char oid[RS_OID_MAX]);
 void rs_chunk_name(char *out, const char *oid, uint64_t index);
 uint64_t rs_chunk_count(const rs_conn *c, uint64_t size);
+int rs_parse_size(const char *s, size_t len, uint64_t *out);
 typedef struct rs_blobinfo {
   uint64_t size;
   time_t mtime;
@@ -151,6 +152,9 @@ void rs_aio_free(rs_aio *a);
 /* Waits for a free slot and returns a new completion for it. */
 int rs_aio_slot(rs_aio *a, rados_completion_t *out);
 void rs_aio_unslot(rs_aio *a);
+int rs_aio_read(rs_conn *c, rados_read_op_t *op, const char *oid,
+                rados_completion_t *comp);
+int rs_aio_wait(rados_completion_t comp);
 int rs_aio_wait_all(rs_aio *a);
 
 /* file.c */

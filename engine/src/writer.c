@@ -96,42 +96,56 @@ int rs_writer_open(rs_conn *c, const char *path, int append, rs_writer **out,
   return 0;
 }
 
-/* Sends the buffered bytes out and starts the buffer at the file's end. */
-static int flush(rs_writer *w) {
-  int rc = 0;
-  if (w->buf_len > 0) {
-    if (!w->recorded) {
-      /* Before any data lands, so that a crash leaves it findable. */
-      rc = rs_pending_set(w->c, w->sp.dir, w->sp.base, w->oid, w->buf_pos);
-      if (rc < 0) return rc;
-      w->recorded = 1;
-    }
-    rc = rs_stripe_write(w->c, &w->aio, w->oid, w->buf_pos, w->buf, w->buf_len);
+/* Sends n bytes for file positions [pos, pos + n), inside one I/O unit. */
+static int send_unit(rs_writer *w, uint64_t pos, const char *data, size_t n) {
+  if (!w->recorded) {
+    /* Before any data lands, so that a crash leaves it findable. */
+    int rc = rs_pending_set(w->c, w->sp.dir, w->sp.base, w->oid, pos);
+    if (rc < 0) return rc;
+    w->recorded = 1;
   }
+  return rs_stripe_write(w->c, &w->aio, w->oid, pos, data, n);
+}
+
+/* Starts the buffer afresh at the file's end. */
+static void rebuffer(rs_writer *w) {
   w->buf_pos = w->size;
   w->buf_cap = rs_stripe_room(w->c, w->size);
   w->buf_len = 0;
+}
+
+/* Sends the buffered bytes out and starts the buffer at the file's end. */
+static int flush(rs_writer *w) {
+  int rc = w->buf_len > 0 ? send_unit(w, w->buf_pos, w->buf, w->buf_len) : 0;
+  rebuffer(w);
   return rc;
 }
 
 int rs_writer_write(rs_writer *w, const void *data, size_t len,
                     rs_status *st) {
   const char *p = data;
+  int rc = 0;
   if (w->state != W_OPEN) return rs_fail(st, -EINVAL, w->path, "writer is finished");
-  while (len > 0) {
+  while (len > 0 && rc == 0) {
     size_t n = w->buf_cap - w->buf_len;
-    int rc;
     if (n > len) n = len;
     /* Hashed a unit at a time, so the unit before is already on the wire. */
     if (w->hash) rs_sha256_update(w->hash, p, n);
-    memcpy(w->buf + w->buf_len, p, n);
-    w->buf_len += n;
-    w->size += n;
+    if (w->buf_len == 0 && n == w->buf_cap) {
+      /* A whole unit: librados copies it from the caller's bytes. */
+      rc = send_unit(w, w->buf_pos, p, n);
+      w->size += n;
+      rebuffer(w);
+    } else {
+      memcpy(w->buf + w->buf_len, p, n);
+      w->buf_len += n;
+      w->size += n;
+      if (w->buf_len == w->buf_cap) rc = flush(w);
+    }
     p += n;
     len -= n;
-    if (w->buf_len == w->buf_cap && (rc = flush(w)) < 0)
-      return rs_fail_rados(st, rc, w->path, "write");
   }
+  if (rc < 0) return rs_fail_rados(st, rc, w->path, "write");
   return 0;
 }
 

@@ -161,6 +161,14 @@ int rs_aio_wait_all(rs_aio *a);
 int rs_file_commit(rs_conn *c, const char *path, const char *oid, char *old,
                    int missing, rs_status *st);
 
+/* hashjob.c: a thread that hashes a write's bytes beside the writer. */
+#define RS_HASH_OFFLOAD (256u << 10) /* smaller writes are hashed inline */
+typedef struct rs_hashjob rs_hashjob;
+rs_hashjob *rs_hashjob_new(rs_sha256 *h);
+void rs_hashjob_start(rs_hashjob *j, const void *data, size_t len);
+void rs_hashjob_wait(rs_hashjob *j);
+void rs_hashjob_free(rs_hashjob *j);
+
 /* stripe.c */
 size_t rs_stripe_room(const rs_conn *c, uint64_t pos);
 int rs_stripe_write(rs_conn *c, rs_aio *aio, const char *oid, uint64_t pos,

@@ -31,6 +31,7 @@ struct rs_writer {
   int recorded;          /* a pending record names this blob */
   rs_aio aio;
   rs_sha256 *hash;
+  rs_hashjob *hashjob;   /* hashes large writes on a thread of its own */
   int state;
 };
 
@@ -124,13 +125,20 @@ static int flush(rs_writer *w) {
 int rs_writer_write(rs_writer *w, const void *data, size_t len,
                     rs_status *st) {
   const char *p = data;
-  int rc = 0;
+  int rc = 0, offloaded = 0;
   if (w->state != W_OPEN) return rs_fail(st, -EINVAL, w->path, "writer is finished");
+  if (w->hash && len >= RS_HASH_OFFLOAD) {
+    if (!w->hashjob) w->hashjob = rs_hashjob_new(w->hash);
+    if (w->hashjob) {
+      rs_hashjob_start(w->hashjob, data, len);
+      offloaded = 1;
+    }
+  }
   while (len > 0 && rc == 0) {
     size_t n = w->buf_cap - w->buf_len;
     if (n > len) n = len;
     /* Hashed a unit at a time, so the unit before is already on the wire. */
-    if (w->hash) rs_sha256_update(w->hash, p, n);
+    if (w->hash && !offloaded) rs_sha256_update(w->hash, p, n);
     if (w->buf_len == 0 && n == w->buf_cap) {
       /* A whole unit: librados copies it from the caller's bytes. */
       rc = send_unit(w, w->buf_pos, p, n);
@@ -145,13 +153,18 @@ int rs_writer_write(rs_writer *w, const void *data, size_t len,
     p += n;
     len -= n;
   }
+  if (offloaded) rs_hashjob_wait(w->hashjob); /* the bytes are the caller's */
   if (rc < 0) return rs_fail_rados(st, rc, w->path, "write");
   return 0;
 }
 
 uint64_t rs_writer_size(const rs_writer *w) { return w->size; }
 
-void rs_writer_hash(rs_writer *w, rs_sha256 *h) { w->hash = h; }
+void rs_writer_hash(rs_writer *w, rs_sha256 *h) {
+  rs_hashjob_free(w->hashjob);
+  w->hashjob = NULL;
+  w->hash = h;
+}
 
 /* Waits for every write in flight; the first failure wins. */
 static int drain(rs_writer *w) {
@@ -239,6 +252,7 @@ void rs_writer_free(rs_writer *w) {
   if (!w) return;
   if (w->state == W_OPEN) rs_writer_close(w, NULL);
   rs_aio_free(&w->aio);
+  rs_hashjob_free(w->hashjob);
   free(w->buf);
   rs_conn_unref(w->c);
   free(w);

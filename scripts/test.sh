@@ -40,7 +40,9 @@ else
 	failed=$((failed + 1)); cat "$logs/luacheck"; echo "luacheck: warnings"
 fi
 
-# A cluster of our own, on a port and directory no other run uses.
+# A cluster of our own, on a port and directory no other run uses; the long
+# runs stream 5 GiB, more than the default 6 GiB memstore holds beside the rest.
+[[ ${REGSTORE_LONG:-0} == 1 ]] && export REGSTORE_CLUSTER_BYTES=${REGSTORE_CLUSTER_BYTES:-12884901888}
 port=$((3500 + $$ % 400))
 cluster_dir=/tmp/regstore-test-$$
 eval "$(scripts/cluster.sh start "$cluster_dir" "$port")"

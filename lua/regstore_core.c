@@ -241,14 +241,36 @@ static int d_stat(lua_State *L) {
   return 1;
 }
 
+/* list(path [, { after = name, n = N }]): after and n page the listing. */
 static int d_list(lua_State *L) {
   Driver *d = check_driver(L);
   PATH_ARG(path, 2);
   int root = strcmp(path, "/") == 0;
+  const char *after = NULL;
+  double max = 0;
   rs_status st;
   char **names;
   size_t n, i;
-  if (rs_list(d->c, path, &names, &n, &st) < 0) return push_failure(L, &st);
+  if (!lua_isnoneornil(L, 3)) {
+    luaL_checktype(L, 3, LUA_TTABLE);
+    lua_getfield(L, 3, "after");
+    if (!lua_isnil(L, -1)) {
+      if (lua_type(L, -1) != LUA_TSTRING) return luaL_argerror(L, 3, "after must be a string");
+      after = lua_tostring(L, -1); /* stays alive in the table */
+    }
+    lua_getfield(L, 3, "n");
+    if (!lua_isnil(L, -1)) {
+      if (lua_type(L, -1) != LUA_TNUMBER || (max = lua_tonumber(L, -1)) < 0 || max != floor(max))
+        return luaL_argerror(L, 3, "n must be a non-negative integer");
+      if (max == 0) {
+        lua_newtable(L);
+        return 1;
+      }
+    }
+    lua_pop(L, 2);
+  }
+  if (rs_list_page(d->c, path, after, (size_t)max, &names, &n, &st) < 0)
+    return push_failure(L, &st);
   lua_createtable(L, (int)n, 0);
   for (i = 0; i < n; i++) {
     lua_pushfstring(L, "%s/%s", root ? "" : path, names[i]);

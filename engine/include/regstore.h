@@ -115,6 +115,12 @@ int rs_stat_path(rs_conn *c, const char *path, rs_stat *out, rs_status *st);
  */
 int rs_list(rs_conn *c, const char *path, char ***names, size_t *count,
             rs_status *st);
+/*
+ * A page of the same listing: at most max names (0: all) that sort after
+ * `after` (NULL or "": from the start), in one round trip per 1024 names.
+ */
+int rs_list_page(rs_conn *c, const char *path, const char *after, size_t max,
+                 char ***names, size_t *count, rs_status *st);
 void rs_names_free(char **names, size_t count);
 /* Moves a file; an existing file at dst is replaced and its data removed. */
 int rs_move(rs_conn *c, const char *src, const char *dst, rs_status *st);

@@ -474,3 +474,32 @@ void rs_prefetch_abandon(rs_prefetch *p) {
   prefetch_wait(p);
   prefetch_release(p);
 }
+
+/*
+ * Up to max entries (0: all) of a directory after the name `after` ("" or
+ * NULL: from the start), keys only, in omap order.  Unlike rs_dir_read it
+ * does not retry for a consistent snapshot: it serves paged listings.
+ */
+int rs_dir_read_range(rs_conn *c, const char *dir, const char *after,
+                      size_t max, rs_dirent **ents, size_t *n) {
+  rs_dirent *list = NULL;
+  size_t count = 0, cap = 0;
+  uint64_t version;
+  int more = 1, rc = 0;
+  while (rc == 0 && more && (max == 0 || count < max)) {
+    const char *from = count ? list[count - 1].name : (after ? after : "");
+    rc = read_page(c, dir, from, 0, &list, &count, &cap, &more, &version);
+  }
+  if (rc < 0) {
+    rs_dirents_free(list, count);
+    return rc;
+  }
+  while (max && count > max) {
+    count--;
+    free(list[count].name);
+    free(list[count].val);
+  }
+  *ents = list;
+  *n = count;
+  return 0;
+}

@@ -242,8 +242,8 @@ void rs_names_free(char **names, size_t count) {
   free(names);
 }
 
-int rs_list(rs_conn *c, const char *path, char ***names, size_t *count,
-            rs_status *st) {
+int rs_list_page(rs_conn *c, const char *path, const char *after, size_t max,
+                 char ***names, size_t *count, rs_status *st) {
   rs_dirent *ents = NULL;
   size_t n = 0, i;
   char **out;
@@ -251,7 +251,10 @@ int rs_list(rs_conn *c, const char *path, char ***names, size_t *count,
   *names = NULL;
   *count = 0;
   if ((rc = check_path(path, 1, st)) < 0) return rc;
-  rc = rs_dir_read(c, path, &ents, &n, NULL, 0);
+  if (max == 0 && (!after || !*after))
+    rc = rs_dir_read(c, path, &ents, &n, NULL, 0); /* a consistent snapshot */
+  else
+    rc = rs_dir_read_range(c, path, after, max, &ents, &n);
   if (rc == -ENOENT) {
     rs_entry e;
     if (strcmp(path, "/") == 0) return 0;
@@ -274,6 +277,11 @@ int rs_list(rs_conn *c, const char *path, char ***names, size_t *count,
   *names = out;
   *count = n;
   return 0;
+}
+
+int rs_list(rs_conn *c, const char *path, char ***names, size_t *count,
+            rs_status *st) {
+  return rs_list_page(c, path, NULL, 0, names, count, st);
 }
 
 static int set_intent(rs_conn *c, const char *oid, const char *src,

@@ -84,6 +84,8 @@ typedef struct rs_dirent {
 int rs_dir_read(rs_conn *c, const char *dir, rs_dirent **ents, size_t *n,
                 uint64_t *version, int with_vals);
 void rs_dirents_free(rs_dirent *ents, size_t n);
+int rs_dir_read_range(rs_conn *c, const char *dir, const char *after,
+                      size_t max, rs_dirent **ents, size_t *n);
 int rs_obj_remove_if_version(rs_conn *c, const char *oid, uint64_t version);
 typedef struct rs_prefetch {
   rados_read_op_t op;   /* NULL when not started */

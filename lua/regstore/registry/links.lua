@@ -32,9 +32,10 @@ function links.write(ctx, kind, fields, digest)
 end
 
 --- The base names of a directory's children, sorted; {} when it is missing.
--- Second result: false when the directory is missing.
-function links.children(ctx, kind, fields)
-  local list, msg, code = ctx.drv:list(ctx.paths:path_for(kind, fields))
+-- Second result: false when the directory is missing. range, optional:
+-- { after = name, n = N } pages the listing in the driver (byte order).
+function links.children(ctx, kind, fields, range)
+  local list, msg, code = ctx.drv:list(ctx.paths:path_for(kind, fields), range)
   if not list then
     if code == "not_found" or code == "not_dir" then return {}, false end
     return nil, msg, code

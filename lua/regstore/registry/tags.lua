@@ -107,8 +107,11 @@ end
 function Store:list(opts)
   local n, last = listing.options(opts, "list")
   local ctx = self._ctx
-  local all, found, code = tags.all(ctx, self._name)
-  if not all then return nil, found, code end
+  -- The driver pages the tags directory itself (omap order is byte order);
+  -- n = 0 still asks for one name, to tell a missing repository.
+  local range = (n or last) and { after = last, n = n == 0 and 1 or n } or nil
+  local page, found, code = links.children(ctx, "tags", { name = self._name }, range)
+  if not page then return nil, found, code end
   if not found then
     local exists, msg
     exists, msg, code = links.repository_exists(ctx, self._name)
@@ -117,7 +120,8 @@ function Store:list(opts)
       return errors.new("name_unknown", "repository name not known to registry: %s", self._name)
     end
   end
-  return listing.page(all, last, n)
+  if n == 0 then return {} end
+  return page
 end
 
 --- The sorted tags pointing at digest ({} when none).

@@ -35,6 +35,13 @@ struct rs_writer {
   int state;
 };
 
+/* Starts the buffer afresh at the file's end. */
+static void rebuffer(rs_writer *w) {
+  w->buf_pos = w->size;
+  w->buf_cap = rs_stripe_room(w->c, w->size);
+  w->buf_len = 0;
+}
+
 static int open_append(rs_writer *w, const rs_entry *e, rs_status *st) {
   uint64_t recorded = 0;
   int rc = rs_pending_get(w->c, w->sp.dir, w->sp.base, w->oid, &recorded);
@@ -90,8 +97,7 @@ int rs_writer_open(rs_conn *c, const char *path, int append, rs_writer **out,
     free(w);
     return rc;
   }
-  w->buf_pos = w->size;
-  w->buf_cap = rs_stripe_room(c, w->size);
+  rebuffer(w);
   c->refs++;
   *out = w;
   return 0;
@@ -106,13 +112,6 @@ static int send_unit(rs_writer *w, uint64_t pos, const char *data, size_t n) {
     w->recorded = 1;
   }
   return rs_stripe_write(w->c, &w->aio, w->oid, pos, data, n);
-}
-
-/* Starts the buffer afresh at the file's end. */
-static void rebuffer(rs_writer *w) {
-  w->buf_pos = w->size;
-  w->buf_cap = rs_stripe_room(w->c, w->size);
-  w->buf_len = 0;
 }
 
 /* Sends the buffered bytes out and starts the buffer at the file's end. */

@@ -28,15 +28,20 @@ static int check_parent(rs_conn *c, const rs_entry *e, const char *dir,
   return rs_fail_rados(st, rc, path, "lookup");
 }
 
-/* Links a fully written blob at path, then releases what it replaced. */
+/*
+ * Links a fully written blob at path, then releases what it replaced.  A
+ * failure after the link (*linked set) leaves the new content in place.
+ */
 int rs_file_commit(rs_conn *c, const char *path, const char *oid, char *old,
-                   int missing, rs_status *st) {
+                   int missing, int *linked, rs_status *st) {
   rs_split sp;
   int rc;
+  *linked = 0;
   rs_path_split(path, &sp);
   rc = rs_dir_link_file(c, sp.dir, sp.base, oid, old, missing);
   if (rc == -RS_EISDIR || rc == -RS_ENOTDIR) return rs_fail(st, rc, path, NULL);
   if (rc < 0) return rs_fail_rados(st, rc, path, "commit");
+  *linked = 1;
   rs_oidcache_set(c, path, oid);
   if (old[0] && strcmp(old, oid) != 0) {
     rc = rs_blob_drop(c, old, path);
@@ -57,7 +62,7 @@ int rs_put(rs_conn *c, const char *path, const void *data, size_t len,
   rs_entry e;
   rs_lookup l;
   size_t head = len < c->unit ? len : c->unit;
-  int rc, wrc, missing = 0;
+  int rc, wrc, missing = 0, linked = 0;
   if ((rc = check_path(path, 0, st)) < 0) return rc;
   rs_path_split(path, &sp);
   rc = rs_lookup_start(c, &l, sp.dir, sp.base);
@@ -72,9 +77,9 @@ int rs_put(rs_conn *c, const char *path, const void *data, size_t len,
   else rc = check_parent(c, &e, sp.dir, path, &missing, st);
   if (rc == 0) {
     if (e.kind == RS_ENT_FILE) memcpy(old, e.oid, sizeof old);
-    rc = rs_file_commit(c, path, oid, old, missing, st);
+    rc = rs_file_commit(c, path, oid, old, missing, &linked, st);
   }
-  if (rc < 0 && strcmp(old, oid) != 0) rs_blob_remove(c, oid, len);
+  if (rc < 0 && !linked) rs_blob_remove(c, oid, len);
   return rc;
 }
 
@@ -315,10 +320,10 @@ static int move_across(rs_conn *c, const rs_split *s, const rs_split *d,
     return rc;
   }
   rc = rs_dir_unlink(c, s->dir, s->base, oid);
-  if (rc == 0) rc = rs_dir_prune(c, s->dir);
   if (rc == -ECANCELED || rc == -ENOENT) rc = 0; /* src was replaced meanwhile */
+  if (rc < 0) return rc; /* both names stand: the intent must stay with them */
   clear_intent(c, oid);
-  return rc;
+  return rs_dir_prune(c, s->dir);
 }
 
 int rs_move(rs_conn *c, const char *src, const char *dst, rs_status *st) {

@@ -161,7 +161,7 @@ int rs_aio_wait_all(rs_aio *a);
 
 /* file.c */
 int rs_file_commit(rs_conn *c, const char *path, const char *oid, char *old,
-                   int missing, rs_status *st);
+                   int missing, int *linked, rs_status *st);
 
 /* hashjob.c: a thread that hashes a write's bytes beside the writer. */
 #define RS_HASH_OFFLOAD (256u << 10) /* smaller writes are hashed inline */

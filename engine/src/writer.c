@@ -196,14 +196,19 @@ int rs_writer_commit(rs_writer *w, rs_status *st) {
   if (rc >= 0) rc = rs_blob_set_size(w->c, w->oid, w->size, head, headlen, w->inplace);
   if (rc < 0) return rs_fail_rados(st, rc, w->path, "commit");
   if (!w->inplace) {
-    rc = rs_file_commit(w->c, w->path, w->oid, w->old, w->missing, st);
-    if (rc < 0) return rc;
+    int linked;
+    rc = rs_file_commit(w->c, w->path, w->oid, w->old, w->missing, &linked, st);
+    if (rc < 0 && !linked) {
+      /* Not visible: a recorded blob stays for writer(path, true), else it goes. */
+      if (!w->recorded) rs_blob_remove(w->c, w->oid, w->size);
+      return rc;
+    }
   }
   if (w->recorded) {
-    rc = rs_pending_clear(w->c, w->sp.dir, w->sp.base, w->oid);
-    if (rc < 0) return rs_fail_rados(st, rc, w->path, "commit");
+    int rc2 = rs_pending_clear(w->c, w->sp.dir, w->sp.base, w->oid);
+    if (rc2 < 0 && rc == 0) return rs_fail_rados(st, rc2, w->path, "commit");
   }
-  return 0;
+  return rc; /* a failed release of the old content, or 0 */
 }
 
 /* Cuts an appended-to committed blob back to its committed size. */

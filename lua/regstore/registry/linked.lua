@@ -34,14 +34,9 @@ end
 local Store = {}
 Store.__index = Store
 
-local function check_digest(digest, fname)
-  validate.arg(digest, "string", 1, fname, false, 4)
-  return validate.digest(digest)
-end
-
 --- { digest, size } of a blob linked into this repository.
 function Store:stat(digest)
-  local ok, msg, code = check_digest(digest, "stat")
+  local ok, msg, code = validate.digest_arg(digest, "stat")
   if not ok then return nil, msg, code end
   local d
   d, msg, code = linked.stat(self._ctx, self._name, digest)
@@ -51,7 +46,7 @@ end
 
 --- The whole content of a linked blob.
 function Store:get(digest)
-  local ok, msg, code = check_digest(digest, "get")
+  local ok, msg, code = validate.digest_arg(digest, "get")
   if not ok then return nil, msg, code end
   local d
   d, msg, code = linked.stat(self._ctx, self._name, digest)
@@ -67,7 +62,7 @@ end
 
 --- A reader on a linked blob, from offset (default 0).
 function Store:reader(digest, offset)
-  local ok, msg, code = check_digest(digest, "reader")
+  local ok, msg, code = validate.digest_arg(digest, "reader")
   validate.arg(offset, "number", 2, "reader", true)
   if not ok then return nil, msg, code end
   local d
@@ -127,7 +122,7 @@ end
 
 --- Unlinks a blob from this repository; the data stays for gc.
 function Store:delete(digest)
-  local ok, msg, code = check_digest(digest, "delete")
+  local ok, msg, code = validate.digest_arg(digest, "delete")
   if not ok then return nil, msg, code end
   local ctx = self._ctx
   ok, msg, code = ctx.drv:delete(ctx.paths:path_for("layer_link", { name = self._name, digest = digest }))

@@ -126,11 +126,6 @@ end
 local Store = {}
 Store.__index = Store
 
-local function check_digest(digest, fname)
-  validate.arg(digest, "string", 1, fname, false, 4)
-  return validate.digest(digest)
-end
-
 --- Stores a manifest; tags it when opts.tag is given; verifies opts.digest
 -- when given. Returns the manifest's digest.
 function Store:put(content, media_type, opts)
@@ -183,21 +178,21 @@ end
 
 --- content, media_type
 function Store:get(digest)
-  local ok, msg, code = check_digest(digest, "get")
+  local ok, msg, code = validate.digest_arg(digest, "get")
   if not ok then return nil, msg, code end
   return manifests.get(self._ctx, self._name, digest)
 end
 
 --- true or false
 function Store:exists(digest)
-  local ok, msg, code = check_digest(digest, "exists")
+  local ok, msg, code = validate.digest_arg(digest, "exists")
   if not ok then return nil, msg, code end
   return manifests.exists(self._ctx, self._name, digest)
 end
 
 --- Removes the manifest from the repository, and the tags pointing at it.
 function Store:delete(digest)
-  local ok, msg, code = check_digest(digest, "delete")
+  local ok, msg, code = validate.digest_arg(digest, "delete")
   if not ok then return nil, msg, code end
   local ctx, name = self._ctx, self._name
   local target
@@ -240,7 +235,7 @@ end
 --- Descriptors of the manifests whose subject is digest, sorted by digest,
 -- optionally only those of one artifact type.
 function Store:referrers(digest, artifact_type)
-  local ok, msg, code = check_digest(digest, "referrers")
+  local ok, msg, code = validate.digest_arg(digest, "referrers")
   validate.arg(artifact_type, "string", 2, "referrers", true)
   if not ok then return nil, msg, code end
   local ctx, name = self._ctx, self._name

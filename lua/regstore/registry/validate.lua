@@ -102,4 +102,11 @@ function validate.arg(v, wanted, n, fname, optional, level)
     n, fname, wanted, t == "nil" and "no value" or t), level or 3)
 end
 
+--- A store method's digest argument: raises on a wrong type (blaming the
+-- method's caller), else validate.digest's answer.
+function validate.digest_arg(digest, fname)
+  validate.arg(digest, "string", 1, fname, false, 4)
+  return validate.digest(digest)
+end
+
 return validate

@@ -19,9 +19,18 @@
  *   - strings handed back through out-parameters are malloc'ed and owned by
  *     the caller (free with free()); an rs_status filled on failure holds the
  *     message naming the path;
- *   - a handle must be used by one thread at a time.  librados completion
- *     callbacks run on librados' own threads; regstore's only signal a
- *     condition variable and never call back into the caller.
+ *   - a handle must be used by one thread at a time.  regstore registers no
+ *     librados completion callbacks: the calling thread waits on its own
+ *     completions, so nothing of the caller's runs on a librados thread.  A
+ *     writer with a hash attached has one helper thread that hashes the
+ *     bytes of large writes while they are sent; it never calls back.
+ *
+ * Errors common to the calls that take a path: -RS_EINVALPATH for a path
+ * that breaks the rules, -RS_ENOENT when it (or, for a move, the source) is
+ * missing, -RS_ENOTDIR when a file stands where a directory should be,
+ * -RS_EISDIR for a file operation on a directory, -ETIMEDOUT when the
+ * cluster did not answer within the connection's timeout, -EPERM or -EACCES
+ * when cephx refused, and any other -errno from librados.
  */
 #ifndef REGSTORE_H
 #define REGSTORE_H
@@ -122,7 +131,10 @@ int rs_list(rs_conn *c, const char *path, char ***names, size_t *count,
 int rs_list_page(rs_conn *c, const char *path, const char *after, size_t max,
                  char ***names, size_t *count, rs_status *st);
 void rs_names_free(char **names, size_t count);
-/* Moves a file; an existing file at dst is replaced and its data removed. */
+/*
+ * Moves a file; an existing file at dst is replaced and its data removed.
+ * -RS_EISDIR when src or dst is a directory; failures name src.
+ */
 int rs_move(rs_conn *c, const char *src, const char *dst, rs_status *st);
 /* Deletes a file, or a directory with everything under it. */
 int rs_delete(rs_conn *c, const char *path, rs_status *st);
@@ -146,9 +158,17 @@ int rs_writer_open(rs_conn *c, const char *path, int append, rs_writer **out,
                    rs_status *st);
 int rs_writer_write(rs_writer *w, const void *data, size_t len, rs_status *st);
 uint64_t rs_writer_size(const rs_writer *w);
-/* Attaches a hash that sees every byte written from now on (not owned). */
+/*
+ * Attaches a hash that sees every byte written from now on (not owned; it
+ * must outlive the writer or be detached with NULL).  Writes of 256 KiB or
+ * more are hashed on a helper thread while they are sent; every write has
+ * been hashed when it returns.
+ */
 void rs_writer_hash(rs_writer *w, rs_sha256 *h);
-/* Makes the content visible, atomically; the writer is then finished. */
+/*
+ * Makes the content visible, atomically; the writer is then finished.
+ * -RS_ENOENT when a delete of the path dropped the uncommitted data.
+ */
 int rs_writer_commit(rs_writer *w, rs_status *st);
 /* Drops what this writer wrote; the writer is then finished. */
 int rs_writer_cancel(rs_writer *w, rs_status *st);
@@ -157,12 +177,16 @@ int rs_writer_close(rs_writer *w, rs_status *st);
 /* Frees the writer; an unfinished one is closed first (errors are dropped). */
 void rs_writer_free(rs_writer *w);
 
-/* Readers.  offset == size is allowed and reads nothing. */
+/*
+ * Readers.  offset == size is allowed and reads nothing; past it is
+ * -RS_EINVALOFFSET.  The size is taken at open.
+ */
 int rs_reader_open(rs_conn *c, const char *path, uint64_t offset,
                    rs_reader **out, rs_status *st);
 /*
  * Reads up to max bytes: *data points into the reader's buffer, valid until
- * the next call.  Returns the byte count, 0 at end of file, or < 0.
+ * the next call.  Returns the byte count, 0 at end of file, or < 0:
+ * -RS_ENOENT when the file was replaced or deleted under the reader.
  */
 long rs_reader_read(rs_reader *r, const char **data, size_t max,
                     rs_status *st);

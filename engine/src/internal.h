@@ -28,7 +28,7 @@ struct rs_conn {
 };
 
 /* oidcache.c: which blob a path named last (a hint, never authoritative). */
-#define RS_OIDCACHE_SLOTS 1024
+#define RS_OIDCACHE_SLOTS 4096
 int rs_oidcache_init(rs_conn *c);
 void rs_oidcache_free(rs_conn *c);
 const char *rs_oidcache_get(rs_conn *c, const char *path);

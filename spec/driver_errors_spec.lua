@@ -20,27 +20,9 @@ local function subject(p)
   return nil
 end
 
-local function driver_fixture()
-  local fx = {}
-  setup(function() fx.drv, fx.ns = helper.connect() end)
-  teardown(function()
-    if fx.drv then
-      helper.clear(fx.drv)
-      fx.drv:close()
-    end
-  end)
-  after_each(function()
-    local names, msg = fx.drv:list("/")
-    helper.clear(fx.drv)
-    assert.is_table(names, msg)
-    assert.are.same({}, names)
-  end)
-  return fx
-end
-
 -------------------------------------------------------------------------------
 describe("not_found #cluster", function()
-  local fx = driver_fixture()
+  local fx = helper.fixture()
 
   local function all_missing(drv, p)
     helper.fails("not_found", p, drv:get_content(p))
@@ -83,7 +65,7 @@ end)
 
 -------------------------------------------------------------------------------
 describe("invalid_path #cluster", function()
-  local fx = driver_fixture()
+  local fx = helper.fixture()
 
   describe("with a file /ok", function()
     before_each(function() assert(fx.drv:put_content("/ok", "ok")) end)
@@ -132,7 +114,7 @@ end)
 
 -------------------------------------------------------------------------------
 describe("long paths #cluster", function()
-  local fx = driver_fixture()
+  local fx = helper.fixture()
 
   it("a valid path of 1000 characters works", function()
     local dir = "/" .. string.rep("d", 500)
@@ -166,7 +148,7 @@ end)
 
 -------------------------------------------------------------------------------
 describe("invalid_offset #cluster", function()
-  local fx = driver_fixture()
+  local fx = helper.fixture()
 
   it("for a negative offset, naming the path and the offset", function()
     assert.is_true(fx.drv:put_content("/o/f", "0123456789"))
@@ -203,7 +185,7 @@ end)
 
 -------------------------------------------------------------------------------
 describe("not_dir #cluster", function()
-  local fx = driver_fixture()
+  local fx = helper.fixture()
 
   describe("with files /f and /g", function()
     before_each(function()
@@ -245,7 +227,7 @@ end)
 
 -------------------------------------------------------------------------------
 describe("is_dir #cluster", function()
-  local fx = driver_fixture()
+  local fx = helper.fixture()
 
   describe("with /dir/child and /file", function()
     before_each(function()
@@ -400,7 +382,7 @@ end)
 
 -------------------------------------------------------------------------------
 describe("programming mistakes raise #cluster", function()
-  local fx = driver_fixture()
+  local fx = helper.fixture()
 
   local function raises_arg(fn)
     local ok, err = pcall(fn)

@@ -7,27 +7,11 @@ local helper = require "helper"
 local CHUNK = 65536
 
 -- One driver with 64 KiB chunks in a fresh namespace, checked empty after
--- every test.  Returns a table with drv and ns, filled in by setup().
+-- every test (helper.fixture).
 local function fixture(opts)
-  local fx = {}
-  setup(function()
-    local o = { chunk_size = CHUNK }
-    for k, v in pairs(opts or {}) do o[k] = v end
-    fx.drv, fx.ns = helper.connect(o)
-  end)
-  teardown(function()
-    if fx.drv then
-      helper.clear(fx.drv)
-      fx.drv:close()
-    end
-  end)
-  after_each(function()
-    local names, msg = fx.drv:list("/")
-    helper.clear(fx.drv)
-    assert.is_table(names, msg)
-    assert.are.same({}, names)
-  end)
-  return fx
+  local o = { chunk_size = CHUNK }
+  for k, v in pairs(opts or {}) do o[k] = v end
+  return helper.fixture(o)
 end
 
 local function same_bytes(expected, got, what)

@@ -282,4 +282,27 @@ function helper.keys(t)
   return k
 end
 
+-- A driver in a fresh namespace for one describe block: connected in setup,
+-- cleared and closed in teardown, and checked empty after every test
+-- (list("/") == {}), as distribution's TearDownTest does.  Returns a table
+-- whose drv and ns are filled in by setup.
+function helper.fixture(opts)
+  local busted = require "busted" -- its API: this file is not a spec
+  local fx = {}
+  busted.setup(function() fx.drv, fx.ns = helper.connect(opts) end)
+  busted.teardown(function()
+    if fx.drv then
+      helper.clear(fx.drv)
+      fx.drv:close()
+    end
+  end)
+  busted.after_each(function()
+    local names, msg = fx.drv:list("/")
+    helper.clear(fx.drv)
+    busted.assert.is_table(names, msg)
+    busted.assert.are.same({}, names)
+  end)
+  return fx
+end
+
 return helper

@@ -8,6 +8,7 @@
 -- Failures are the driver's (`not_found`, ...): the stores translate them.
 
 local validate = require "regstore.registry.validate"
+local errors = require "regstore.registry.errors"
 
 local links = {}
 
@@ -58,6 +59,17 @@ function links.repository_exists(ctx, name)
   if yes == nil then return nil, msg, code end
   if yes then return true end
   return is_dir(ctx, "layers", name)
+end
+
+--- true when the repository exists; else nil, message, "name_unknown" (or
+-- the driver's failure).
+function links.known_repository(ctx, name)
+  local exists, msg, code = links.repository_exists(ctx, name)
+  if exists == nil then return nil, msg, code end
+  if not exists then
+    return errors.new("name_unknown", "repository name not known to registry: %s", name)
+  end
+  return true
 end
 
 return links

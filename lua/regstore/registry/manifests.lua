@@ -222,12 +222,9 @@ function Store:list()
   local all, found, code = manifests.all(ctx, name)
   if not all then return nil, found, code end
   if not found then
-    local exists, msg
-    exists, msg, code = links.repository_exists(ctx, name)
-    if exists == nil then return nil, msg, code end
-    if not exists then
-      return errors.new("name_unknown", "repository name not known to registry: %s", name)
-    end
+    local known, msg
+    known, msg, code = links.known_repository(ctx, name)
+    if not known then return nil, msg, code end
   end
   return all
 end

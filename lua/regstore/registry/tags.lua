@@ -113,12 +113,9 @@ function Store:list(opts)
   local page, found, code = links.children(ctx, "tags", { name = self._name }, range)
   if not page then return nil, found, code end
   if not found then
-    local exists, msg
-    exists, msg, code = links.repository_exists(ctx, self._name)
-    if exists == nil then return nil, msg, code end
-    if not exists then
-      return errors.new("name_unknown", "repository name not known to registry: %s", self._name)
-    end
+    local known, msg
+    known, msg, code = links.known_repository(ctx, self._name)
+    if not known then return nil, msg, code end
   end
   if n == 0 then return {} end
   return page

@@ -257,9 +257,28 @@ int rs_blob_set_size(rs_conn *c, const char *oid, uint64_t size,
 }
 
 /*
+ * Takes a move's record off a blob if it still holds value: 0, or
+ * -ECANCELED when somebody else took it (or the blob is gone).  The mover
+ * and a releaser race for it: whoever takes it decides the blob's fate.
+ */
+int rs_blob_clear_intent(rs_conn *c, const char *oid, const char *value) {
+  char chunk0[RS_OID_MAX];
+  rados_write_op_t op = rados_create_write_op();
+  int rc;
+  rs_chunk_name(chunk0, oid, 0);
+  rados_write_op_assert_exists(op);
+  rados_write_op_cmpxattr(op, RS_MOVE_XATTR, LIBRADOS_CMPXATTR_OP_EQ, value, strlen(value));
+  rados_write_op_rmxattr(op, RS_MOVE_XATTR);
+  rc = rados_write_op_operate(op, c->io, chunk0, NULL, 0);
+  rados_release_write_op(op);
+  return (rc == -ECANCELED || rc == -ENOENT || rc == -ENODATA) ? -ECANCELED : rc;
+}
+
+/*
  * Releases a blob after unlinked_path stopped pointing at it.  A blob that
- * an unfinished move left under two names is kept when its other name
- * still points at it; only the intent is cleared.
+ * a move in progress (or one that died) left under two names is kept while
+ * its other name points at it; otherwise the releaser must take the move's
+ * record first, so that a mover still at work learns that its blob is gone.
  */
 int rs_blob_drop(rs_conn *c, const char *oid, const char *unlinked_path) {
   rs_blobinfo info;
@@ -267,9 +286,12 @@ int rs_blob_drop(rs_conn *c, const char *oid, const char *unlinked_path) {
   if (rc == -ENOENT) return 0;
   if (rc < 0) return rc;
   if (info.intent[0]) {
-    char *nl = strchr(info.intent, '\n');
+    char names[sizeof info.intent];
+    char *nl;
+    memcpy(names, info.intent, sizeof names);
+    nl = strchr(names, '\n');
     if (nl) {
-      const char *src = info.intent, *dst = nl + 1;
+      const char *src = names, *dst = nl + 1;
       const char *other;
       rs_entry e;
       rs_split sp;
@@ -277,13 +299,12 @@ int rs_blob_drop(rs_conn *c, const char *oid, const char *unlinked_path) {
       other = strcmp(unlinked_path, src) == 0 ? dst : src;
       if (rs_path_valid(other, 0) && rs_path_split(other, &sp) == 0 &&
           rs_dir_lookup(c, sp.dir, sp.base, &e) == 0 &&
-          e.kind == RS_ENT_FILE && strcmp(e.oid, oid) == 0) {
-        char chunk0[RS_OID_MAX];
-        rs_chunk_name(chunk0, oid, 0);
-        rc = rados_rmxattr(c->io, chunk0, RS_MOVE_XATTR);
-        return rc == -ENODATA ? 0 : rc;
-      }
+          e.kind == RS_ENT_FILE && strcmp(e.oid, oid) == 0)
+        return 0;
     }
+    rc = rs_blob_clear_intent(c, oid, info.intent);
+    if (rc == -ECANCELED) return 0; /* the mover finished, or another releaser has it */
+    if (rc < 0) return rc;
   }
   return rs_blob_remove(c, oid, info.has_size ? info.size : 0);
 }

@@ -289,40 +289,65 @@ int rs_list(rs_conn *c, const char *path, char ***names, size_t *count,
   return rs_list_page(c, path, NULL, 0, names, count, st);
 }
 
-static int set_intent(rs_conn *c, const char *oid, const char *src,
-                      const char *dst) {
-  char chunk0[RS_OID_MAX], val[8192];
-  int n = snprintf(val, sizeof val, "%s\n%s", src, dst);
-  rs_chunk_name(chunk0, oid, 0);
-  return rados_setxattr(c->io, chunk0, RS_MOVE_XATTR, val, (size_t)n);
-}
-
-static void clear_intent(rs_conn *c, const char *oid) {
+/*
+ * Records the move on the blob; -ECANCELED when the blob is gone (src was
+ * replaced and its blob dropped meanwhile): a plain setxattr would bring an
+ * empty chunk 0 back to life.
+ */
+static int set_intent(rs_conn *c, const char *oid, const char *intent) {
   char chunk0[RS_OID_MAX];
+  rados_write_op_t op = rados_create_write_op();
+  int rc;
   rs_chunk_name(chunk0, oid, 0);
-  rados_rmxattr(c->io, chunk0, RS_MOVE_XATTR);
+  rados_write_op_assert_exists(op);
+  rados_write_op_setxattr(op, RS_MOVE_XATTR, intent, strlen(intent));
+  rc = rados_write_op_operate(op, c->io, chunk0, NULL, 0);
+  rados_release_write_op(op);
+  return rc == -ENOENT ? -ECANCELED : rc;
 }
 
 /*
  * A move between directories, in a crash-safe order: the blob records the
- * move, dst is linked, src unlinked, the record cleared.  A crash in between
- * leaves both names on one blob with the record; whoever then unlinks one of
- * the names keeps the data for the other (rs_blob_drop).
+ * move, dst is linked, src unlinked, the record taken off again.  A crash
+ * in between leaves both names on one blob with the record, and whoever
+ * then unlinks one of the names keeps the data for the other.  A releaser
+ * that dropped the blob meanwhile (src deleted or replaced) takes the record
+ * first; the mover then finds it gone and takes dst back: not_found.  A
+ * releaser of dst that found src still holding the blob leaves it to the
+ * mover, which drops it once the record is off and dst names something else.
  */
 static int move_across(rs_conn *c, const rs_split *s, const rs_split *d,
                        const char *src, const char *dst, const char *oid,
-                       char *old, int missing) {
-  int rc = set_intent(c, oid, src, dst);
+                       char *old, int missing, int *linked) {
+  char intent[8192];
+  int rc;
+  snprintf(intent, sizeof intent, "%s\n%s", src, dst);
+  rc = set_intent(c, oid, intent);
   if (rc < 0) return rc;
   rc = rs_dir_link_file(c, d->dir, d->base, oid, old, missing);
   if (rc < 0) {
-    clear_intent(c, oid);
+    rs_blob_clear_intent(c, oid, intent);
     return rc;
   }
+  *linked = 1; /* what dst held before is ours to release, whatever follows */
   rc = rs_dir_unlink(c, s->dir, s->base, oid);
   if (rc == -ECANCELED || rc == -ENOENT) rc = 0; /* src was replaced meanwhile */
-  if (rc < 0) return rc; /* both names stand: the intent must stay with them */
-  clear_intent(c, oid);
+  if (rc < 0) return rc; /* both names stand: the record must stay with them */
+  rc = rs_blob_clear_intent(c, oid, intent);
+  if (rc == -ECANCELED) {
+    /* A releaser has the blob: dst must not keep pointing at it. */
+    if (rs_dir_unlink(c, d->dir, d->base, oid) == 0) rs_dir_prune(c, d->dir);
+    return -RS_ENOENT;
+  }
+  if (rc < 0) return rc;
+  {
+    /* A releaser of dst that saw src still holding the blob left it to us. */
+    rs_entry e;
+    rc = rs_dir_lookup(c, d->dir, d->base, &e);
+    if (rc == 0 && !(e.kind == RS_ENT_FILE && strcmp(e.oid, oid) == 0))
+      rc = rs_blob_drop(c, oid, dst);
+    if (rc < 0) return rc;
+  }
   return rs_dir_prune(c, s->dir);
 }
 
@@ -336,7 +361,7 @@ int rs_move(rs_conn *c, const char *src, const char *dst, rs_status *st) {
   for (tries = 0; tries < RS_RETRIES; tries++) {
     rs_entry es, ed;
     char old[RS_OID_MAX] = "";
-    int missing = 0;
+    int missing = 0, linked = 0;
     if ((rc = file_oid(c, src, &es, st)) < 0) return rc;
     if (strcmp(src, dst) == 0) return 0;
     rc = rs_dir_lookup(c, d.dir, d.base, &ed);
@@ -348,19 +373,22 @@ int rs_move(rs_conn *c, const char *src, const char *dst, rs_status *st) {
       if (rc != -RS_ENOENT) return rs_fail_rados(st, rc, src, "move");
     }
     if (ed.kind == RS_ENT_FILE) memcpy(old, ed.oid, sizeof old);
-    if (strcmp(s.dir, d.dir) == 0)
+    if (strcmp(s.dir, d.dir) == 0) {
       rc = rs_dir_swap(c, s.dir, s.base, d.base, es.oid, old);
-    else
-      rc = move_across(c, &s, &d, src, dst, es.oid, old, missing);
-    if (rc == -ECANCELED) continue; /* src or dst changed: look again */
+      linked = rc == 0;
+    } else {
+      rc = move_across(c, &s, &d, src, dst, es.oid, old, missing, &linked);
+    }
+    if (rc == -ECANCELED && !linked) continue; /* src or dst changed: look again */
+    rs_oidcache_set(c, src, NULL);
+    rs_oidcache_set(c, dst, NULL);
+    if (linked && old[0] && strcmp(old, es.oid) != 0) {
+      int rel = rs_blob_drop(c, old, dst);
+      if (rel < 0 && rc == 0) return rs_fail_rados(st, rel, dst, "release of the old content");
+    }
     if (rc == -RS_EISDIR || rc == -RS_ENOTDIR) return rs_fail(st, rc, src, NULL);
     if (rc < 0) return rs_fail_rados(st, rc, src, "move");
-    rs_oidcache_set(c, src, NULL);
     rs_oidcache_set(c, dst, es.oid);
-    if (old[0] && strcmp(old, es.oid) != 0) {
-      rc = rs_blob_drop(c, old, dst);
-      if (rc < 0) return rs_fail_rados(st, rc, dst, "release of the old content");
-    }
     return 0;
   }
   return rs_fail(st, -EAGAIN, src, "move kept losing races");

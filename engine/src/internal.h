@@ -100,14 +100,14 @@ int rs_prefetch_finish(rs_conn *c, rs_prefetch *p, const char *dir,
 void rs_prefetch_abandon(rs_prefetch *p);
 
 /* pending.c: uncommitted writer data, in "pending:<dir>". */
+#define RS_RECORD_MAX 24
 int rs_pending_get(rs_conn *c, const char *dir, const char *name, char *oid,
-                   uint64_t *size);
-int rs_pending_has(rs_conn *c, const char *dir, const char *name,
-                   const char *oid);
+                   uint64_t *size, char value[RS_RECORD_MAX]);
 int rs_pending_set(rs_conn *c, const char *dir, const char *name,
-                   const char *oid, uint64_t size);
-int rs_pending_clear(rs_conn *c, const char *dir, const char *name,
-                     const char *oid);
+                   const char *oid, uint64_t size, const char *expect,
+                   char value[RS_RECORD_MAX]);
+int rs_pending_claim(rs_conn *c, const char *dir, const char *name,
+                     const char *oid, const char *expect);
 int rs_pending_drop(rs_conn *c, const char *dir, const char *name,
                     const char *keep, int *found);
 
@@ -128,6 +128,7 @@ int rs_blob_remove_chunks(rs_conn *c, const char *oid, uint64_t from,
 int rs_blob_remove(rs_conn *c, const char *oid, uint64_t size);
 int rs_blob_remove_uncommitted(rs_conn *c, const char *oid, uint64_t size);
 int rs_blob_drop(rs_conn *c, const char *oid, const char *unlinked_path);
+int rs_blob_clear_intent(rs_conn *c, const char *oid, const char *value);
 #define RS_STAT_WINDOW 64
 typedef struct rs_blobstat {
   uint64_t size;

@@ -29,6 +29,7 @@ struct rs_writer {
   size_t buf_len;
   size_t buf_cap;        /* room up to the I/O unit's end, from buf_pos */
   int recorded;          /* a pending record names this blob */
+  char record[RS_RECORD_MAX]; /* its value, as this writer last saw it */
   rs_aio aio;
   rs_sha256 *hash;
   rs_hashjob *hashjob;   /* hashes large writes on a thread of its own */
@@ -44,7 +45,7 @@ static void rebuffer(rs_writer *w) {
 
 static int open_append(rs_writer *w, const rs_entry *e, rs_status *st) {
   uint64_t recorded = 0;
-  int rc = rs_pending_get(w->c, w->sp.dir, w->sp.base, w->oid, &recorded);
+  int rc = rs_pending_get(w->c, w->sp.dir, w->sp.base, w->oid, &recorded, w->record);
   if (rc < 0) return rs_fail_rados(st, rc, w->path, "open");
   if (rc == 0 && e->kind != RS_ENT_FILE) return rs_fail(st, -RS_ENOENT, w->path, NULL);
   w->recorded = rc == 1;
@@ -107,7 +108,7 @@ int rs_writer_open(rs_conn *c, const char *path, int append, rs_writer **out,
 static int send_unit(rs_writer *w, uint64_t pos, const char *data, size_t n) {
   if (!w->recorded) {
     /* Before any data lands, so that a crash leaves it findable. */
-    int rc = rs_pending_set(w->c, w->sp.dir, w->sp.base, w->oid, pos);
+    int rc = rs_pending_set(w->c, w->sp.dir, w->sp.base, w->oid, pos, "", w->record);
     if (rc < 0) return rc;
     w->recorded = 1;
   }
@@ -172,8 +173,15 @@ static int drain(rs_writer *w) {
   return rc < 0 ? rc : rc2;
 }
 
+/* A delete of the path (or its directory) claimed the record: the data is
+ * being dropped, and so is whatever this writer sent after that. */
+static int dropped(rs_writer *w, rs_status *st) {
+  if (!w->inplace) rs_blob_remove_uncommitted(w->c, w->oid, w->size);
+  return rs_fail(st, -RS_ENOENT, w->path, "uncommitted data was deleted meanwhile");
+}
+
 int rs_writer_commit(rs_writer *w, rs_status *st) {
-  int rc;
+  int rc, visible = 0;
   const char *head = NULL;
   size_t headlen = 0;
   if (w->state != W_OPEN) return rs_fail(st, -EINVAL, w->path, "writer is finished");
@@ -186,29 +194,26 @@ int rs_writer_commit(rs_writer *w, rs_status *st) {
   }
   rc = drain(w);
   if (rc == 0 && w->recorded) {
-    /* A delete of the path (or its directory) may have dropped the data. */
-    rc = rs_pending_has(w->c, w->sp.dir, w->sp.base, w->oid);
-    if (rc == 0) {
-      if (!w->inplace) rs_blob_remove_uncommitted(w->c, w->oid, w->size);
-      return rs_fail(st, -RS_ENOENT, w->path, "uncommitted data was deleted meanwhile");
-    }
+    /* Claimed, the record keeps any delete away from the data from now on. */
+    rc = rs_pending_claim(w->c, w->sp.dir, w->sp.base, w->oid, w->record);
+    if (rc == -ECANCELED) return dropped(w, st);
   }
-  if (rc >= 0) rc = rs_blob_set_size(w->c, w->oid, w->size, head, headlen, w->inplace);
-  if (rc < 0) return rs_fail_rados(st, rc, w->path, "commit");
-  if (!w->inplace) {
-    int linked;
-    rc = rs_file_commit(w->c, w->path, w->oid, w->old, w->missing, &linked, st);
-    if (rc < 0 && !linked) {
-      /* Not visible: a recorded blob stays for writer(path, true), else it goes. */
-      if (!w->recorded) rs_blob_remove(w->c, w->oid, w->size);
-      return rc;
-    }
+  if (rc == 0) rc = rs_blob_set_size(w->c, w->oid, w->size, head, headlen, w->inplace);
+  if (rc < 0) {
+    rs_fail_rados(st, rc, w->path, "commit");
+  } else if (w->inplace) {
+    visible = 1;
+  } else {
+    rc = rs_file_commit(w->c, w->path, w->oid, w->old, w->missing, &visible, st);
   }
-  if (w->recorded) {
-    int rc2 = rs_pending_clear(w->c, w->sp.dir, w->sp.base, w->oid);
-    if (rc2 < 0 && rc == 0) return rs_fail_rados(st, rc2, w->path, "commit");
+  if (!visible) {
+    /* The record goes back so that writer(path, true) can go on; a writer
+     * that never recorded anything takes its blob away. */
+    int kept = w->recorded &&
+               rs_pending_set(w->c, w->sp.dir, w->sp.base, w->oid, w->size, "", w->record) == 0;
+    if (!kept && !w->inplace) rs_blob_remove_uncommitted(w->c, w->oid, w->size);
   }
-  return rc; /* a failed release of the old content, or 0 */
+  return rc < 0 ? rc : 0; /* after a link, a failed release of the old content */
 }
 
 /* Cuts an appended-to committed blob back to its committed size. */
@@ -230,11 +235,15 @@ int rs_writer_cancel(rs_writer *w, rs_status *st) {
   w->state = W_DONE;
   w->buf_len = 0;
   rs_aio_wait_all(&w->aio);
+  if (w->recorded) {
+    /* Whoever claims the record, the data goes: a delete may be dropping it too. */
+    rc = rs_pending_claim(w->c, w->sp.dir, w->sp.base, w->oid, w->record);
+    if (rc < 0 && rc != -ECANCELED) return rs_fail_rados(st, rc, w->path, "cancel");
+  }
   if (w->inplace)
     rc = truncate_back(w);
   else
     rc = rs_blob_remove_uncommitted(w->c, w->oid, w->size);
-  if (rc == 0 && w->recorded) rc = rs_pending_clear(w->c, w->sp.dir, w->sp.base, w->oid);
   if (rc < 0) return rs_fail_rados(st, rc, w->path, "cancel");
   return 0;
 }
@@ -247,8 +256,12 @@ int rs_writer_close(rs_writer *w, rs_status *st) {
   }
   w->state = W_CLOSED;
   rc = drain(w);
-  if (rc == 0) rc = rs_pending_set(w->c, w->sp.dir, w->sp.base, w->oid, w->size);
+  if (rc == 0)
+    rc = rs_pending_set(w->c, w->sp.dir, w->sp.base, w->oid, w->size,
+                        w->recorded ? w->record : "", w->record);
+  if (rc == -ECANCELED) return dropped(w, st);
   if (rc < 0) return rs_fail_rados(st, rc, w->path, "close");
+  w->recorded = 1;
   return 0;
 }
 

@@ -275,10 +275,10 @@ int rs_blob_clear_intent(rs_conn *c, const char *oid, const char *value) {
 }
 
 /*
- * Releases a blob after unlinked_path stopped pointing at it.  A blob that
- * a move in progress (or one that died) left under two names is kept while
- * its other name points at it; otherwise the releaser must take the move's
- * record first, so that a mover still at work learns that its blob is gone.
+ * Releases a blob after unlinked_path stopped pointing at it.  A moved blob
+ * (one with a move record) is kept while the record's other name points at
+ * it; otherwise the releaser must take the record off first, so that a
+ * mover still at work learns that its blob is gone.
  */
 int rs_blob_drop(rs_conn *c, const char *oid, const char *unlinked_path) {
   rs_blobinfo info;
@@ -303,7 +303,7 @@ int rs_blob_drop(rs_conn *c, const char *oid, const char *unlinked_path) {
         return 0;
     }
     rc = rs_blob_clear_intent(c, oid, info.intent);
-    if (rc == -ECANCELED) return 0; /* the mover finished, or another releaser has it */
+    if (rc == -ECANCELED) return 0; /* moved on again, or another releaser has it */
     if (rc < 0) return rc;
   }
   return rs_blob_remove(c, oid, info.has_size ? info.size : 0);

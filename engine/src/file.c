@@ -308,13 +308,14 @@ static int set_intent(rs_conn *c, const char *oid, const char *intent) {
 
 /*
  * A move between directories, in a crash-safe order: the blob records the
- * move, dst is linked, src unlinked, the record taken off again.  A crash
- * in between leaves both names on one blob with the record, and whoever
- * then unlinks one of the names keeps the data for the other.  A releaser
- * that dropped the blob meanwhile (src deleted or replaced) takes the record
- * first; the mover then finds it gone and takes dst back: not_found.  A
- * releaser of dst that found src still holding the blob leaves it to the
- * mover, which drops it once the record is off and dst names something else.
+ * move (xattr move-intent, "src\ndst"), dst is linked, src unlinked.  The
+ * record stays with the blob: whoever unlinks one of its names later keeps
+ * the data while the other name still points at it, whether the move is
+ * done, running or died half way.  A releaser that finds neither name on it
+ * takes the record off (guarded) before it drops the data; a mover that
+ * then finds the record gone takes dst back: not_found.  A releaser of dst
+ * that found src still holding the blob leaves it to the mover, which drops
+ * it once src is unlinked and dst names something else.
  */
 static int move_across(rs_conn *c, const rs_split *s, const rs_split *d,
                        const char *src, const char *dst, const char *oid,
@@ -332,14 +333,17 @@ static int move_across(rs_conn *c, const rs_split *s, const rs_split *d,
   *linked = 1; /* what dst held before is ours to release, whatever follows */
   rc = rs_dir_unlink(c, s->dir, s->base, oid);
   if (rc == -ECANCELED || rc == -ENOENT) rc = 0; /* src was replaced meanwhile */
-  if (rc < 0) return rc; /* both names stand: the record must stay with them */
-  rc = rs_blob_clear_intent(c, oid, intent);
-  if (rc == -ECANCELED) {
-    /* A releaser has the blob: dst must not keep pointing at it. */
-    if (rs_dir_unlink(c, d->dir, d->base, oid) == 0) rs_dir_prune(c, d->dir);
-    return -RS_ENOENT;
-  }
   if (rc < 0) return rc;
+  {
+    /* A releaser that took the record has the blob: dst must let it go. */
+    rs_blobinfo info;
+    rc = rs_blob_info(c, oid, &info);
+    if (rc == -ENOENT || (rc == 0 && !info.intent[0])) {
+      if (rs_dir_unlink(c, d->dir, d->base, oid) == 0) rs_dir_prune(c, d->dir);
+      return -RS_ENOENT;
+    }
+    if (rc < 0) return rc;
+  }
   {
     /* A releaser of dst that saw src still holding the blob left it to us. */
     rs_entry e;

@@ -61,26 +61,13 @@ local function assert_not_found(ok, msg, code, path)
 end
 
 describe("driver conformance #cluster", function()
+  -- TearDownTest: the fixture checks that every test left the root empty.
+  local fx = helper.fixture()
   local drv
 
   setup(function()
     math.randomseed(os.time())
-    drv = helper.connect()
-  end)
-
-  teardown(function()
-    if drv then
-      helper.clear(drv)
-      drv:close()
-    end
-  end)
-
-  -- TearDownTest: every test must have left the root empty.
-  after_each(function()
-    local names, msg = drv:list("/")
-    helper.clear(drv) -- so that one failure does not cascade
-    assert.is_table(names, msg)
-    assert.are.same({}, names)
+    drv = fx.drv
   end)
 
   local function delete_path(p)

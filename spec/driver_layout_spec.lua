@@ -10,26 +10,13 @@ local helper = require "helper"
 local CHUNK = 65536
 
 describe("RADOS layout #cluster", function()
+  local fx = helper.fixture { chunk_size = CHUNK }
   local drv, ns
 
-  setup(function()
-    drv, ns = helper.connect { chunk_size = CHUNK }
-  end)
+  setup(function() drv, ns = fx.drv, fx.ns end)
 
-  teardown(function()
-    if drv then
-      helper.clear(drv)
-      drv:close()
-    end
-  end)
-
-  after_each(function()
-    local names, msg = drv:list("/")
-    helper.clear(drv)
-    assert.is_table(names, msg)
-    assert.are.same({}, names)
-    assert.are.same({}, helper.leftovers(ns))
-  end)
+  -- Besides the fixture's empty root: nothing left in RADOS either.
+  after_each(function() assert.are.same({}, helper.leftovers(ns)) end)
 
   it("a fresh namespace holds the root object only, with an empty omap", function()
     -- regstore.h: rs_connect "makes sure the root directory exists", and

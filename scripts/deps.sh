@@ -5,19 +5,22 @@
 # first, then `apt-get install -y --no-install-recommends`); prints nothing and
 # exits 0 when everything is already installed.
 #
-# nginx with the Lua module is deliberately absent: on Debian 12
-# libnginx-mod-http-lua pulls lua-resty-core -> libluajit2-5.1-2, which
-# conflicts with libluajit-5.1-2 (needed by luajit / libluajit-5.1-dev).
+# LuaJIT is OpenResty's (luajit2, libluajit2-5.1-dev): Debian's nginx Lua
+# module needs it, and it conflicts with plain luajit/libluajit-5.1-dev. It
+# installs the same paths (/usr/bin/luajit, /usr/include/luajit-2.1), so a
+# machine that has plain LuaJIT gets it replaced here.
 
 set -euo pipefail
 
 PACKAGES=(
 	build-essential cmake pkg-config
-	lua5.4 liblua5.4-dev luajit libluajit-5.1-dev
+	lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev
 	librados-dev libradosstriper-dev uuid-dev libssl-dev
 	lua-busted lua-cjson lua-check luarocks
 	ceph-mon ceph-osd ceph-common
 	valgrind skopeo docker-registry
+	nginx libnginx-mod-http-lua
+	clang libclang-rt-14-dev
 )
 
 installed() {

@@ -211,6 +211,48 @@ void rs_sha256_save(const rs_sha256 *h, unsigned char out[RS_SHA256_STATE_LEN]);
 /* Returns -EINVAL when the state is malformed. */
 int rs_sha256_restore(rs_sha256 *h, const unsigned char *state, size_t len);
 
+/*
+ * Consistency check of the connection's whole namespace: every object is
+ * listed (rados_nobjects_list) and checked against the engine's invariants.
+ * Each finding goes to fn (when given; a non-zero return stops the check).
+ * With repair set, each finding is resolved as it is found.  Findings whose
+ * objects changed less than grace seconds ago are left alone: a protocol
+ * that is still running may be about to resolve them itself.  Kinds:
+ *   "stale_ref"         a back-reference on a blob whose name no longer
+ *                       points at it (repair: the reference goes);
+ *   "unreferenced_blob" a blob that no name and no pending record holds
+ *                       (repair: removed);
+ *   "orphan_chunks"     chunks of a blob whose chunk 0 is gone (removed);
+ *   "stale_pending"     a pending record whose data is gone (removed);
+ *   "dangling_dir"      a directory entry whose object is missing
+ *                       (unlinked, unless the directory came back);
+ *   "unlinked_dir"      a directory object its parent does not name
+ *                       (linked when it holds entries, else removed);
+ *   "dangling_name"     a file name whose blob is missing: data was lost
+ *                       (repair unlinks the name);
+ *   "bad_metadata"      a blob whose size or stripe record is unreadable
+ *                       (reported only).
+ */
+typedef struct rs_fsck_opts {
+  double grace;   /* seconds; < 0: 3600 */
+  int repair;
+} rs_fsck_opts;
+typedef struct rs_finding {
+  const char *kind;
+  const char *object;  /* the RADOS object concerned */
+  const char *path;    /* the virtual path concerned, or "" */
+  const char *detail;  /* a human-readable explanation */
+  int repaired;
+} rs_finding;
+typedef int (*rs_fsck_fn)(void *arg, const rs_finding *f);
+typedef struct rs_fsck_report {
+  uint64_t objects;    /* objects looked at */
+  uint64_t findings;
+  uint64_t repaired;
+} rs_fsck_report;
+int rs_fsck(rs_conn *c, const rs_fsck_opts *o, rs_fsck_fn fn, void *arg,
+            rs_fsck_report *out, rs_status *st);
+
 /* A new random uuid, 36 characters and a NUL. */
 void rs_uuid(char out[37]);
 

@@ -11,6 +11,14 @@
 #define RS_SIZE_XATTR "total-size"
 #define RS_MOVE_XATTR "move-intent"
 #define RS_OMAP_PAGE 1024
+
+/* crash.c: named steps of multi-object protocols, for crash specs only. */
+#ifdef REGSTORE_CRASH_POINTS
+void rs_crash_point(const char *point);
+#define RS_CRASH(point) rs_crash_point(point)
+#else
+#define RS_CRASH(point) ((void)0)
+#endif
 /* Bounded retries when a guarded op loses a race. */
 #define RS_RETRIES 32
 /* Longest oid: "blob:" + uuid + "-" + 20 digits. */

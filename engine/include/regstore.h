@@ -104,8 +104,18 @@ typedef struct rs_stat {
  * On success *out owns a cluster handle and an I/O context.
  */
 int rs_connect(const rs_options *opts, rs_conn **out, rs_status *st);
-/* Shuts the connection down.  Open readers and writers must be closed first. */
+/*
+ * Closes the handle.  Readers and writers opened on it, and holds, keep the
+ * connection until they are closed or released; the last one shuts it down.
+ */
 void rs_close(rs_conn *c);
+/*
+ * A hold keeps the connection up across a stretch in which rs_close may be
+ * called on it (a walk whose callback closes its driver): rs_close then only
+ * marks the handle closed, and the matching rs_conn_release shuts it down.
+ */
+void rs_conn_hold(rs_conn *c);
+void rs_conn_release(rs_conn *c);
 uint32_t rs_chunk_size(const rs_conn *c);
 
 /* Checks a path against the contract; allow_root admits "/". */

@@ -1,6 +1,9 @@
 /*
  * Blobs: a file's bytes striped over objects "<blob id>-<n>".  Chunk 0
- * always exists once a file is committed and carries its size.
+ * carries what is needed to read the blob back, whoever reads it: the size
+ * (xattr "total-size", once committed) and the stripe size (xattr
+ * "stripe-size"; absent on the seed's blobs, which have 4 MiB stripes).
+ * Its omap holds the blob's back-references (refs.c).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -28,101 +31,157 @@ void rs_chunk_name(char *out, const char *oid, uint64_t index) {
 }
 
 /* Chunks a file of size bytes occupies; an empty file still has chunk 0. */
-uint64_t rs_chunk_count(const rs_conn *c, uint64_t size) {
-  uint64_t n = (size + c->chunk - 1) / c->chunk;
+uint64_t rs_chunk_count(uint32_t stripe, uint64_t size) {
+  uint64_t n = size / stripe + (size % stripe != 0);
   return n ? n : 1;
 }
 
-/* The decimal value of a size xattr; -EINVAL when it is not one. */
+/* The decimal value of a size record; -EINVAL when it is not one. */
 int rs_parse_size(const char *s, size_t len, uint64_t *out) {
   uint64_t v = 0;
   size_t i;
   if (len == 0 || len > 20) return -EINVAL;
   for (i = 0; i < len; i++) {
+    uint64_t d;
     if (s[i] < '0' || s[i] > '9') return -EINVAL;
-    v = v * 10 + (uint64_t)(s[i] - '0');
+    d = (uint64_t)(s[i] - '0');
+    if (v > (UINT64_MAX - d) / 10) return -EINVAL;
+    v = v * 10 + d;
   }
   *out = v;
   return 0;
 }
 
-/* Size, mtime and move intent of a blob, from chunk 0, in one read. */
-int rs_blob_info(rs_conn *c, const char *oid, rs_blobinfo *info) {
-  char chunk0[RS_OID_MAX];
-  rados_read_op_t op = rados_create_read_op();
-  rados_xattrs_iter_t it = NULL;
-  uint64_t psize = 0;
-  int prval = 0, sval = 0, rc;
-  memset(info, 0, sizeof *info);
-  rs_chunk_name(chunk0, oid, 0);
-  rados_read_op_stat(op, &psize, &info->mtime, &sval);
-  rados_read_op_getxattrs(op, &it, &prval);
-  rc = rados_read_op_operate(op, c->io, chunk0, 0);
-  if (rc == 0 && prval < 0) rc = prval;
-  if (rc == 0) {
-    const char *name, *val;
-    size_t len;
-    while (rados_getxattrs_next(it, &name, &val, &len) == 0 && name) {
-      if (strcmp(name, RS_SIZE_XATTR) == 0)
-        info->has_size = rs_parse_size(val, len, &info->size) == 0;
-      else if (strcmp(name, RS_MOVE_XATTR) == 0 && len < sizeof info->intent)
-        memcpy(info->intent, val, len);
+/* Size and stripe records from chunk 0's xattrs. */
+void rs_meta_collect(rados_xattrs_iter_t it, rs_meta *m) {
+  const char *name, *val;
+  size_t len;
+  uint64_t v;
+  memset(m, 0, sizeof *m);
+  m->stripe = RS_SEED_STRIPE;
+  while (it && rados_getxattrs_next(it, &name, &val, &len) == 0 && name) {
+    if (strcmp(name, RS_SIZE_XATTR) == 0) {
+      m->has_size = rs_parse_size(val, len, &m->size) == 0;
+      m->bad |= !m->has_size;
+    } else if (strcmp(name, RS_STRIPE_XATTR) == 0) {
+      if (rs_parse_size(val, len, &v) == 0 && v >= 4096 && v <= RS_MAX_CHUNK_SIZE)
+        m->stripe = (uint32_t)v;
+      else
+        m->bad = 1;
     }
   }
-  if (it) rados_getxattrs_end(it);
-  rados_release_read_op(op);
+}
+
+void rs_blobinfo_free(rs_blobinfo *info) {
+  free(info->appender);
+  info->appender = NULL;
+  rs_dirents_free(info->refs, info->nrefs);
+  info->refs = NULL;
+  info->nrefs = 0;
+}
+
+/* One read of chunk 0: its metadata, and its refs when asked. */
+typedef struct info_read {
+  rados_read_op_t op;
+  rados_completion_t comp;
+  rados_xattrs_iter_t xit;
+  rados_omap_iter_t oit;
+  uint64_t psize;
+  int sval, xval, oval;
+  unsigned char more;
+} info_read;
+
+static int info_start(rs_conn *c, info_read *r, const char *oid,
+                      rs_blobinfo *info, int with_refs) {
+  char chunk0[RS_OID_MAX];
+  memset(r, 0, sizeof *r);
+  r->op = rados_create_read_op();
+  rados_read_op_stat(r->op, &r->psize, &info->mtime, &r->sval);
+  rados_read_op_getxattrs(r->op, &r->xit, &r->xval);
+  if (with_refs)
+    rados_read_op_omap_get_vals2(r->op, "", "", RS_OMAP_PAGE, &r->oit, &r->more, &r->oval);
+  rs_chunk_name(chunk0, oid, 0);
+  return rs_aio_read(c, &r->op, chunk0, &r->comp);
+}
+
+static int push_ref(rs_blobinfo *info, size_t *cap, const char *k, size_t kl,
+                    const char *v, size_t vl) {
+  rs_dirent *e;
+  if (info->nrefs == *cap) {
+    size_t ncap = *cap ? *cap * 2 : 4;
+    rs_dirent *g = realloc(info->refs, ncap * sizeof *g);
+    if (!g) return -ENOMEM;
+    info->refs = g;
+    *cap = ncap;
+  }
+  e = &info->refs[info->nrefs];
+  e->name = strndup(k, kl);
+  e->val = strndup(v ? v : "", v ? vl : 0);
+  if (!e->name || !e->val) {
+    free(e->name);
+    free(e->val);
+    return -ENOMEM;
+  }
+  info->nrefs++;
+  return 0;
+}
+
+static int info_finish(rs_conn *c, info_read *r, rs_blobinfo *info) {
+  int rc;
+  size_t cap = 0;
+  if (!r->op) return -EINVAL;
+  rc = rs_comp_wait(c, r->comp, &info->version);
+  if (rc == 0 && r->xval < 0) rc = r->xval;
+  if (rc == 0 && r->oit && r->oval < 0) rc = r->oval;
+  if (rc == 0) rs_meta_collect(r->xit, &info->m);
+  if (rc == 0 && r->oit) {
+    char *k, *v;
+    size_t kl, vl;
+    while (rc == 0 && rados_omap_get_next2(r->oit, &k, &v, &kl, &vl) == 0 && k) {
+      if (kl > 0 && k[0] == '/') {
+        rc = push_ref(info, &cap, k, kl, v, vl);
+      } else if (kl == strlen(RS_APPENDER_KEY) && memcmp(k, RS_APPENDER_KEY, kl) == 0) {
+        free(info->appender);
+        if (!(info->appender = strndup(v, vl))) rc = -ENOMEM;
+      }
+    }
+  }
+  if (r->xit) rados_getxattrs_end(r->xit);
+  if (r->oit) rados_omap_get_end(r->oit);
+  rados_release_read_op(r->op);
+  r->op = NULL;
+  if (rc < 0) rs_blobinfo_free(info);
   return rc;
 }
 
-/* Size, mtime and whether a move is recorded, of many blobs at once. */
-typedef struct stat_op {
-  rados_read_op_t op;
-  rados_completion_t comp;
-  rados_xattrs_iter_t it;
-  uint64_t psize;
-  int sval, xval;
-} stat_op;
-
-static void stat_finish(stat_op *o, rs_blobstat *out) {
-  const char *name, *val;
-  size_t len;
-  out->rc = rs_aio_wait(o->comp);
-  if (out->rc == 0 && o->xval < 0) out->rc = o->xval;
-  while (out->rc == 0 && rados_getxattrs_next(o->it, &name, &val, &len) == 0 && name) {
-    if (strcmp(name, RS_SIZE_XATTR) == 0) rs_parse_size(val, len, &out->size);
-    else if (strcmp(name, RS_MOVE_XATTR) == 0) out->has_intent = 1;
-  }
-  if (o->it) rados_getxattrs_end(o->it);
-  rados_release_read_op(o->op);
-  o->op = NULL;
+int rs_blob_info(rs_conn *c, const char *oid, rs_blobinfo *info, int with_refs) {
+  info_read r;
+  int rc;
+  memset(info, 0, sizeof *info);
+  rc = info_start(c, &r, oid, info, with_refs);
+  return rc < 0 ? rc : info_finish(c, &r, info);
 }
 
 /*
  * Fills out[i] for each blob oids[i] (NULL entries are skipped), with up to
  * RS_STAT_WINDOW reads in flight; each out[i].rc tells how that one went.
+ * The caller frees each out[i] with rs_blobinfo_free.
  */
-int rs_blob_stat_many(rs_conn *c, const char *const *oids, size_t n,
-                      rs_blobstat *out) {
-  stat_op ring[RS_STAT_WINDOW];
+int rs_blob_info_many(rs_conn *c, const char *const *oids, size_t n,
+                      rs_blobinfo *out, int with_refs) {
+  info_read ring[RS_STAT_WINDOW];
   size_t i, done = 0;
   memset(ring, 0, sizeof ring);
   memset(out, 0, n * sizeof *out);
   for (i = 0; i <= n; i++) {
     /* Reap what must make room, and everything at the end. */
     while (done < i && (i == n || i - done >= RS_STAT_WINDOW)) {
-      stat_op *o = &ring[done % RS_STAT_WINDOW];
-      if (o->op) stat_finish(o, &out[done]);
+      info_read *r = &ring[done % RS_STAT_WINDOW];
+      if (r->op) out[done].rc = info_finish(c, r, &out[done]);
       done++;
     }
     if (i < n && oids[i]) {
-      char chunk0[RS_OID_MAX];
-      stat_op *o = &ring[i % RS_STAT_WINDOW];
-      int rc;
-      o->op = rados_create_read_op();
-      rados_read_op_stat(o->op, &o->psize, &out[i].mtime, &o->sval);
-      rados_read_op_getxattrs(o->op, &o->it, &o->xval);
-      rs_chunk_name(chunk0, oids[i], 0);
-      rc = rs_aio_read(c, &o->op, chunk0, &o->comp);
+      int rc = info_start(c, &ring[i % RS_STAT_WINDOW], oids[i], &out[i], with_refs);
       if (rc < 0) out[i].rc = rc;
     }
   }
@@ -130,181 +189,104 @@ int rs_blob_stat_many(rs_conn *c, const char *const *oids, size_t n,
 }
 
 /*
- * Drops many blobs whose names were unlinked (paths[i] for oids[i]): their
- * chunks go with a window of removes in flight, chunk 0 last.  A blob with
- * a recorded move goes through rs_blob_drop, which may keep it.
+ * Makes a fully written blob committed, in one op on chunk 0: its size, its
+ * stripe, the name it is about to be linked under (a back-reference) and,
+ * when head is given, the file's first bytes (all of them when headlen ==
+ * size).  Without head, chunk 0 may not exist yet (an empty file).
  */
-int rs_blob_drop_many(rs_conn *c, const char *const *oids,
-                      const char *const *paths, size_t n) {
-  rs_blobstat *st = calloc(n ? n : 1, sizeof *st);
-  rs_aio aio;
-  size_t i;
-  uint64_t k;
-  int rc, pass;
-  if (!st) return -ENOMEM;
-  rs_blob_stat_many(c, oids, n, st);
-  rc = rs_aio_init(&aio, c->window * 2);
-  aio.ok_enoent = 1;
-  for (pass = 0; pass < 2 && rc == 0; pass++) { /* chunks >= 1, then chunk 0 */
-    for (i = 0; i < n && rc == 0; i++) {
-      uint64_t from = pass == 0 ? 1 : 0;
-      uint64_t upto = pass == 0 ? rs_chunk_count(c, st[i].size) : 1;
-      if (!oids[i] || st[i].rc == -ENOENT) continue;
-      if (st[i].rc < 0) {
-        rc = st[i].rc;
-        break;
-      }
-      if (st[i].has_intent) {
-        if (pass == 0) rc = rs_blob_drop(c, oids[i], paths[i]);
-        continue;
-      }
-      for (k = from; k < upto && rc == 0; k++) {
-        char name[RS_OID_MAX];
-        rados_completion_t comp;
-        rc = rs_aio_slot(&aio, &comp);
-        if (rc < 0) break;
-        rs_chunk_name(name, oids[i], k);
-        rc = rados_aio_remove(c->io, name, comp);
-        if (rc < 0) rs_aio_unslot(&aio);
-      }
-    }
-    if (rc == 0) rc = rs_aio_wait_all(&aio);
-  }
-  rs_aio_free(&aio);
-  free(st);
+int rs_blob_seal(rs_conn *c, const char *oid, uint32_t stripe, uint64_t size,
+                 const void *head, size_t headlen, const char *ref) {
+  char chunk0[RS_OID_MAX], val[24], sval[16], stamp[24];
+  const char *keys[1] = {ref};
+  const char *vals[1] = {stamp};
+  size_t vlen[1];
+  rados_write_op_t op = rados_create_write_op();
+  int rc;
+  rs_chunk_name(chunk0, oid, 0);
+  snprintf(val, sizeof val, "%" PRIu64, size);
+  snprintf(sval, sizeof sval, "%" PRIu32, stripe);
+  rs_ref_stamp(stamp);
+  vlen[0] = strlen(stamp);
+  if (head && headlen == size)
+    rados_write_op_write_full(op, head, headlen); /* the whole file */
+  else if (head)
+    rados_write_op_write(op, head, headlen, 0);    /* the rest is written */
+  else
+    rados_write_op_create(op, LIBRADOS_CREATE_IDEMPOTENT, NULL);
+  rados_write_op_setxattr(op, RS_SIZE_XATTR, val, strlen(val));
+  rados_write_op_setxattr(op, RS_STRIPE_XATTR, sval, strlen(sval));
+  rados_write_op_omap_set(op, keys, vals, vlen, 1);
+  rc = rs_write_op(c, op, chunk0);
+  rados_release_write_op(op);
   return rc;
 }
 
-/* Removes count chunks from index `from`, several in flight. */
+/* Removes chunks [from, upto), a window in flight; absent ones are fine. */
 int rs_blob_remove_chunks(rs_conn *c, const char *oid, uint64_t from,
-                          uint64_t count) {
+                          uint64_t upto) {
   rs_aio aio;
   uint64_t i;
-  int rc = rs_aio_init(&aio, c->window * 2);
+  int rc = rs_aio_init(&aio, c, c->window * 2);
   if (rc < 0) return rc;
   aio.ok_enoent = 1;
-  for (i = from; i < from + count && rc == 0; i++) {
+  for (i = from; i < upto && rc == 0; i++) {
     char name[RS_OID_MAX];
-    rados_completion_t comp;
-    rc = rs_aio_slot(&aio, &comp);
-    if (rc < 0) break;
     rs_chunk_name(name, oid, i);
-    rc = rados_aio_remove(c->io, name, comp);
-    if (rc < 0) rs_aio_unslot(&aio);
+    rc = rs_aio_remove(&aio, name);
   }
   if (rc == 0) rc = rs_aio_wait_all(&aio);
   rs_aio_free(&aio);
   return rc;
 }
 
-static int remove_chunk0(rs_conn *c, const char *oid) {
-  char name[RS_OID_MAX];
-  int rc;
-  rs_chunk_name(name, oid, 0);
-  rc = rados_remove(c->io, name);
-  return rc == -ENOENT ? 0 : rc;
-}
-
-/* Removes a committed blob of size bytes; chunk 0, which names the size, last. */
-int rs_blob_remove(rs_conn *c, const char *oid, uint64_t size) {
-  int rc = rs_blob_remove_chunks(c, oid, 1, rs_chunk_count(c, size) - 1);
-  return rc < 0 ? rc : remove_chunk0(c, oid);
-}
-
-/*
- * Removes an uncommitted blob recorded at size bytes.  Chunks past that can
- * exist when a writer died before recording its progress, so removal goes
- * on until a whole window of chunk names is absent.
- */
-int rs_blob_remove_uncommitted(rs_conn *c, const char *oid, uint64_t size) {
-  uint64_t n = rs_chunk_count(c, size), probe = (uint64_t)c->window;
-  int rc = rs_blob_remove_chunks(c, oid, 1, n - 1);
-  while (rc == 0) {
-    uint64_t i, found = 0;
-    for (i = n; i < n + probe; i++) {
-      char name[RS_OID_MAX];
-      rs_chunk_name(name, oid, i);
-      if (rados_remove(c->io, name) == 0) found++;
-    }
-    if (!found) break;
-    n += probe;
+/* Chunks found (removed) among [from, from + n), removed together. */
+static int remove_probe(rs_conn *c, const char *oid, uint64_t from, int n,
+                        int *found) {
+  rados_completion_t comp[256];
+  int i, rc = 0, sent = 0;
+  if (n > 256) n = 256;
+  *found = 0;
+  for (i = 0; i < n && rc == 0; i++) {
+    char name[RS_OID_MAX];
+    rs_chunk_name(name, oid, from + (uint64_t)i);
+    rc = rs_comp_new(c, &comp[i]);
+    if (rc < 0) break;
+    rc = rados_aio_remove(c->io, name, comp[i]);
+    if (rc < 0) rados_aio_release(comp[i]);
+    else sent++;
   }
-  return rc < 0 ? rc : remove_chunk0(c, oid);
-}
-
-/*
- * Writes chunk 0's size (and, when head is given, the file's first bytes)
- * in one op.  must_exist refuses to bring back a blob that was removed meanwhile.
- */
-int rs_blob_set_size(rs_conn *c, const char *oid, uint64_t size,
-                     const void *head, size_t headlen, int must_exist) {
-  char chunk0[RS_OID_MAX], val[24];
-  rados_write_op_t op = rados_create_write_op();
-  int rc;
-  rs_chunk_name(chunk0, oid, 0);
-  snprintf(val, sizeof val, "%" PRIu64, size);
-  if (must_exist) rados_write_op_assert_exists(op);
-  if (head && headlen == size)
-    rados_write_op_write_full(op, head, headlen); /* the whole file */
-  else if (head)
-    rados_write_op_write(op, head, headlen, 0);    /* the rest is written */
-  else if (!must_exist)
-    rados_write_op_create(op, LIBRADOS_CREATE_IDEMPOTENT, NULL);
-  rados_write_op_setxattr(op, RS_SIZE_XATTR, val, strlen(val));
-  rc = rados_write_op_operate(op, c->io, chunk0, NULL, 0);
-  rados_release_write_op(op);
+  for (i = 0; i < sent; i++) {
+    int r = rs_comp_wait(c, comp[i], NULL);
+    if (r == 0) (*found)++;
+    else if (r != -ENOENT && rc == 0) rc = r;
+  }
   return rc;
 }
 
 /*
- * Takes a move's record off a blob if it still holds value: 0, or
- * -ECANCELED when somebody else took it (or the blob is gone).  The mover
- * and a releaser race for it: whoever takes it decides the blob's fate.
+ * Removes a blob nobody may reach any more: chunks 1..chunks-1, then (with
+ * probe) further chunks a window at a time until a whole window is absent
+ * (a writer that died may have written past what it recorded), then chunk
+ * 0, which holds the records that make the rest findable, last.
  */
-int rs_blob_clear_intent(rs_conn *c, const char *oid, const char *value) {
-  char chunk0[RS_OID_MAX];
-  rados_write_op_t op = rados_create_write_op();
-  int rc;
-  rs_chunk_name(chunk0, oid, 0);
-  rados_write_op_assert_exists(op);
-  rados_write_op_cmpxattr(op, RS_MOVE_XATTR, LIBRADOS_CMPXATTR_OP_EQ, value, strlen(value));
-  rados_write_op_rmxattr(op, RS_MOVE_XATTR);
-  rc = rados_write_op_operate(op, c->io, chunk0, NULL, 0);
-  rados_release_write_op(op);
-  return (rc == -ECANCELED || rc == -ENOENT || rc == -ENODATA) ? -ECANCELED : rc;
-}
-
-/*
- * Releases a blob after unlinked_path stopped pointing at it.  A moved blob
- * (one with a move record) is kept while the record's other name points at
- * it; otherwise the releaser must take the record off first, so that a
- * mover still at work learns that its blob is gone.
- */
-int rs_blob_drop(rs_conn *c, const char *oid, const char *unlinked_path) {
-  rs_blobinfo info;
-  int rc = rs_blob_info(c, oid, &info);
-  if (rc == -ENOENT) return 0;
-  if (rc < 0) return rc;
-  if (info.intent[0]) {
-    char names[sizeof info.intent];
-    char *nl;
-    memcpy(names, info.intent, sizeof names);
-    nl = strchr(names, '\n');
-    if (nl) {
-      const char *src = names, *dst = nl + 1;
-      const char *other;
-      rs_entry e;
-      rs_split sp;
-      *nl = '\0';
-      other = strcmp(unlinked_path, src) == 0 ? dst : src;
-      if (rs_path_valid(other, 0) && rs_path_split(other, &sp) == 0 &&
-          rs_dir_lookup(c, sp.dir, sp.base, &e) == 0 &&
-          e.kind == RS_ENT_FILE && strcmp(e.oid, oid) == 0)
-        return 0;
-    }
-    rc = rs_blob_clear_intent(c, oid, info.intent);
-    if (rc == -ECANCELED) return 0; /* moved on again, or another releaser has it */
-    if (rc < 0) return rc;
+int rs_blob_destroy(rs_conn *c, const char *oid, uint64_t chunks, int probe) {
+  char name[RS_OID_MAX];
+  uint64_t n = chunks ? chunks : 1;
+  int rc = rs_blob_remove_chunks(c, oid, 1, n);
+  while (rc == 0 && probe) {
+    int found;
+    rc = remove_probe(c, oid, n, c->window, &found);
+    if (!found) break;
+    n += (uint64_t)c->window;
   }
-  return rs_blob_remove(c, oid, info.has_size ? info.size : 0);
+  if (rc < 0) return rc;
+  RS_CRASH("destroy.chunks_removed");
+  rs_chunk_name(name, oid, 0);
+  {
+    rados_write_op_t op = rados_create_write_op();
+    rados_write_op_remove(op);
+    rc = rs_write_op(c, op, name);
+    rados_release_write_op(op);
+  }
+  return rc == -ENOENT ? 0 : rc;
 }

@@ -1,8 +1,11 @@
 /* Connections: a cluster handle and an I/O context, shared by refcount. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -15,9 +18,12 @@ static int set_opt(rados_t cl, const char *key, const char *val,
 
 static int configure(rados_t cl, const rs_options *o, rs_status *st) {
   char secs[32];
-  double t = o->timeout > 0 ? o->timeout : RS_DEFAULT_TIMEOUT;
-  long whole = (long)t < t ? (long)t + 1 : (long)t; /* librados takes whole seconds */
-  int rc = rados_conf_read_file(cl, o->conf); /* NULL: $CEPH_CONF, then the usual places */
+  double t = o->timeout > 0 ? o->timeout : RS_DEFAULT_TIMEOUT; /* NaN: the default */
+  long whole;
+  int rc;
+  if (t > 2147483647.0) t = 2147483647.0; /* inf and beyond: no UB converting */
+  whole = (long)t < t ? (long)t + 1 : (long)t; /* librados takes whole seconds */
+  rc = rados_conf_read_file(cl, o->conf); /* NULL: $CEPH_CONF, then the usual places */
   if (rc < 0) /* not a path of the store: an io failure, with the errno text */
     return rs_fail(st, -EIO, o->conf ? o->conf : "$CEPH_CONF",
                    "cannot read ceph configuration (%s)", strerror(-rc));
@@ -29,10 +35,73 @@ static int configure(rados_t cl, const rs_options *o, rs_status *st) {
   return set_opt(cl, "client_mount_timeout", secs, st);
 }
 
-static int connect_fail(rs_status *st, int rc, const char *pool) {
+/*
+ * The keyring file librados reads, found as librados finds it: the first
+ * entry of the "keyring" option (a list separated by ',' or ';') that
+ * opens.  Returns 0 and the file when cephx is in use and the file is a
+ * readable regular file; else -errno with the file concerned (the first
+ * entry when none opens), or -ENOENT with "" when cephx is not in use.
+ */
+static int keyring_file(rados_t cl, char *out, size_t len) {
+  char list[4096], auth[256], *save = NULL, *tok;
+  int first_err = 0, inline_key;
+  out[0] = '\0';
+  if (rados_conf_get(cl, "auth_client_required", auth, sizeof auth) < 0 ||
+      !strstr(auth, "cephx"))
+    return -ENOENT;
+  /* A key given as "key" or "keyfile" needs no keyring; the key stays unread. */
+  inline_key = (rados_conf_get(cl, "key", list, sizeof list) == 0 && list[0]) ||
+               (rados_conf_get(cl, "keyfile", list, sizeof list) == 0 && list[0]);
+  explicit_bzero(list, sizeof list);
+  if (inline_key) return -ENOENT;
+  if (rados_conf_get(cl, "keyring", list, sizeof list) < 0) return -ENOENT;
+  for (tok = strtok_r(list, ",;", &save); tok; tok = strtok_r(NULL, ",;", &save)) {
+    struct stat sb;
+    int fd, err;
+    while (*tok == ' ' || *tok == '\t') tok++;
+    if (!*tok) continue;
+    fd = open(tok, O_RDONLY | O_CLOEXEC);
+    err = fd < 0 ? -errno : 0;
+    if (fd >= 0) {
+      err = fstat(fd, &sb) < 0 ? -errno : S_ISDIR(sb.st_mode) ? -EISDIR : 0;
+      close(fd);
+      snprintf(out, len, "%s", tok); /* the one librados took */
+      return err;
+    }
+    if (!first_err) {
+      first_err = err;
+      snprintf(out, len, "%s", tok);
+    }
+  }
+  return first_err ? first_err : -ENOENT;
+}
+
+/*
+ * A failed rados_connect.  The codes that name path failures (not_found,
+ * is_dir, ...) mean something else here: a keyring that cannot be read or a
+ * cluster that cannot be found is io, with the errno text; cephx refusing
+ * the client is permission.  Messages name the keyring file, never a key.
+ */
+static int connect_fail(rs_status *st, rados_t cl, const rs_options *o, int rc) {
+  const char *id = o->id ? o->id : "admin";
+  char keyring[1024];
+  int kr, code;
   if (rc == -ETIMEDOUT)
-    return rs_fail(st, rc, pool, "cluster did not answer in time, pool");
-  return rs_fail(st, rc, pool, "cannot connect (%s), pool", strerror(-rc));
+    return rs_fail(st, rc, o->pool, "cluster did not answer in time, pool");
+  kr = keyring_file(cl, keyring, sizeof keyring);
+  if (kr < 0 && keyring[0]) /* librados had no keyring it could read */
+    return rs_fail(st, (kr == -EACCES || kr == -EPERM) ? kr : -EIO, keyring,
+                   "cannot read the keyring of client.%s for pool %s (%s)", id, o->pool,
+                   strerror(-kr));
+  if (rc == -EACCES || rc == -EPERM)
+    return rs_fail(st, rc, o->pool, "cephx refused client.%s (%s; keyring %s), pool", id,
+                   strerror(-rc), keyring[0] ? keyring : "none");
+  /* ENOENT, EISDIR, ...: not about a path of the store; the text says which */
+  code = strcmp(rs_code_name(rc), "io") == 0 ? rc : -EIO;
+  if (keyring[0])
+    return rs_fail(st, code, o->pool, "cannot connect (%s; keyring %s), pool", strerror(-rc),
+                   keyring);
+  return rs_fail(st, code, o->pool, "cannot connect (%s), pool", strerror(-rc));
 }
 
 /* The root always exists; a client that may only read cannot make it. */
@@ -40,9 +109,29 @@ static int make_root(rs_conn *c) {
   rados_write_op_t op = rados_create_write_op();
   int rc;
   rados_write_op_create(op, LIBRADOS_CREATE_IDEMPOTENT, NULL);
-  rc = rados_write_op_operate(op, c->io, "/", NULL, 0);
+  rs_deadline_start(c);
+  rc = rs_write_op(c, op, "/");
   rados_release_write_op(op);
   return (rc == -EPERM || rc == -EACCES) ? 0 : rc;
+}
+
+/* What completions wake a waiting call with (aio.c); deadlines are monotonic. */
+static int waiters_init(rs_conn *c) {
+  pthread_condattr_t attr;
+  int rc = pthread_condattr_init(&attr);
+  if (rc != 0) return -rc;
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  rc = pthread_cond_init(&c->cv, &attr);
+  pthread_condattr_destroy(&attr);
+  if (rc != 0) return -rc;
+  rc = pthread_mutex_init(&c->mu, NULL);
+  if (rc != 0) pthread_cond_destroy(&c->cv);
+  return -rc;
+}
+
+static void waiters_free(rs_conn *c) {
+  pthread_cond_destroy(&c->cv);
+  pthread_mutex_destroy(&c->mu);
 }
 
 int rs_connect(const rs_options *o, rs_conn **out, rs_status *st) {
@@ -55,32 +144,39 @@ int rs_connect(const rs_options *o, rs_conn **out, rs_status *st) {
   c = calloc(1, sizeof *c);
   if (!c) return rs_fail(st, -ENOMEM, o->pool, NULL);
   c->chunk = o->chunk_size ? o->chunk_size : RS_DEFAULT_CHUNK_SIZE;
-  c->unit = c->chunk < RS_IO_UNIT ? c->chunk : RS_IO_UNIT;
+  c->timeout = o->timeout > 0 ? o->timeout : RS_DEFAULT_TIMEOUT;
+  if (waiters_init(c) < 0) {
+    free(c);
+    return rs_fail(st, -ENOMEM, o->pool, NULL);
+  }
   c->window = o->window > 0 ? o->window : RS_DEFAULT_WINDOW;
   c->refs = 1;
   if (rs_oidcache_init(c) < 0) {
+    waiters_free(c);
     free(c);
     return rs_fail(st, -ENOMEM, o->pool, NULL);
   }
   rc = rados_create(&c->cluster, o->id ? o->id : "admin");
   if (rc < 0) {
     rs_oidcache_free(c);
+    waiters_free(c);
     free(c);
     return rs_fail(st, rc, o->id ? o->id : "admin", "cannot create client (%s)", strerror(-rc));
   }
   rc = configure(c->cluster, o, st);
   if (rc == 0) {
     rc = rados_connect(c->cluster);
-    if (rc < 0) connect_fail(st, rc, o->pool);
+    if (rc < 0) rc = connect_fail(st, c->cluster, o, rc);
   }
   if (rc == 0) {
     rc = rados_ioctx_create(c->cluster, o->pool, &c->io);
     if (rc == -ENOENT) rs_fail(st, -RS_ENOENT, o->pool, "pool not found");
-    else if (rc < 0) connect_fail(st, rc, o->pool);
+    else if (rc < 0) rs_fail(st, rc, o->pool, "cannot open pool (%s)", strerror(-rc));
   }
   if (rc < 0) {
     rados_shutdown(c->cluster);
     rs_oidcache_free(c);
+    waiters_free(c);
     free(c);
     return rc == -ENOENT ? -RS_ENOENT : rc;
   }
@@ -102,8 +198,9 @@ uint32_t rs_chunk_size(const rs_conn *c) { return c->chunk; }
 void rs_conn_unref(rs_conn *c) {
   if (--c->refs > 0) return;
   rados_ioctx_destroy(c->io);
-  rados_shutdown(c->cluster);
+  rados_shutdown(c->cluster); /* runs every completion callback still due */
   rs_oidcache_free(c);
+  waiters_free(c);
   free(c);
 }
 
@@ -112,3 +209,7 @@ void rs_close(rs_conn *c) {
   c->closed = 1;
   rs_conn_unref(c);
 }
+
+void rs_conn_hold(rs_conn *c) { c->refs++; }
+
+void rs_conn_release(rs_conn *c) { rs_conn_unref(c); }

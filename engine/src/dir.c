@@ -44,11 +44,11 @@ int rs_lookup_start(rs_conn *c, rs_lookup *l, const char *dir,
   return rs_aio_read(c, &l->op, dir, &l->comp);
 }
 
-int rs_lookup_finish(rs_lookup *l, rs_entry *e) {
+int rs_lookup_finish(rs_conn *c, rs_lookup *l, rs_entry *e) {
   int rc;
   memset(e, 0, sizeof *e);
   if (!l->op) return -EINVAL;
-  rc = rs_aio_wait(l->comp);
+  rc = rs_aio_wait(c, l->comp);
   if (rc == 0 && l->prval < 0) rc = l->prval;
   if (rc == 0) {
     char *k, *v;
@@ -71,7 +71,18 @@ int rs_dir_lookup(rs_conn *c, const char *dir, const char *name, rs_entry *e) {
     memset(e, 0, sizeof *e);
     return rc;
   }
-  return rs_lookup_finish(&l, e);
+  return rs_lookup_finish(c, &l, e);
+}
+
+/* Whether path names the blob oid now: 1, 0, or < 0. */
+int rs_path_names(rs_conn *c, const char *path, const char *oid) {
+  rs_split sp;
+  rs_entry e;
+  int rc;
+  if (!rs_path_valid(path, 0) || rs_path_split(path, &sp) < 0) return 0;
+  rc = rs_dir_lookup(c, sp.dir, sp.base, &e);
+  if (rc < 0) return rc;
+  return e.kind == RS_ENT_FILE && strcmp(e.oid, oid) == 0;
 }
 
 /*
@@ -96,7 +107,7 @@ int rs_dir_check_ancestors(rs_conn *c, const char *dir, int *missing) {
   }
   for (i = 0; i < n; i++) {
     rs_entry e;
-    int r = rs_lookup_finish(&l[i], &e);
+    int r = rs_lookup_finish(c, &l[i], &e);
     if (rc < 0 || found >= 0) continue;
     if (r < 0) {
       rc = r;
@@ -151,7 +162,7 @@ static int op_link(rs_conn *c, const char *dir, const char *name,
   else
     rados_write_op_create(op, LIBRADOS_CREATE_IDEMPOTENT, NULL);
   op_guarded_set(op, name, expect, val);
-  rc = rados_write_op_operate(op, c->io, dir, NULL, 0);
+  rc = rs_write_op(c, op, dir);
   rados_release_write_op(op);
   return rc;
 }
@@ -176,6 +187,7 @@ int rs_dir_link_chain(rs_conn *c, const char *dir, int known) {
     }
     if (rc == -ECANCELED) return -RS_ENOTDIR;
     if (rc < 0 || !created) return rc;
+    RS_CRASH("link.parent_linked");
     memcpy(d, p, sizeof d);
   }
   return 0;
@@ -211,6 +223,7 @@ int rs_dir_link_file(rs_conn *c, const char *dir, const char *name,
   }
   if (rc != 0) return rc;
   if (!dir_exists) {
+    RS_CRASH("link.entry_set");
     rc = rs_dir_link_chain(c, dir, missing > 1 ? missing - 1 : 0);
     if (rc < 0) {
       /* Lost a race with a file created where a parent should be. */
@@ -231,7 +244,7 @@ int rs_dir_unlink(rs_conn *c, const char *dir, const char *name,
   rados_write_op_omap_cmp(op, name, LIBRADOS_CMPXATTR_OP_EQ, expect,
                           strlen(expect), NULL);
   rados_write_op_omap_rm_keys(op, keys, 1);
-  rc = rados_write_op_operate(op, c->io, dir, NULL, 0);
+  rc = rs_write_op(c, op, dir);
   rados_release_write_op(op);
   return rc;
 }
@@ -247,7 +260,7 @@ int rs_dir_swap(rs_conn *c, const char *dir, const char *src, const char *dst,
                           NULL);
   op_guarded_set(op, dst, old_dst, oid);
   rados_write_op_omap_rm_keys(op, keys, 1);
-  rc = rados_write_op_operate(op, c->io, dir, NULL, 0);
+  rc = rs_write_op(c, op, dir);
   rados_release_write_op(op);
   return rc;
 }
@@ -257,7 +270,7 @@ int rs_obj_remove_if_version(rs_conn *c, const char *oid, uint64_t version) {
   int rc;
   rados_write_op_assert_version(op, version);
   rados_write_op_remove(op);
-  rc = rados_write_op_operate(op, c->io, oid, NULL, 0);
+  rc = rs_write_op(c, op, oid);
   rados_release_write_op(op);
   return rc;
 }
@@ -274,21 +287,30 @@ static int dir_probe(rs_conn *c, const char *dir, int *nonempty,
   unsigned char more = 0;
   int prval = 0, rc;
   rados_read_op_omap_get_keys2(op, "", 1, &it, &more, &prval);
-  rc = rados_read_op_operate(op, c->io, dir, 0);
+  rc = rs_read_op(c, op, dir, version);
   if (rc == 0 && prval < 0) rc = prval;
-  if (rc == 0) {
-    *nonempty = rados_omap_iter_size(it) > 0;
-    *version = rados_get_last_version(c->io);
-  }
+  if (rc == 0) *nonempty = rados_omap_iter_size(it) > 0;
   if (it) rados_omap_get_end(it);
   rados_release_read_op(op);
   return rc;
 }
 
+/* Removes an object; an absent one is fine. */
+int rs_remove_object(rs_conn *c, const char *oid) {
+  rados_write_op_t op = rados_create_write_op();
+  int rc;
+  rados_write_op_remove(op);
+  rc = rs_write_op(c, op, oid);
+  rados_release_write_op(op);
+  return rc == -ENOENT ? 0 : rc;
+}
+
 int rs_obj_exists(rs_conn *c, const char *oid) {
-  uint64_t size;
-  time_t mtime;
-  int rc = rados_stat(c->io, oid, &size, &mtime);
+  rados_read_op_t op = rados_create_read_op();
+  int rc;
+  rados_read_op_assert_exists(op);
+  rc = rs_read_op(c, op, oid, NULL);
+  rados_release_read_op(op);
   return rc == 0 ? 1 : rc == -ENOENT ? 0 : rc;
 }
 
@@ -303,6 +325,7 @@ int rs_dir_forget(rs_conn *c, const char *dir) {
   rs_path_parent(dir, p, sizeof p);
   rc = rs_dir_unlink(c, p, strrchr(dir, '/') + 1, "");
   if (rc < 0 && rc != -ENOENT) return rc;
+  RS_CRASH("prune.unlinked");
   rc = rs_obj_exists(c, dir);
   if (rc < 0) return rc;
   if (rc == 1) return rs_dir_link_chain(c, dir, 0);
@@ -325,6 +348,7 @@ int rs_dir_prune(rs_conn *c, const char *dir) {
   }
   if (rc == -ENOENT) return 0;
   if (rc < 0) return rc;
+  RS_CRASH("prune.removed");
   return rs_dir_forget(c, dir);
 }
 
@@ -361,22 +385,21 @@ static int push_ent(rs_dirent **ents, size_t *n, size_t *cap, const char *k,
 
 /* One page of at most RS_OMAP_PAGE entries after `after`. */
 static int read_page(rs_conn *c, const char *dir, const char *after,
-                     int with_vals, rs_dirent **ents, size_t *n, size_t *cap,
-                     int *more, uint64_t *version) {
+                     const char *prefix, int with_vals, rs_dirent **ents,
+                     size_t *n, size_t *cap, int *more, uint64_t *version) {
   rados_read_op_t op = rados_create_read_op();
   rados_omap_iter_t it = NULL;
   unsigned char m = 0;
   int prval = 0, rc;
   if (with_vals)
-    rados_read_op_omap_get_vals2(op, after, "", RS_OMAP_PAGE, &it, &m, &prval);
+    rados_read_op_omap_get_vals2(op, after, prefix, RS_OMAP_PAGE, &it, &m, &prval);
   else
     rados_read_op_omap_get_keys2(op, after, RS_OMAP_PAGE, &it, &m, &prval);
-  rc = rados_read_op_operate(op, c->io, dir, 0);
+  rc = rs_read_op(c, op, dir, version);
   if (rc == 0 && prval < 0) rc = prval;
   if (rc == 0) {
     char *k, *v;
     size_t kl, vl;
-    *version = rados_get_last_version(c->io);
     while (rc == 0 && rados_omap_get_next2(it, &k, &v, &kl, &vl) == 0 && k)
       rc = push_ent(ents, n, cap, k, kl, with_vals ? v : NULL, vl);
     *more = m;
@@ -402,7 +425,7 @@ int rs_dir_read(rs_conn *c, const char *dir, rs_dirent **ents, size_t *n,
     rc = 0;
     while (rc == 0 && more) {
       const char *after = count ? list[count - 1].name : "";
-      rc = read_page(c, dir, after, with_vals, &list, &count, &cap, &more,
+      rc = read_page(c, dir, after, "", with_vals, &list, &count, &cap, &more,
                      &last);
       if (pages++ == 0) first = last;
     }
@@ -429,8 +452,8 @@ int rs_prefetch_start(rs_conn *c, rs_prefetch *p, const char *dir) {
   return rs_aio_read(c, &p->op, dir, &p->comp);
 }
 
-static int prefetch_wait(rs_prefetch *p) {
-  int rc = rs_aio_wait(p->comp);
+static int prefetch_wait(rs_conn *c, rs_prefetch *p) {
+  int rc = rs_aio_wait(c, p->comp);
   return rc == 0 && p->prval < 0 ? p->prval : rc;
 }
 
@@ -449,7 +472,7 @@ int rs_prefetch_finish(rs_conn *c, rs_prefetch *p, const char *dir,
   *ents = NULL;
   *n = 0;
   if (!p->op) return -EINVAL;
-  rc = prefetch_wait(p);
+  rc = prefetch_wait(c, p);
   if (rc == 0) {
     char *k, *v;
     size_t kl, vl;
@@ -459,7 +482,7 @@ int rs_prefetch_finish(rs_conn *c, rs_prefetch *p, const char *dir,
   }
   prefetch_release(p);
   while (rc == 0 && more)
-    rc = read_page(c, dir, list[count - 1].name, 1, &list, &count, &cap, &more, &version);
+    rc = read_page(c, dir, list[count - 1].name, "", 1, &list, &count, &cap, &more, &version);
   if (rc < 0) {
     rs_dirents_free(list, count);
     return rc;
@@ -469,9 +492,9 @@ int rs_prefetch_finish(rs_conn *c, rs_prefetch *p, const char *dir,
   return 0;
 }
 
-void rs_prefetch_abandon(rs_prefetch *p) {
+void rs_prefetch_abandon(rs_conn *c, rs_prefetch *p) {
   if (!p->op) return;
-  prefetch_wait(p);
+  prefetch_wait(c, p);
   prefetch_release(p);
 }
 
@@ -488,7 +511,7 @@ int rs_dir_read_range(rs_conn *c, const char *dir, const char *after,
   int more = 1, rc = 0;
   while (rc == 0 && more && (max == 0 || count < max)) {
     const char *from = count ? list[count - 1].name : (after ? after : "");
-    rc = read_page(c, dir, from, 0, &list, &count, &cap, &more, &version);
+    rc = read_page(c, dir, from, "", 0, &list, &count, &cap, &more, &version);
   }
   if (rc < 0) {
     rs_dirents_free(list, count);
@@ -501,5 +524,29 @@ int rs_dir_read_range(rs_conn *c, const char *dir, const char *after,
   }
   *ents = list;
   *n = count;
+  return 0;
+}
+
+/*
+ * Every omap entry of an object whose key starts with prefix, with values,
+ * paged (the prefix is filtered by the OSD: one round trip per 1024).
+ */
+int rs_omap_read(rs_conn *c, const char *oid, const char *prefix,
+                 rs_dirent **ents, size_t *n, uint64_t *version) {
+  rs_dirent *list = NULL;
+  size_t count = 0, cap = 0;
+  uint64_t v = 0;
+  int more = 1, rc = 0;
+  while (rc == 0 && more) {
+    const char *from = count ? list[count - 1].name : "";
+    rc = read_page(c, oid, from, prefix, 1, &list, &count, &cap, &more, &v);
+  }
+  if (rc < 0) {
+    rs_dirents_free(list, count);
+    return rc;
+  }
+  *ents = list;
+  *n = count;
+  if (version) *version = v;
   return 0;
 }

@@ -42,44 +42,52 @@ int rs_file_commit(rs_conn *c, const char *path, const char *oid, char *old,
   if (rc == -RS_EISDIR || rc == -RS_ENOTDIR) return rs_fail(st, rc, path, NULL);
   if (rc < 0) return rs_fail_rados(st, rc, path, "commit");
   *linked = 1;
+  RS_CRASH("commit.linked");
   rs_oidcache_set(c, path, oid);
   if (old[0] && strcmp(old, oid) != 0) {
-    rc = rs_blob_drop(c, old, path);
+    rc = rs_blob_release(c, old, path);
     if (rc < 0) return rs_fail_rados(st, rc, path, "release of the old content");
   }
   return 0;
 }
 
 /*
- * A new blob written whole, then linked.  The lookup of what the path holds
- * now runs while the data is written: a put costs the data write and one
- * omap op on the directory, plus the release of a replaced file.
+ * A new blob written whole, sealed (size, stripe and a back-reference in
+ * one op on chunk 0), then linked.  The lookup of what the path holds now
+ * runs while the data is written: a put costs the data write and one omap
+ * op on the directory, plus the release of a replaced file.
  */
 int rs_put(rs_conn *c, const char *path, const void *data, size_t len,
            rs_status *st) {
   char oid[RS_OID_MAX], old[RS_OID_MAX] = "";
+  uint32_t stripe = c->chunk;
   rs_split sp;
   rs_entry e;
   rs_lookup l;
-  size_t head = len < c->unit ? len : c->unit;
+  size_t head = len < rs_unit(stripe) ? len : rs_unit(stripe);
   int rc, wrc, missing = 0, linked = 0;
   if ((rc = check_path(path, 0, st)) < 0) return rc;
+  rs_deadline_start(c);
   rs_path_split(path, &sp);
   rc = rs_lookup_start(c, &l, sp.dir, sp.base);
   if (rc < 0) return rs_fail_rados(st, rc, path, "lookup");
   rs_blob_new(oid);
-  wrc = rs_stripe_write_all(c, oid, head, (const char *)data + head, len - head);
-  if (wrc == 0) wrc = rs_blob_set_size(c, oid, len, data, head, 0);
-  rc = rs_lookup_finish(&l, &e);
+  wrc = rs_stripe_write_all(c, oid, stripe, head, (const char *)data + head, len - head);
+  if (wrc == 0) {
+    RS_CRASH("put.data_written");
+    wrc = rs_blob_seal(c, oid, stripe, len, data, head, path);
+  }
+  rc = rs_lookup_finish(c, &l, &e);
   if (rc < 0) rc = rs_fail_rados(st, rc, path, "lookup");
   else if (wrc < 0) rc = rs_fail_rados(st, wrc, path, "write");
   else if (e.kind == RS_ENT_DIR) rc = rs_fail(st, -RS_EISDIR, path, NULL);
   else rc = check_parent(c, &e, sp.dir, path, &missing, st);
   if (rc == 0) {
+    RS_CRASH("put.sealed");
     if (e.kind == RS_ENT_FILE) memcpy(old, e.oid, sizeof old);
     rc = rs_file_commit(c, path, oid, old, missing, &linked, st);
   }
-  if (rc < 0 && !linked) rs_blob_remove(c, oid, len);
+  if (rc < 0 && !linked) rs_blob_destroy(c, oid, rs_chunk_count(stripe, len), 0);
   return rc;
 }
 
@@ -93,7 +101,7 @@ static int file_oid(rs_conn *c, const char *path, rs_entry *e, rs_status *st) {
   return 0;
 }
 
-/* A read of a blob's size and first bytes, in one op, in flight. */
+/* A read of a blob's records and first bytes, in one op, in flight. */
 typedef struct head_read {
   rados_read_op_t op;
   rados_completion_t comp;
@@ -113,19 +121,17 @@ static int head_start(rs_conn *c, head_read *h, const char *oid, char *buf,
   return rs_aio_read(c, &h->op, chunk0, &h->comp);
 }
 
-/* Waits for the read; *size and *got when it went well (collect != 0). */
-static int head_finish(head_read *h, int collect, uint64_t *size, size_t *got) {
+/* Waits for the read; *m and *got when it went well (collect != 0). */
+static int head_finish(rs_conn *c, head_read *h, int collect, rs_meta *m,
+                       size_t *got) {
   int rc;
   if (!h->op) return -EINVAL;
-  rc = rs_aio_wait(h->comp);
+  rc = rs_aio_wait(c, h->comp);
   if (rc == 0 && h->prval < 0) rc = h->prval;
   if (rc == 0 && h->rval < 0) rc = h->rval;
   if (rc == 0 && collect) {
-    const char *name, *val;
-    size_t len;
-    rc = -ENOENT; /* a committed blob always has its size */
-    while (rados_getxattrs_next(h->it, &name, &val, &len) == 0 && name)
-      if (strcmp(name, RS_SIZE_XATTR) == 0) rc = rs_parse_size(val, len, size);
+    rs_meta_collect(h->it, m);
+    if (!m->has_size) rc = m->bad ? -EIO : -ENOENT; /* not committed (any more) */
     *got = h->nread;
   }
   if (h->it) rados_getxattrs_end(h->it);
@@ -152,29 +158,25 @@ static int file_entry(rs_conn *c, const char *path, const rs_split *sp,
 }
 
 /*
- * The lookup of the path and the read of its data go out together when the
- * connection remembers which blob the path named: a get of a small file then
- * takes one round trip.  The data counts only if the lookup names the same
- * blob; otherwise it is read again from the blob the lookup names.
+ * One attempt at a whole read.  The lookup of the path and the read of its
+ * data go out together when the connection remembers which blob the path
+ * named: a get of a small file then takes one round trip.  The data counts
+ * only if the lookup names the same blob; otherwise it is read again from
+ * the blob the lookup names.  -EAGAIN: the blob went away under the read
+ * (the path was replaced or deleted meanwhile): look again.
  */
-int rs_get(rs_conn *c, const char *path, char **data, size_t *len,
-           rs_status *st) {
+static int get_once(rs_conn *c, const char *path, const rs_split *sp,
+                    char **data, size_t *len, rs_status *st) {
   char hint[RS_OID_MAX] = "";
-  rs_split sp;
   rs_entry e;
   rs_lookup l;
+  rs_meta m;
   head_read h;
-  size_t max = c->chunk < GET_HEAD ? c->chunk : GET_HEAD, got = 0, want;
-  uint64_t size = 0;
-  char *buf;
+  size_t max = GET_HEAD, got = 0, want;
+  char *buf = malloc(max);
   int rc, hinted = 0;
-  *data = NULL;
-  *len = 0;
-  if ((rc = check_path(path, 0, st)) < 0) return rc;
-  rs_path_split(path, &sp);
-  buf = malloc(max);
   if (!buf) return rs_fail(st, -ENOMEM, path, NULL);
-  rc = rs_lookup_start(c, &l, sp.dir, sp.base);
+  rc = rs_lookup_start(c, &l, sp->dir, sp->base);
   if (rc < 0) {
     free(buf);
     return rs_fail_rados(st, rc, path, "lookup");
@@ -183,62 +185,90 @@ int rs_get(rs_conn *c, const char *path, char **data, size_t *len,
     snprintf(hint, sizeof hint, "%s", rs_oidcache_get(c, path));
     hinted = head_start(c, &h, hint, buf, max) == 0;
   }
-  rc = rs_lookup_finish(&l, &e);
+  rc = rs_lookup_finish(c, &l, &e);
   if (rc < 0) rc = rs_fail_rados(st, rc, path, "lookup");
-  else rc = file_entry(c, path, &sp, &e, st);
+  else rc = file_entry(c, path, sp, &e, st);
   if (rc < 0) {
-    if (hinted) head_finish(&h, 0, NULL, NULL);
+    if (hinted) head_finish(c, &h, 0, NULL, NULL);
     rs_oidcache_set(c, path, NULL);
     free(buf);
     return rc;
   }
   if (hinted && strcmp(hint, e.oid) == 0) {
-    rc = head_finish(&h, 1, &size, &got);
+    rc = head_finish(c, &h, 1, &m, &got);
   } else {
-    if (hinted) head_finish(&h, 0, NULL, NULL);
+    if (hinted) head_finish(c, &h, 0, NULL, NULL);
     rc = head_start(c, &h, e.oid, buf, max);
-    if (rc == 0) rc = head_finish(&h, 1, &size, &got);
+    if (rc == 0) rc = head_finish(c, &h, 1, &m, &got);
   }
-  want = size < max ? (size_t)size : max;
-  if (rc == 0 && got < want) rc = -ENOENT; /* cut under us */
-  if (rc == 0 && size > got) {
-    char *all = realloc(buf, size);
+  if (rc == 0 && m.size > (uint64_t)SIZE_MAX / 2) rc = -EFBIG;
+  /* Chunk 0 holds the first min(size, stripe) bytes (and maybe bytes an
+   * appender wrote past the size): fewer means it was cut under us. */
+  want = rc == 0 && m.size < max ? (size_t)m.size : max;
+  if (want > m.stripe) want = m.stripe;
+  if (rc == 0 && got < want) rc = -ENOENT;
+  got = want;
+  if (rc == 0 && m.size > got) {
+    char *all = realloc(buf, (size_t)m.size);
     if (!all) {
       rc = -ENOMEM;
     } else {
       buf = all;
-      rc = rs_stripe_read(c, e.oid, got, buf + got, size - got);
+      rc = rs_stripe_read(c, e.oid, m.stripe, got, buf + got, (size_t)m.size - got);
     }
   }
   if (rc < 0) {
     free(buf);
     rs_oidcache_set(c, path, NULL);
-    if (rc == -ENOENT) return rs_fail(st, -RS_ENOENT, path, "file changed while reading");
+    if (rc == -ENOENT) return -EAGAIN;
+    if (rc == -EIO) return rs_fail(st, -EIO, path, "unreadable size or stripe record of");
     return rs_fail_rados(st, rc, path, "read");
   }
   rs_oidcache_set(c, path, e.oid);
   *data = buf;
-  *len = size;
+  *len = (size_t)m.size;
   return 0;
 }
 
+int rs_get(rs_conn *c, const char *path, char **data, size_t *len,
+           rs_status *st) {
+  rs_split sp;
+  int rc = -EAGAIN, tries;
+  *data = NULL;
+  *len = 0;
+  if ((rc = check_path(path, 0, st)) < 0) return rc;
+  rs_deadline_start(c);
+  rs_path_split(path, &sp);
+  rc = -EAGAIN;
+  for (tries = 0; tries < RS_RETRIES && rc == -EAGAIN; tries++)
+    rc = get_once(c, path, &sp, data, len, st);
+  if (rc == -EAGAIN) return rs_fail(st, -EIO, path, "file kept changing while reading");
+  return rc;
+}
+
 int rs_stat_path(rs_conn *c, const char *path, rs_stat *out, rs_status *st) {
-  rs_entry e;
-  rs_blobinfo info;
-  int rc;
+  int rc, tries;
   memset(out, 0, sizeof *out);
   if ((rc = check_path(path, 1, st)) < 0) return rc;
-  if ((rc = rs_resolve(c, path, &e, st)) < 0) return rc;
-  if (e.kind == RS_ENT_NONE) return rs_fail(st, -RS_ENOENT, path, NULL);
-  if (e.kind != RS_ENT_FILE) {
-    out->is_dir = 1;
+  rs_deadline_start(c);
+  for (tries = 0; tries < RS_RETRIES; tries++) {
+    rs_entry e;
+    rs_blobinfo info;
+    if ((rc = rs_resolve(c, path, &e, st)) < 0) return rc;
+    if (e.kind == RS_ENT_NONE) return rs_fail(st, -RS_ENOENT, path, NULL);
+    if (e.kind != RS_ENT_FILE) {
+      out->is_dir = 1;
+      return 0;
+    }
+    rc = rs_blob_info(c, e.oid, &info, 0);
+    if (rc == -ENOENT || (rc == 0 && !info.m.has_size && !info.m.bad)) continue; /* replaced meanwhile */
+    if (rc < 0) return rs_fail_rados(st, rc, path, "stat");
+    if (info.m.bad) return rs_fail(st, -EIO, path, "unreadable size or stripe record of");
+    out->size = info.m.size;
+    out->mtime = info.mtime;
     return 0;
   }
-  rc = rs_blob_info(c, e.oid, &info);
-  if (rc < 0) return rs_fail_rados(st, rc, path, "stat");
-  out->size = info.size;
-  out->mtime = info.mtime;
-  return 0;
+  return rs_fail(st, -EIO, path, "file kept changing while looking at");
 }
 
 void rs_names_free(char **names, size_t count) {
@@ -256,6 +286,7 @@ int rs_list_page(rs_conn *c, const char *path, const char *after, size_t max,
   *names = NULL;
   *count = 0;
   if ((rc = check_path(path, 1, st)) < 0) return rc;
+  rs_deadline_start(c);
   if (max == 0 && (!after || !*after))
     rc = rs_dir_read(c, path, &ents, &n, NULL, 0); /* a consistent snapshot */
   else
@@ -290,69 +321,102 @@ int rs_list(rs_conn *c, const char *path, char ***names, size_t *count,
 }
 
 /*
- * Records the move on the blob; -ECANCELED when the blob is gone (src was
- * replaced and its blob dropped meanwhile): a plain setxattr would bring an
- * empty chunk 0 back to life.
+ * When the move cannot add dst's reference: a blob of the seed's layout
+ * (no references at all) adopts src's, guarded by its version; a dead
+ * reference of dst (older than RS_REF_GRACE, its name elsewhere) goes; a
+ * live one (a move onto dst still at work) is waited for.  0: try again.
  */
-static int set_intent(rs_conn *c, const char *oid, const char *intent) {
-  char chunk0[RS_OID_MAX];
-  rados_write_op_t op = rados_create_write_op();
-  int rc;
-  rs_chunk_name(chunk0, oid, 0);
-  rados_write_op_assert_exists(op);
-  rados_write_op_setxattr(op, RS_MOVE_XATTR, intent, strlen(intent));
-  rc = rados_write_op_operate(op, c->io, chunk0, NULL, 0);
-  rados_release_write_op(op);
-  return rc == -ENOENT ? -ECANCELED : rc;
+static int unblock_ref(rs_conn *c, const char *oid, const char *src,
+                       const char *dst, int tries) {
+  rs_blobinfo info;
+  size_t i;
+  int rc = rs_blob_info(c, oid, &info, 1);
+  if (rc == -ENOENT) return 0;
+  if (rc < 0) return rc;
+  if (info.nrefs == 0 && info.m.has_size && rs_path_names(c, src, oid) == 1) {
+    char chunk0[RS_OID_MAX], stamp[24];
+    const char *keys[1] = {src};
+    const char *vals[1] = {stamp};
+    size_t vlen[1];
+    rados_write_op_t op = rados_create_write_op();
+    rs_ref_stamp(stamp);
+    vlen[0] = strlen(stamp);
+    rs_chunk_name(chunk0, oid, 0);
+    rados_write_op_assert_version(op, info.version);
+    rados_write_op_omap_set(op, keys, vals, vlen, 1);
+    rs_write_op(c, op, chunk0);
+    rados_release_write_op(op);
+  }
+  for (i = 0; i < info.nrefs; i++) {
+    const rs_dirent *ref = &info.refs[i];
+    if (strcmp(ref->name, dst) != 0) continue;
+    if ((long long)time(NULL) - strtoll(ref->val, NULL, 10) >= RS_REF_GRACE &&
+        rs_path_names(c, dst, oid) == 0)
+      rs_blob_drop_ref(c, oid, dst, ref->val);
+    else if (tries > 0) {
+      struct timespec pause = {0, 1000000L * (tries < 50 ? tries : 50)};
+      nanosleep(&pause, NULL);
+    }
+  }
+  rs_blobinfo_free(&info);
+  return 0;
 }
 
 /*
- * A move between directories, in a crash-safe order: the blob records the
- * move (xattr move-intent, "src\ndst"), dst is linked, src unlinked.  The
- * record stays with the blob: whoever unlinks one of its names later keeps
- * the data while the other name still points at it, whether the move is
- * done, running or died half way.  A releaser that finds neither name on it
- * takes the record off (guarded) before it drops the data; a mover that
- * then finds the record gone takes dst back: not_found.  A releaser of dst
- * that found src still holding the blob leaves it to the mover, which drops
- * it once src is unlinked and dst names something else.
+ * Links the blob at dst and unlinks it at src.  dst's back-reference is
+ * added first (guarded on src's being there: the blob cannot be dropped
+ * meanwhile); within one directory both names change in one guarded op,
+ * across directories dst is linked before src is unlinked.  Then src's
+ * reference goes.  A crash anywhere leaves at worst a reference too many,
+ * never a name without data.  *linked: dst names the blob now.  A src
+ * replaced or deleted meanwhile does not undo the move: dst holds the data.
  */
-static int move_across(rs_conn *c, const rs_split *s, const rs_split *d,
-                       const char *src, const char *dst, const char *oid,
-                       char *old, int missing, int *linked) {
-  char intent[8192];
-  int rc;
-  snprintf(intent, sizeof intent, "%s\n%s", src, dst);
-  rc = set_intent(c, oid, intent);
-  if (rc < 0) return rc;
-  rc = rs_dir_link_file(c, d->dir, d->base, oid, old, missing);
-  if (rc < 0) {
-    rs_blob_clear_intent(c, oid, intent);
-    return rc;
+static int move_once(rs_conn *c, const rs_split *s, const rs_split *d,
+                     const char *src, const char *dst, const char *oid,
+                     char *old, int missing, int *linked, int tries) {
+  char stamp[24];
+  int rc = rs_blob_add_ref(c, oid, src, dst, stamp), unlinked = 0;
+  if (rc == -ECANCELED) {
+    rc = unblock_ref(c, oid, src, dst, tries);
+    return rc < 0 ? rc : -ECANCELED;
   }
-  *linked = 1; /* what dst held before is ours to release, whatever follows */
-  rc = rs_dir_unlink(c, s->dir, s->base, oid);
-  if (rc == -ECANCELED || rc == -ENOENT) rc = 0; /* src was replaced meanwhile */
+  if (rc == -ENOENT) return -ECANCELED; /* src changed: look again */
   if (rc < 0) return rc;
-  {
-    /* A releaser that took the record has the blob: dst must let it go. */
-    rs_blobinfo info;
-    rc = rs_blob_info(c, oid, &info);
-    if (rc == -ENOENT || (rc == 0 && !info.intent[0])) {
-      if (rs_dir_unlink(c, d->dir, d->base, oid) == 0) rs_dir_prune(c, d->dir);
-      return -RS_ENOENT;
+  RS_CRASH("move.ref_added");
+  if (strcmp(s->dir, d->dir) == 0) {
+    rc = rs_dir_swap(c, s->dir, s->base, d->base, oid, old);
+    unlinked = rc == 0;
+  } else {
+    rc = rs_dir_link_file(c, d->dir, d->base, oid, old, missing);
+    if (rc == 0) {
+      RS_CRASH("move.dst_linked");
+      unlinked = rs_dir_unlink(c, s->dir, s->base, oid) == 0;
     }
-    if (rc < 0) return rc;
   }
-  {
-    /* A releaser of dst that saw src still holding the blob left it to us. */
-    rs_entry e;
-    rc = rs_dir_lookup(c, d->dir, d->base, &e);
-    if (rc == 0 && !(e.kind == RS_ENT_FILE && strcmp(e.oid, oid) == 0))
-      rc = rs_blob_drop(c, oid, dst);
-    if (rc < 0) return rc;
+  if (rc < 0) {
+    /* Not linked: the reference goes, and the blob with it if src was
+     * deleted meanwhile. */
+    int r = rs_blob_release(c, oid, dst);
+    return r < 0 && rc == -ECANCELED ? r : rc;
   }
-  return rs_dir_prune(c, s->dir);
+  *linked = 1;
+  RS_CRASH("move.linked");
+  if (unlinked) {
+    rc = rs_blob_release(c, oid, src);
+    if (rc < 0) return rc;
+    RS_CRASH("move.src_released");
+    if (strcmp(s->dir, d->dir) != 0) rc = rs_dir_prune(c, s->dir);
+  }
+  return rc;
+}
+
+/* dst names the very blob src names (a move that raced another): src goes. */
+static int move_onto_itself(rs_conn *c, const rs_split *s, const char *src,
+                            const char *oid) {
+  int rc = rs_dir_unlink(c, s->dir, s->base, oid);
+  if (rc < 0) return rc;
+  rc = rs_blob_release(c, oid, src);
+  return rc < 0 ? rc : rs_dir_prune(c, s->dir);
 }
 
 int rs_move(rs_conn *c, const char *src, const char *dst, rs_status *st) {
@@ -360,9 +424,10 @@ int rs_move(rs_conn *c, const char *src, const char *dst, rs_status *st) {
   int rc, tries;
   if ((rc = check_path(src, 0, st)) < 0) return rc;
   if (!rs_path_valid(dst, 0)) return rs_fail(st, -RS_EINVALPATH, dst, NULL);
+  rs_deadline_start(c);
   rs_path_split(src, &s);
   rs_path_split(dst, &d);
-  for (tries = 0; tries < RS_RETRIES; tries++) {
+  for (tries = 0; tries < RS_RETRIES * 4; tries++) {
     rs_entry es, ed;
     char old[RS_OID_MAX] = "";
     int missing = 0, linked = 0;
@@ -377,17 +442,17 @@ int rs_move(rs_conn *c, const char *src, const char *dst, rs_status *st) {
       if (rc != -RS_ENOENT) return rs_fail_rados(st, rc, src, "move");
     }
     if (ed.kind == RS_ENT_FILE) memcpy(old, ed.oid, sizeof old);
-    if (strcmp(s.dir, d.dir) == 0) {
-      rc = rs_dir_swap(c, s.dir, s.base, d.base, es.oid, old);
-      linked = rc == 0;
+    if (strcmp(old, es.oid) == 0) {
+      rc = move_onto_itself(c, &s, src, es.oid);
+      if (rc == -ECANCELED) continue;
     } else {
-      rc = move_across(c, &s, &d, src, dst, es.oid, old, missing, &linked);
+      rc = move_once(c, &s, &d, src, dst, es.oid, old, missing, &linked, tries);
+      if (rc == -ECANCELED && !linked) continue; /* src or dst changed: look again */
     }
-    if (rc == -ECANCELED && !linked) continue; /* src or dst changed: look again */
     rs_oidcache_set(c, src, NULL);
     rs_oidcache_set(c, dst, NULL);
     if (linked && old[0] && strcmp(old, es.oid) != 0) {
-      int rel = rs_blob_drop(c, old, dst);
+      int rel = rs_blob_release(c, old, dst);
       if (rel < 0 && rc == 0) return rs_fail_rados(st, rel, dst, "release of the old content");
     }
     if (rc == -RS_EISDIR || rc == -RS_ENOTDIR) return rs_fail(st, rc, src, NULL);
@@ -400,19 +465,23 @@ int rs_move(rs_conn *c, const char *src, const char *dst, rs_status *st) {
 
 static int delete_file(rs_conn *c, const char *path, const rs_split *sp,
                        const char *oid) {
-  int rc = rs_dir_unlink(c, sp->dir, sp->base, oid), found;
+  int rc = rs_dir_unlink(c, sp->dir, sp->base, oid);
   if (rc < 0) return rc;
+  RS_CRASH("delete.unlinked");
   rc = rs_dir_prune(c, sp->dir);
-  if (rc == 0) rc = rs_blob_drop(c, oid, path);
-  if (rc == 0) rc = rs_pending_drop(c, sp->dir, sp->base, oid, &found);
+  if (rc == 0) rc = rs_blob_release(c, oid, path);
+  if (rc == 0) {
+    RS_CRASH("delete.released");
+    rc = rs_pending_drop(c, path, 0, NULL);
+  }
   return rc;
 }
 
 /*
  * Deletes everything under dir and then dir's object.  The object goes
  * first, guarded by the version its listing saw, so an entry created
- * meanwhile is never orphaned; the blobs it named go after it, so a crash
- * can leak data but never leaves a name without its data.
+ * meanwhile is never orphaned; the blobs it named are released after it,
+ * so a crash can leave references for fsck but never a name without data.
  */
 static int delete_tree(rs_conn *c, const char *dir) {
   int rc = -EAGAIN, tries;
@@ -439,9 +508,11 @@ static int delete_tree(rs_conn *c, const char *dir) {
         if (!(paths[nfiles++] = strdup(child))) rc = -ENOMEM;
       }
     }
-    if (rc == 0) rc = rs_pending_drop(c, dir, NULL, NULL, NULL);
     if (rc == 0) rc = rs_obj_remove_if_version(c, dir, version);
-    if (rc == 0) rc = rs_blob_drop_many(c, oids, (const char *const *)paths, nfiles);
+    if (rc == 0) {
+      RS_CRASH("delete.dir_removed");
+      rc = rs_blob_release_many(c, oids, (const char *const *)paths, nfiles);
+    }
     for (i = 0; paths && i < nfiles; i++) free(paths[i]);
     free(paths);
     free(oids);
@@ -454,17 +525,20 @@ static int delete_tree(rs_conn *c, const char *dir) {
 
 int rs_delete(rs_conn *c, const char *path, rs_status *st) {
   rs_split sp;
-  int rc, tries, found = 0;
+  int rc, tries, found = 0, found_below = 0;
   if ((rc = check_path(path, 0, st)) < 0) return rc;
+  rs_deadline_start(c);
   rs_path_split(path, &sp);
   rs_oidcache_set(c, path, NULL);
   for (tries = 0; tries < RS_RETRIES; tries++) {
     rs_entry e;
     if ((rc = rs_resolve(c, path, &e, st)) < 0) return rc;
     if (e.kind == RS_ENT_NONE) {
-      rc = rs_pending_drop(c, sp.dir, sp.base, NULL, &found);
+      /* Uncommitted data only, of the file or of files under it. */
+      rc = rs_pending_drop(c, path, 0, &found);
+      if (rc == 0) rc = rs_pending_drop(c, path, 1, &found_below);
       if (rc < 0) return rs_fail_rados(st, rc, path, "delete");
-      return found ? 0 : rs_fail(st, -RS_ENOENT, path, NULL);
+      return found || found_below ? 0 : rs_fail(st, -RS_ENOENT, path, NULL);
     }
     if (e.kind == RS_ENT_FILE) {
       rc = delete_file(c, path, &sp, e.oid);
@@ -472,6 +546,7 @@ int rs_delete(rs_conn *c, const char *path, rs_status *st) {
     } else {
       rc = delete_tree(c, path);
       if (rc == 0) rc = rs_dir_forget(c, path);
+      if (rc == 0) rc = rs_pending_drop(c, path, 1, NULL);
     }
     if (rc < 0) return rs_fail_rados(st, rc, path, "delete");
     return 0;

@@ -2,14 +2,23 @@
 #ifndef RS_INTERNAL_H
 #define RS_INTERNAL_H
 
+#include <pthread.h>
 #include <rados/librados.h>
+#include <time.h>
 
 #include "regstore.h"
 
 #define RS_BLOB_PREFIX "blob:"
 #define RS_PENDING_PREFIX "pending:"
 #define RS_SIZE_XATTR "total-size"
-#define RS_MOVE_XATTR "move-intent"
+#define RS_STRIPE_XATTR "stripe-size"
+/* Blobs without a stripe record (the seed's layout) have 4 MiB stripes. */
+#define RS_SEED_STRIPE (4u << 20)
+/*
+ * A back-reference younger than this (seconds) may belong to a move still
+ * at work, so a releaser leaves its blob alone; fsck takes its own grace.
+ */
+#define RS_REF_GRACE 3600
 #define RS_OMAP_PAGE 1024
 
 /* crash.c: named steps of multi-object protocols, for crash specs only. */
@@ -27,13 +36,21 @@ void rs_crash_point(const char *point);
 struct rs_conn {
   rados_t cluster;
   rados_ioctx_t io;
-  uint32_t chunk;
-  uint32_t unit;  /* bytes per I/O operation: min(chunk, RS_IO_UNIT) */
+  uint32_t chunk;        /* stripe size of the blobs this connection creates */
   int window;
-  int refs;   /* the handle itself plus each open reader and writer */
+  int refs;              /* the handle itself plus each open reader and writer */
   int closed;
+  double timeout;        /* seconds a call may take */
+  struct timespec deadline; /* of the call in progress (CLOCK_MONOTONIC) */
+  pthread_mutex_t mu;    /* completions wake the waiting call through cv */
+  pthread_cond_t cv;
   struct rs_oidcache_slot *oids;
 };
+
+/* Bytes per I/O operation for a stripe size. */
+static inline uint32_t rs_unit(uint32_t stripe) {
+  return stripe < RS_IO_UNIT ? stripe : RS_IO_UNIT;
+}
 
 /* oidcache.c: which blob a path named last (a hint, never authoritative). */
 #define RS_OIDCACHE_SLOTS 4096
@@ -57,6 +74,34 @@ int rs_path_split(const char *path, rs_split *out);
 void rs_path_parent(const char *path, char *out, size_t outlen);
 int rs_path_join(char *out, size_t outlen, const char *dir, const char *base);
 
+/* aio.c: operations under the call's deadline. */
+void rs_deadline_start(rs_conn *c);
+void rs_deadline_renew(rs_conn *c);
+int rs_deadline_passed(const rs_conn *c);
+int rs_comp_new(rs_conn *c, rados_completion_t *out);
+int rs_comp_wait(rs_conn *c, rados_completion_t comp, uint64_t *version);
+int rs_read_op(rs_conn *c, rados_read_op_t op, const char *oid,
+               uint64_t *version);
+int rs_write_op(rs_conn *c, rados_write_op_t op, const char *oid);
+typedef struct rs_aio {
+  rs_conn *c;
+  rados_completion_t *comp;
+  int cap, used;
+  int err;           /* first failure seen */
+  int ok_enoent;     /* an absent object is no failure (removes) */
+  int renew;         /* each completion renews the deadline (streams) */
+} rs_aio;
+int rs_aio_init(rs_aio *a, rs_conn *c, int cap);
+void rs_aio_free(rs_aio *a);
+/* Waits for a free slot and returns a new completion for it. */
+int rs_aio_slot(rs_aio *a, rados_completion_t *out);
+void rs_aio_unslot(rs_aio *a);
+int rs_aio_remove(rs_aio *a, const char *oid);
+int rs_aio_read(rs_conn *c, rados_read_op_t *op, const char *oid,
+                rados_completion_t *comp);
+int rs_aio_wait(rs_conn *c, rados_completion_t comp);
+int rs_aio_wait_all(rs_aio *a);
+
 /* dir.c: directory objects and their omaps. */
 enum { RS_ENT_NONE, RS_ENT_DIR, RS_ENT_FILE, RS_ENT_ROOT };
 typedef struct rs_entry {
@@ -72,8 +117,9 @@ typedef struct rs_lookup {
   int prval;
 } rs_lookup;
 int rs_lookup_start(rs_conn *c, rs_lookup *l, const char *dir, const char *name);
-int rs_lookup_finish(rs_lookup *l, rs_entry *e);
+int rs_lookup_finish(rs_conn *c, rs_lookup *l, rs_entry *e);
 int rs_resolve(rs_conn *c, const char *path, rs_entry *e, rs_status *st);
+int rs_path_names(rs_conn *c, const char *path, const char *oid);
 int rs_dir_check_ancestors(rs_conn *c, const char *dir, int *missing);
 int rs_dir_link_file(rs_conn *c, const char *dir, const char *name,
                      const char *oid, char *old, int missing);
@@ -83,6 +129,7 @@ int rs_dir_unlink(rs_conn *c, const char *dir, const char *name,
 int rs_dir_prune(rs_conn *c, const char *dir);
 int rs_dir_forget(rs_conn *c, const char *dir);
 int rs_obj_exists(rs_conn *c, const char *oid);
+int rs_remove_object(rs_conn *c, const char *oid);
 int rs_dir_swap(rs_conn *c, const char *dir, const char *src, const char *dst,
                 const char *oid, const char *old_dst);
 typedef struct rs_dirent {
@@ -91,6 +138,8 @@ typedef struct rs_dirent {
 } rs_dirent;
 int rs_dir_read(rs_conn *c, const char *dir, rs_dirent **ents, size_t *n,
                 uint64_t *version, int with_vals);
+int rs_omap_read(rs_conn *c, const char *oid, const char *prefix,
+                 rs_dirent **ents, size_t *n, uint64_t *version);
 void rs_dirents_free(rs_dirent *ents, size_t n);
 int rs_dir_read_range(rs_conn *c, const char *dir, const char *after,
                       size_t max, rs_dirent **ents, size_t *n);
@@ -105,68 +154,74 @@ typedef struct rs_prefetch {
 int rs_prefetch_start(rs_conn *c, rs_prefetch *p, const char *dir);
 int rs_prefetch_finish(rs_conn *c, rs_prefetch *p, const char *dir,
                        rs_dirent **ents, size_t *n);
-void rs_prefetch_abandon(rs_prefetch *p);
+void rs_prefetch_abandon(rs_conn *c, rs_prefetch *p);
 
-/* pending.c: uncommitted writer data, in "pending:<dir>". */
-#define RS_RECORD_MAX 24
-int rs_pending_get(rs_conn *c, const char *dir, const char *name, char *oid,
-                   uint64_t *size, char value[RS_RECORD_MAX]);
-int rs_pending_set(rs_conn *c, const char *dir, const char *name,
-                   const char *oid, uint64_t size, const char *expect,
-                   char value[RS_RECORD_MAX]);
-int rs_pending_claim(rs_conn *c, const char *dir, const char *name,
-                     const char *oid, const char *expect);
-int rs_pending_drop(rs_conn *c, const char *dir, const char *name,
-                    const char *keep, int *found);
+/*
+ * pending.c: uncommitted writer data, recorded in "pending:/<top>" (one
+ * object per top-level directory) under the key "<path> <blob id>", with
+ * the value "<size> <stripe> <owner>" (owner "-" when no writer holds it).
+ */
+#define RS_RECORD_MAX 64
+#define RS_OWNER_IDLE "-"
+typedef struct rs_record {
+  char path[4096];
+  char oid[RS_OID_MAX];
+  uint64_t size;
+  uint32_t stripe;
+  char owner[24];
+  char value[RS_RECORD_MAX];   /* as stored, for guarded changes */
+} rs_record;
+void rs_pending_object(char *out, size_t len, const char *path);
+int rs_record_parse(const char *key, const char *val, rs_record *r);
+int rs_pending_list(rs_conn *c, const char *path, int tree, rs_record **out,
+                    size_t *n);
+int rs_pending_put(rs_conn *c, rs_record *r, const char *expect);
+int rs_pending_claim(rs_conn *c, const rs_record *r);
+int rs_pending_drop(rs_conn *c, const char *path, int tree, int *found);
 
-/* blob.c: striped data objects. */
+/* blob.c: striped data objects, their metadata and back-references. */
 void rs_blob_new(char oid[RS_OID_MAX]);
 void rs_chunk_name(char *out, const char *oid, uint64_t index);
-uint64_t rs_chunk_count(const rs_conn *c, uint64_t size);
+uint64_t rs_chunk_count(uint32_t stripe, uint64_t size);
 int rs_parse_size(const char *s, size_t len, uint64_t *out);
+typedef struct rs_meta {
+  uint64_t size;
+  uint32_t stripe;
+  int has_size;   /* committed */
+  int bad;        /* a record that does not parse */
+} rs_meta;
+void rs_meta_collect(rados_xattrs_iter_t it, rs_meta *m);
 typedef struct rs_blobinfo {
-  uint64_t size;
+  rs_meta m;
   time_t mtime;
-  int has_size;
-  char intent[8192];   /* "src\ndst" of an unfinished move, or "" */
+  uint64_t version;
+  rs_dirent *refs;  /* names pointing at the blob, with the time each was added */
+  size_t nrefs;
+  char *appender;   /* the path whose writer appends in place, or NULL */
+  int rc;           /* of this blob's read, in rs_blob_info_many */
 } rs_blobinfo;
-int rs_blob_info(rs_conn *c, const char *oid, rs_blobinfo *info);
-int rs_blob_remove_chunks(rs_conn *c, const char *oid, uint64_t from,
-                          uint64_t count);
-int rs_blob_remove(rs_conn *c, const char *oid, uint64_t size);
-int rs_blob_remove_uncommitted(rs_conn *c, const char *oid, uint64_t size);
-int rs_blob_drop(rs_conn *c, const char *oid, const char *unlinked_path);
-int rs_blob_clear_intent(rs_conn *c, const char *oid, const char *value);
+int rs_blob_info(rs_conn *c, const char *oid, rs_blobinfo *info, int with_refs);
 #define RS_STAT_WINDOW 64
-typedef struct rs_blobstat {
-  uint64_t size;
-  time_t mtime;
-  int has_intent;
-  int rc;          /* of this blob's read: 0, -ENOENT, ... */
-} rs_blobstat;
-int rs_blob_stat_many(rs_conn *c, const char *const *oids, size_t n,
-                      rs_blobstat *out);
-int rs_blob_drop_many(rs_conn *c, const char *const *oids,
-                      const char *const *paths, size_t n);
-int rs_blob_set_size(rs_conn *c, const char *oid, uint64_t size,
-                     const void *head, size_t headlen, int must_exist);
-
-/* aio.c: a bounded window of asynchronous operations. */
-typedef struct rs_aio {
-  rados_completion_t *comp;
-  int cap, used;
-  int err;           /* first failure seen */
-  int ok_enoent;     /* an absent object is no failure (removes) */
-} rs_aio;
-int rs_aio_init(rs_aio *a, int cap);
-void rs_aio_free(rs_aio *a);
-/* Waits for a free slot and returns a new completion for it. */
-int rs_aio_slot(rs_aio *a, rados_completion_t *out);
-void rs_aio_unslot(rs_aio *a);
-int rs_aio_read(rs_conn *c, rados_read_op_t *op, const char *oid,
-                rados_completion_t *comp);
-int rs_aio_wait(rados_completion_t comp);
-int rs_aio_wait_all(rs_aio *a);
+int rs_blob_info_many(rs_conn *c, const char *const *oids, size_t n,
+                      rs_blobinfo *out, int with_refs);
+void rs_blobinfo_free(rs_blobinfo *info);
+void rs_ref_stamp(char out[24]);
+int rs_blob_seal(rs_conn *c, const char *oid, uint32_t stripe, uint64_t size,
+                 const void *head, size_t headlen, const char *ref);
+int rs_blob_add_ref(rs_conn *c, const char *oid, const char *from,
+                    const char *name, char stamp[24]);
+int rs_blob_drop_ref(rs_conn *c, const char *oid, const char *name,
+                     const char *stamp);
+int rs_blob_release(rs_conn *c, const char *oid, const char *name);
+/* In chunk 0's omap beside the references (which all start with '/'). */
+#define RS_APPENDER_KEY "\001appender"
+int rs_blob_claim_append(rs_conn *c, const char *oid, const char *path);
+int rs_blob_unclaim_append(rs_conn *c, const char *oid, const char *path);
+int rs_blob_release_many(rs_conn *c, const char *const *oids,
+                         const char *const *names, size_t n);
+int rs_blob_remove_chunks(rs_conn *c, const char *oid, uint64_t from,
+                          uint64_t upto);
+int rs_blob_destroy(rs_conn *c, const char *oid, uint64_t chunks, int probe);
 
 /* file.c */
 int rs_file_commit(rs_conn *c, const char *path, const char *oid, char *old,
@@ -180,13 +235,13 @@ void rs_hashjob_start(rs_hashjob *j, const void *data, size_t len);
 void rs_hashjob_wait(rs_hashjob *j);
 void rs_hashjob_free(rs_hashjob *j);
 
-/* stripe.c */
-size_t rs_stripe_room(const rs_conn *c, uint64_t pos);
-int rs_stripe_write(rs_conn *c, rs_aio *aio, const char *oid, uint64_t pos,
-                    const void *data, size_t len);
-int rs_stripe_write_all(rs_conn *c, const char *oid, uint64_t first,
-                        const char *data, size_t len);
-int rs_stripe_read(rs_conn *c, const char *oid, uint64_t off, char *buf,
-                   size_t len);
+/* stripe.c: a blob's bytes in chunks of `stripe` bytes. */
+size_t rs_stripe_room(uint32_t stripe, uint64_t pos);
+int rs_stripe_write(rs_aio *aio, const char *oid, uint32_t stripe,
+                    uint64_t pos, const void *data, size_t len);
+int rs_stripe_write_all(rs_conn *c, const char *oid, uint32_t stripe,
+                        uint64_t pos, const char *data, size_t len);
+int rs_stripe_read(rs_conn *c, const char *oid, uint32_t stripe, uint64_t off,
+                   char *buf, size_t len);
 
 #endif

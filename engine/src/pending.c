@@ -1,18 +1,20 @@
 /*
  * Uncommitted writer data.  Each blob a writer has put data into before
- * committing is recorded in the object "pending:<dir>", under the key
- * "<name>/<blob id>" (a name never holds '/'), with its byte count as value.
- * So a later writer(path, append), in any process, can go on with it;
- * deleting the path or its directory drops it; concurrent writers of one
- * path each keep their own record.  Directory objects hold committed
+ * committing is recorded in "pending:/<top>", the object of the path's
+ * top-level directory, under the key "<path> <blob id>" with the value
+ * "<size> <stripe> <owner>".  So a later writer(path, true), in any process,
+ * can go on with it (and knows its layout); deleting the path, or any
+ * directory above it, finds and drops it with one prefix query, even when
+ * no directory object exists for it; directory objects hold committed
  * entries only.
  *
- * Records are claimed, never just removed: whoever takes a record away
- * (a committing or cancelling writer, or a delete dropping the data) does it
- * with a guarded op that expects the value it knows, and only the one whose
- * op succeeds acts on the data.  A writer that finds its record claimed by a
- * delete knows its data is being dropped, and a delete never drops the data
- * of a writer that has claimed its record to commit.
+ * owner is the token of the writer working on the data, or "-" when none
+ * is (its writer closed).  A writer takes a record by a guarded change of
+ * its value, so two writers never share one blob's bytes.  Records are
+ * claimed, never just removed: whoever takes a record away (a committing or
+ * cancelling writer, or a delete dropping the data) does it with an op
+ * guarded by the value it knows, and only the one whose op succeeds acts
+ * on the data.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -22,94 +24,93 @@
 
 #include "internal.h"
 
-static void pending_oid(char *out, size_t len, const char *dir) {
-  snprintf(out, len, RS_PENDING_PREFIX "%s", dir);
+void rs_pending_object(char *out, size_t len, const char *path) {
+  const char *slash = strchr(path + 1, '/');
+  int n = slash ? (int)(slash - path) : (int)strlen(path);
+  snprintf(out, len, RS_PENDING_PREFIX "%.*s", n, path);
 }
 
-static void record_key(char *out, size_t len, const char *name, const char *oid) {
-  snprintf(out, len, "%s/%s", name, oid);
+static void record_key(char *out, size_t len, const rs_record *r) {
+  snprintf(out, len, "%s %s", r->path, r->oid);
 }
 
-/* The records of one name (every record when name is NULL). */
-static int read_records(rs_conn *c, const char *dir, const char *name,
-                        rs_dirent **ents, size_t *n) {
-  char obj[4200], prefix[4200];
-  rs_dirent *all = NULL;
-  size_t count = 0, i, kept = 0;
-  int rc;
-  *ents = NULL;
-  *n = 0;
-  pending_oid(obj, sizeof obj, dir);
-  rc = rs_dir_read(c, obj, &all, &count, NULL, 1);
-  if (rc == -ENOENT) return 0;
-  if (rc < 0) return rc;
-  snprintf(prefix, sizeof prefix, "%s/", name ? name : "");
-  for (i = 0; i < count; i++) {
-    if (name && strncmp(all[i].name, prefix, strlen(prefix)) != 0) {
-      free(all[i].name);
-      free(all[i].val);
-      continue;
-    }
-    all[kept++] = all[i];
-  }
-  *ents = all;
-  *n = kept;
+/* A record from its key and value; -EINVAL when they do not parse. */
+int rs_record_parse(const char *key, const char *val, rs_record *r) {
+  const char *sp = strrchr(key, ' ');
+  char owner[sizeof r->owner] = RS_OWNER_IDLE;
+  unsigned long long size;
+  unsigned stripe = RS_SEED_STRIPE;
+  int n;
+  memset(r, 0, sizeof *r);
+  if (!sp || (size_t)(sp - key) >= sizeof r->path || strlen(sp + 1) >= RS_OID_MAX ||
+      strncmp(sp + 1, RS_BLOB_PREFIX, strlen(RS_BLOB_PREFIX)) != 0 ||
+      strlen(val) >= RS_RECORD_MAX)
+    return -EINVAL;
+  n = sscanf(val, "%llu %u %23s", &size, &stripe, owner);
+  if (n < 1 || stripe < 4096 || stripe > RS_MAX_CHUNK_SIZE) return -EINVAL;
+  memcpy(r->path, key, (size_t)(sp - key));
+  strcpy(r->oid, sp + 1);
+  r->size = size;
+  r->stripe = stripe;
+  snprintf(r->owner, sizeof r->owner, "%s", owner);
+  strcpy(r->value, val);
   return 0;
 }
 
-static const char *record_oid(const rs_dirent *e) {
-  const char *slash = strrchr(e->name, '/');
-  return slash ? slash + 1 : e->name;
-}
-
-/*
- * The most advanced record of name: 1 when found (oid, size, and the value
- * as stored, for a later claim), else 0.
- */
-int rs_pending_get(rs_conn *c, const char *dir, const char *name, char *oid,
-                   uint64_t *size, char value[RS_RECORD_MAX]) {
-  rs_dirent *ents;
-  size_t n, i;
-  int rc = read_records(c, dir, name, &ents, &n), found = 0;
-  if (rc < 0) return rc;
-  for (i = 0; i < n; i++) {
-    uint64_t s = strtoull(ents[i].val, NULL, 10);
-    if (strlen(record_oid(&ents[i])) >= RS_OID_MAX) continue;
-    if (!found || s > *size) {
-      strcpy(oid, record_oid(&ents[i]));
-      snprintf(value, RS_RECORD_MAX, "%s", ents[i].val);
-      *size = s;
-      found = 1;
-    }
+/* The records of path (tree: of everything under path/). */
+int rs_pending_list(rs_conn *c, const char *path, int tree, rs_record **out,
+                    size_t *n) {
+  char obj[4200], prefix[4200];
+  rs_dirent *ents = NULL;
+  rs_record *recs;
+  size_t count = 0, i;
+  int rc;
+  *out = NULL;
+  *n = 0;
+  rs_pending_object(obj, sizeof obj, path);
+  snprintf(prefix, sizeof prefix, "%s%c", path, tree ? '/' : ' ');
+  rc = rs_omap_read(c, obj, prefix, &ents, &count, NULL);
+  if (rc == -ENOENT || (rc == 0 && count == 0)) {
+    rs_dirents_free(ents, count);
+    return 0;
   }
-  rs_dirents_free(ents, n);
-  return found;
+  if (rc < 0) return rc;
+  recs = calloc(count, sizeof *recs);
+  if (!recs) {
+    rs_dirents_free(ents, count);
+    return -ENOMEM;
+  }
+  for (i = 0; i < count; i++)
+    if (rs_record_parse(ents[i].name, ents[i].val, &recs[*n]) == 0) (*n)++;
+  rs_dirents_free(ents, count);
+  *out = recs;
+  return 0;
 }
 
 /*
- * Records blob oid at size bytes if the record still holds expect ("" for
- * a new record); value receives what was stored.  -ECANCELED when the
- * record was claimed meanwhile.
+ * Stores r (size, stripe, owner) if its record still holds expect ("" for a
+ * new record); r->value then holds what was stored.  -ECANCELED when the
+ * record changed meanwhile.
  */
-int rs_pending_set(rs_conn *c, const char *dir, const char *name,
-                   const char *oid, uint64_t size, const char *expect,
-                   char value[RS_RECORD_MAX]) {
+int rs_pending_put(rs_conn *c, rs_record *r, const char *expect) {
   char obj[4200], key[4200], val[RS_RECORD_MAX];
   rados_write_op_t op = rados_create_write_op();
   const char *keys[1] = {key};
   const char *vals[1] = {val};
   size_t vlen[1];
   int rc;
-  pending_oid(obj, sizeof obj, dir);
-  record_key(key, sizeof key, name, oid);
-  vlen[0] = (size_t)snprintf(val, sizeof val, "%" PRIu64, size);
+  rs_pending_object(obj, sizeof obj, r->path);
+  record_key(key, sizeof key, r);
+  vlen[0] = (size_t)snprintf(val, sizeof val, "%" PRIu64 " %" PRIu32 " %s", r->size,
+                             r->stripe, r->owner);
   if (!expect[0]) rados_write_op_create(op, LIBRADOS_CREATE_IDEMPOTENT, NULL);
+  else rados_write_op_assert_exists(op);
   rados_write_op_omap_cmp(op, key, LIBRADOS_CMPXATTR_OP_EQ, expect, strlen(expect), NULL);
   rados_write_op_omap_set(op, keys, vals, vlen, 1);
-  rc = rados_write_op_operate(op, c->io, obj, NULL, 0);
+  rc = rs_write_op(c, op, obj);
   rados_release_write_op(op);
   if (rc == -ENOENT && expect[0]) rc = -ECANCELED; /* the object went with it */
-  if (rc == 0) memcpy(value, val, sizeof val);
+  if (rc == 0) memcpy(r->value, val, sizeof val);
   return rc;
 }
 
@@ -128,53 +129,66 @@ static int pending_prune(rs_conn *c, const char *obj) {
 }
 
 /*
- * Takes the record of blob oid away if it still holds expect: 0 when this
- * call claimed it, -ECANCELED when somebody else did.
+ * Takes record r away if it still holds r->value: 0 when this call claimed
+ * it, -ECANCELED when somebody else did.
  */
-int rs_pending_claim(rs_conn *c, const char *dir, const char *name,
-                     const char *oid, const char *expect) {
+int rs_pending_claim(rs_conn *c, const rs_record *r) {
   char obj[4200], key[4200];
   const char *keys[1] = {key};
   rados_write_op_t op;
   int rc;
-  pending_oid(obj, sizeof obj, dir);
-  record_key(key, sizeof key, name, oid);
+  rs_pending_object(obj, sizeof obj, r->path);
+  record_key(key, sizeof key, r);
   op = rados_create_write_op();
   rados_write_op_assert_exists(op);
-  rados_write_op_omap_cmp(op, key, LIBRADOS_CMPXATTR_OP_EQ, expect, strlen(expect), NULL);
+  rados_write_op_omap_cmp(op, key, LIBRADOS_CMPXATTR_OP_EQ, r->value, strlen(r->value), NULL);
   rados_write_op_omap_rm_keys(op, keys, 1);
-  rc = rados_write_op_operate(op, c->io, obj, NULL, 0);
+  rc = rs_write_op(c, op, obj);
   rados_release_write_op(op);
   if (rc == -ENOENT) return -ECANCELED;
-  return rc < 0 ? rc : pending_prune(c, obj);
+  if (rc < 0) return rc;
+  RS_CRASH("pending.claimed");
+  return pending_prune(c, obj);
 }
 
 /*
- * Drops the uncommitted data of name (of every name when name is NULL):
- * each record this call manages to claim goes with its blob, except keep
- * (a committed blob being appended to).  *found tells whether there was
- * any record.
+ * Drops the uncommitted data of path (tree: of everything under it): each
+ * record this call manages to claim goes with its data.  A record of a
+ * committed blob (an append in place) only takes the chunks past the
+ * committed size; the blob itself belongs to its name.  *found tells
+ * whether there was any record.
  */
-int rs_pending_drop(rs_conn *c, const char *dir, const char *name,
-                    const char *keep, int *found) {
-  rs_dirent *ents;
+int rs_pending_drop(rs_conn *c, const char *path, int tree, int *found) {
+  rs_record *recs;
+  rs_blobinfo *info;
+  const char **oids;
   size_t n, i;
-  int rc = read_records(c, dir, name, &ents, &n);
+  int rc = rs_pending_list(c, path, tree, &recs, &n);
   if (found) *found = n > 0;
   if (rc < 0 || n == 0) return rc;
+  info = calloc(n, sizeof *info);
+  oids = calloc(n, sizeof *oids);
+  if (!info || !oids) rc = -ENOMEM;
   for (i = 0; i < n && rc == 0; i++) {
-    const char *oid = record_oid(&ents[i]);
-    char *slash = strrchr(ents[i].name, '/');
-    int claim;
-    if (!slash) continue;
-    *slash = '\0'; /* the file's name */
-    claim = rs_pending_claim(c, dir, ents[i].name, oid, ents[i].val);
-    *slash = '/';
-    if (claim == -ECANCELED) continue; /* its writer or another delete has it */
-    rc = claim;
-    if (rc == 0 && (!keep || strcmp(oid, keep) != 0))
-      rc = rs_blob_remove_uncommitted(c, oid, strtoull(ents[i].val, NULL, 10));
+    int claim = rs_pending_claim(c, &recs[i]);
+    if (claim == 0) oids[i] = recs[i].oid;
+    else if (claim != -ECANCELED) rc = claim; /* its writer or another delete has it */
   }
-  rs_dirents_free(ents, n);
+  if (rc == 0) rs_blob_info_many(c, oids, n, info, 0);
+  for (i = 0; i < n && rc == 0; i++) {
+    uint32_t stripe = recs[i].stripe;
+    if (!oids[i]) continue;
+    if (info[i].rc == 0 && info[i].m.has_size) { /* appended in place */
+      rc = rs_blob_remove_chunks(c, oids[i], rs_chunk_count(info[i].m.stripe, info[i].m.size),
+                                 rs_chunk_count(info[i].m.stripe, recs[i].size));
+      if (rc == 0) rc = rs_blob_unclaim_append(c, oids[i], recs[i].path);
+    } else if (info[i].rc == 0 || info[i].rc == -ENOENT)
+      rc = rs_blob_destroy(c, oids[i], rs_chunk_count(stripe, recs[i].size), 1);
+    else
+      rc = info[i].rc;
+  }
+  free(oids);
+  free(info);
+  free(recs);
   return rc;
 }

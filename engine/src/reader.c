@@ -23,12 +23,15 @@ struct rs_reader {
   rs_conn *c;
   char path[4096];
   char oid[RS_OID_MAX];
+  uint32_t stripe;      /* the blob's */
   uint64_t size;
+  uint64_t first;       /* the offset it was opened at */
   uint64_t pos;         /* next byte to hand out */
   uint64_t next_pos;    /* next file position to ask for */
   struct slot *ring;
   int nslots;
   int head;             /* slot holding pos */
+  int restarts;
 };
 
 static int submit(rs_reader *r, struct slot *s) {
@@ -36,15 +39,15 @@ static int submit(rs_reader *r, struct slot *s) {
   size_t n;
   int rc;
   if (r->next_pos >= r->size) return 0;
-  if (!s->buf && !(s->buf = malloc(r->c->unit))) return -ENOMEM;
-  n = rs_stripe_room(r->c, r->next_pos);
+  if (!s->buf && !(s->buf = malloc(rs_unit(r->stripe)))) return -ENOMEM;
+  n = rs_stripe_room(r->stripe, r->next_pos);
   if (n > r->size - r->next_pos) n = (size_t)(r->size - r->next_pos);
   s->start = r->next_pos;
   s->want = n;
-  rs_chunk_name(name, r->oid, s->start / r->c->chunk);
-  rc = rados_aio_create_completion2(NULL, NULL, &s->comp);
+  rs_chunk_name(name, r->oid, s->start / r->stripe);
+  rc = rs_comp_new(r->c, &s->comp);
   if (rc < 0) return rc;
-  rc = rados_aio_read(r->c->io, name, s->comp, s->buf, n, s->start % r->c->chunk);
+  rc = rados_aio_read(r->c->io, name, s->comp, s->buf, n, s->start % r->stripe);
   if (rc < 0) {
     rados_aio_release(s->comp);
     return rc;
@@ -55,11 +58,8 @@ static int submit(rs_reader *r, struct slot *s) {
   return 0;
 }
 
-static int await(struct slot *s) {
-  int got;
-  rados_aio_wait_for_complete(s->comp);
-  got = rados_aio_get_return_value(s->comp);
-  rados_aio_release(s->comp);
+static int await(rs_conn *c, struct slot *s) {
+  int got = rs_comp_wait(c, s->comp, NULL);
   s->busy = 0;
   if (got < 0) return got;
   /* Chunks are never sparse: a short one was removed or cut under us. */
@@ -68,43 +68,89 @@ static int await(struct slot *s) {
   return 0;
 }
 
+/* The blob path names now, with its records. */
+static int find_blob(rs_conn *c, const char *path, rs_entry *e,
+                     rs_blobinfo *info, rs_status *st) {
+  int rc = -EAGAIN, tries;
+  for (tries = 0; tries < RS_RETRIES; tries++) {
+    if ((rc = rs_resolve(c, path, e, st)) < 0) return rc;
+    if (e->kind == RS_ENT_NONE) return rs_fail(st, -RS_ENOENT, path, NULL);
+    if (e->kind != RS_ENT_FILE) return rs_fail(st, -RS_EISDIR, path, NULL);
+    rc = rs_blob_info(c, e->oid, info, 0);
+    if (rc == 0 && info->m.bad) return rs_fail(st, -EIO, path, "unreadable size or stripe record of");
+    if (rc == 0 && info->m.has_size) return 0;
+    if (rc < 0 && rc != -ENOENT) return rs_fail_rados(st, rc, path, "open");
+  }
+  return rs_fail(st, -EIO, path, "file kept changing while opening");
+}
+
+/* Points the reader at the blob its path names now, reads asked ahead. */
+static int aim(rs_reader *r, rs_status *st) {
+  rs_entry e;
+  rs_blobinfo info;
+  int rc = find_blob(r->c, r->path, &e, &info, st), i;
+  if (rc < 0) return rc;
+  if (r->first > info.m.size)
+    return rs_fail(st, -RS_EINVALOFFSET, r->path, "invalid offset %llu (size %llu) for path",
+                   (unsigned long long)r->first, (unsigned long long)info.m.size);
+  memcpy(r->oid, e.oid, RS_OID_MAX);
+  r->stripe = info.m.stripe;
+  r->size = info.m.size;
+  r->pos = r->next_pos = r->first;
+  r->head = 0;
+  for (i = 0, rc = 0; i < r->nslots && rc == 0; i++) rc = submit(r, &r->ring[i]);
+  return rc < 0 ? rs_fail_rados(st, rc, r->path, "read") : 0;
+}
+
 int rs_reader_open(rs_conn *c, const char *path, uint64_t offset,
                    rs_reader **out, rs_status *st) {
   rs_reader *r;
-  rs_entry e;
-  rs_blobinfo info;
-  int rc, i;
+  int rc;
   *out = NULL;
   if (!rs_path_valid(path, 0)) return rs_fail(st, -RS_EINVALPATH, path, NULL);
-  if ((rc = rs_resolve(c, path, &e, st)) < 0) return rc;
-  if (e.kind == RS_ENT_NONE) return rs_fail(st, -RS_ENOENT, path, NULL);
-  if (e.kind != RS_ENT_FILE) return rs_fail(st, -RS_EISDIR, path, NULL);
-  rc = rs_blob_info(c, e.oid, &info);
-  if (rc < 0) return rs_fail_rados(st, rc, path, "open");
-  if (offset > info.size)
-    return rs_fail(st, -RS_EINVALOFFSET, path, "invalid offset %llu (size %llu) for path",
-                   (unsigned long long)offset, (unsigned long long)info.size);
+  rs_deadline_start(c);
   r = calloc(1, sizeof *r);
   if (r) r->ring = calloc((size_t)c->window, sizeof *r->ring);
   if (!r || !r->ring) {
+    if (r) free(r->ring);
     free(r);
     return rs_fail(st, -ENOMEM, path, NULL);
   }
   r->c = c;
   snprintf(r->path, sizeof r->path, "%s", path);
-  memcpy(r->oid, e.oid, RS_OID_MAX);
-  r->size = info.size;
-  r->pos = offset;
-  r->next_pos = offset;
+  r->first = offset;
   r->nslots = c->window;
   c->refs++;
-  for (i = 0, rc = 0; i < r->nslots && rc == 0; i++) rc = submit(r, &r->ring[i]);
+  rc = aim(r, st);
   if (rc < 0) {
     rs_reader_free(r);
-    return rs_fail_rados(st, rc, path, "read");
+    return rc;
   }
   *out = r;
   return 0;
+}
+
+/*
+ * The path was replaced before the reader handed out any byte: it starts
+ * over on the new content, as if it had been opened now.
+ */
+static int restart(rs_reader *r, rs_status *st) {
+  int i;
+  for (i = 0; i < r->nslots; i++) {
+    if (r->ring[i].busy) await(r->c, &r->ring[i]);
+    r->ring[i].ready = 0;
+  }
+  return aim(r, st);
+}
+
+/* The blob went away under the reader: not_found only if the path did. */
+static int lost_blob(rs_reader *r, rs_status *st) {
+  rs_entry e;
+  if (rs_resolve(r->c, r->path, &e, NULL) == 0 && e.kind == RS_ENT_NONE)
+    return rs_fail(st, -RS_ENOENT, r->path, "file deleted while reading, at offset %llu:",
+                   (unsigned long long)r->pos);
+  return rs_fail(st, -EIO, r->path, "file replaced while reading, at offset %llu:",
+                 (unsigned long long)r->pos);
 }
 
 long rs_reader_read(rs_reader *r, const char **data, size_t max,
@@ -114,6 +160,7 @@ long rs_reader_read(rs_reader *r, const char **data, size_t max,
   size_t n;
   int rc;
   if (r->pos >= r->size) return 0;
+  rs_deadline_start(r->c);
   start = s->start;
   end = start + s->want;
   if (s->ready && r->pos >= end) {
@@ -128,11 +175,16 @@ long rs_reader_read(rs_reader *r, const char **data, size_t max,
   }
   if (!s->ready) {
     if (!s->busy) return rs_fail(st, -EIO, r->path, "reader lost its place");
-    rc = await(s);
+    rc = await(r->c, s);
+    if (rc == -ENOENT && r->pos == r->first && r->restarts++ < RS_RETRIES) {
+      if ((rc = restart(r, st)) < 0) return rc;
+      return rs_reader_read(r, data, max, st);
+    }
+    if (rc == -ENOENT) return lost_blob(r, st);
+    if (rc == -ETIMEDOUT) return rs_fail(st, rc, r->path, "timed out reading at offset %llu of",
+                                         (unsigned long long)r->pos);
     if (rc < 0)
-      return rs_fail(st, rc == -ENOENT ? -RS_ENOENT : rc, r->path,
-                     rc == -ENOENT ? "file changed while reading, offset %llu of"
-                                   : "read failed at offset %llu of",
+      return rs_fail(st, rc, r->path, "read failed (%s) at offset %llu of", strerror(-rc),
                      (unsigned long long)r->pos);
   }
   n = (size_t)(end - r->pos);
@@ -148,7 +200,7 @@ void rs_reader_free(rs_reader *r) {
   int i;
   if (!r) return;
   for (i = 0; i < r->nslots; i++) {
-    if (r->ring[i].busy) await(&r->ring[i]);
+    if (r->ring[i].busy) await(r->c, &r->ring[i]);
     free(r->ring[i].buf);
   }
   free(r->ring);

@@ -32,7 +32,7 @@ static void list_ahead(rs_conn *c, const char *dir, rs_dirent *ents, size_t n,
 static int walk_dir(struct walk *w, const char *dir, rs_prefetch *mine) {
   rs_conn *c = w->c;
   rs_dirent *ents = NULL;
-  rs_blobstat *fs;
+  rs_blobinfo *fs;
   const char **oids;
   rs_prefetch *pre;
   size_t n = 0, i, next = 0;
@@ -52,21 +52,24 @@ static int walk_dir(struct walk *w, const char *dir, rs_prefetch *mine) {
   }
   for (i = 0; i < LIST_AHEAD; i++) list_ahead(c, dir, ents, n, pre, &next);
   for (i = 0; i < n; i++) oids[i] = ents[i].val[0] ? ents[i].val : NULL;
-  rs_blob_stat_many(c, oids, n, fs);
+  rs_deadline_renew(c);
+  rs_blob_info_many(c, oids, n, fs, 0);
   for (i = 0; i < n && rc == 0; i++) {
     char child[4096];
     rs_stat info;
     int r;
-    if (oids[i] && fs[i].rc == -ENOENT) continue; /* deleted meanwhile */
+    if (oids[i] && (fs[i].rc == -ENOENT || (fs[i].rc == 0 && !fs[i].m.has_size && !fs[i].m.bad)))
+      continue; /* deleted meanwhile */
     if (oids[i] && fs[i].rc < 0) {
       rc = fs[i].rc;
       break;
     }
     if ((rc = rs_path_join(child, sizeof child, dir, ents[i].name)) < 0) break;
     info.is_dir = oids[i] == NULL;
-    info.size = fs[i].size;
+    info.size = fs[i].m.size;
     info.mtime = fs[i].mtime;
     r = w->fn(w->arg, child, &info);
+    rs_deadline_renew(c); /* the callback's time is not the cluster's */
     if (r < 0 || r == RS_WALK_STOP) {
       w->stopped_by_fn = 1;
       rc = r;
@@ -75,7 +78,7 @@ static int walk_dir(struct walk *w, const char *dir, rs_prefetch *mine) {
       list_ahead(c, dir, ents, n, pre, &next);
     }
   }
-  for (i = 0; i < n; i++) rs_prefetch_abandon(&pre[i]);
+  for (i = 0; i < n; i++) rs_prefetch_abandon(c, &pre[i]);
   free(oids);
   free(pre);
   free(fs);
@@ -89,6 +92,7 @@ int rs_walk(rs_conn *c, const char *path, rs_walk_fn fn, void *arg,
   rs_entry e;
   int rc;
   if (!rs_path_valid(path, 1)) return rs_fail(st, -RS_EINVALPATH, path, NULL);
+  rs_deadline_start(c);
   if ((rc = rs_resolve(c, path, &e, st)) < 0) return rc;
   if (e.kind == RS_ENT_NONE) return rs_fail(st, -RS_ENOENT, path, NULL);
   if (e.kind == RS_ENT_FILE) return rs_fail(st, -RS_ENOTDIR, path, NULL);

@@ -1,11 +1,19 @@
 /*
  * Writers.  Bytes collect in one buffer of an I/O unit; each full unit goes
  * out asynchronously, a bounded window of them in flight.  Nothing is
- * visible until commit: a new file (or a new version of an existing one)
- * is a new blob that commit links in one guarded omap op; an append to a
- * committed file writes past its committed size, which commit then raises.
+ * visible until commit: a new file (or a new version of an existing one) is
+ * a new blob that commit seals and links; an append to a committed file
+ * writes past its committed size, which commit then raises.
+ *
+ * Every writer holds its pending record (pending.c) with its own owner
+ * token from the first byte it sends (an appender in place: from open), so
+ * no two writers ever put bytes into one blob: a second appender gets a
+ * clear error.  A writer that finds its record claimed by someone else (a
+ * delete) knows its data is being dropped, and only ever removes bytes it
+ * wrote itself.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,18 +26,19 @@ struct rs_writer {
   rs_conn *c;
   char path[4096];
   rs_split sp;
-  char oid[RS_OID_MAX];
+  rs_record rec;         /* path, blob, size, stripe, owner: this writer's record */
+  int recorded;          /* rec is stored, rec.value as this writer last saw it */
   char old[RS_OID_MAX];  /* the committed blob at open, "" if none */
   int missing;           /* for rs_dir_link_file: 0 when the directory exists */
   int inplace;           /* appending to the committed blob itself */
+  int guard_ref;         /* its commit checks that path still names it */
   uint64_t committed;    /* its committed size */
   uint64_t size;         /* bytes in the file so far */
+  uint32_t stripe;       /* the blob's */
   char *buf;             /* bytes for file positions [buf_pos, buf_pos + buf_len) */
   uint64_t buf_pos;
   size_t buf_len;
   size_t buf_cap;        /* room up to the I/O unit's end, from buf_pos */
-  int recorded;          /* a pending record names this blob */
-  char record[RS_RECORD_MAX]; /* its value, as this writer last saw it */
   rs_aio aio;
   rs_sha256 *hash;
   rs_hashjob *hashjob;   /* hashes large writes on a thread of its own */
@@ -39,61 +48,180 @@ struct rs_writer {
 /* Starts the buffer afresh at the file's end. */
 static void rebuffer(rs_writer *w) {
   w->buf_pos = w->size;
-  w->buf_cap = rs_stripe_room(w->c, w->size);
+  w->buf_cap = rs_stripe_room(w->stripe, w->size);
   w->buf_len = 0;
 }
 
-static int open_append(rs_writer *w, const rs_entry *e, rs_status *st) {
-  uint64_t recorded = 0;
-  int rc = rs_pending_get(w->c, w->sp.dir, w->sp.base, w->oid, &recorded, w->record);
+static int busy(rs_writer *w, rs_status *st) {
+  return rs_fail(st, -EBUSY, w->path, "another writer is appending to it, cannot open");
+}
+
+/*
+ * Appends in place to the committed blob: the blob is claimed for this path
+ * (refs.c), then the path's record is made, taken from open on.  A claim
+ * this path holds without any record (its writer died in between) is
+ * taken over; one held for another path, or by a live writer, is busy.
+ */
+static int claim_inplace(rs_writer *w, const rs_entry *e, int owned,
+                         rs_status *st) {
+  rs_blobinfo info;
+  size_t i;
+  int rc = rs_blob_info(w->c, e->oid, &info, 1);
+  if (rc == -ENOENT) return -EAGAIN; /* replaced meanwhile: look again */
   if (rc < 0) return rs_fail_rados(st, rc, w->path, "open");
-  if (rc == 0 && e->kind != RS_ENT_FILE) return rs_fail(st, -RS_ENOENT, w->path, NULL);
-  w->recorded = rc == 1;
-  if (!w->recorded) memcpy(w->oid, e->oid, RS_OID_MAX);
-  w->inplace = strcmp(w->oid, w->old) == 0;
+  if (info.m.bad || !info.m.has_size) {
+    rs_blobinfo_free(&info);
+    return rs_fail(st, -EIO, w->path, "unreadable size or stripe record, cannot append to");
+  }
+  for (i = 0; i < info.nrefs; i++)
+    if (strcmp(info.refs[i].name, w->path) == 0) w->guard_ref = 1;
+  w->inplace = 1;
+  w->size = w->committed = info.m.size;
+  w->stripe = info.m.stripe;
+  rs_blobinfo_free(&info);
+  rc = rs_blob_claim_append(w->c, e->oid, w->path);
+  if (rc == -ENOENT) return -EAGAIN;
+  if (rc == -EBUSY || (rc == -ECANCELED && owned)) return busy(w, st);
+  if (rc < 0 && rc != -ECANCELED) return rs_fail_rados(st, rc, w->path, "open");
+  RS_CRASH("append.blob_claimed");
+  memcpy(w->rec.oid, e->oid, RS_OID_MAX);
+  w->rec.size = w->committed;
+  w->rec.stripe = w->stripe;
+  rc = rs_pending_put(w->c, &w->rec, "");
+  if (rc == -ECANCELED) return -EAGAIN; /* a record for it appeared: look again */
+  if (rc < 0) return rs_fail_rados(st, rc, w->path, "open");
+  w->recorded = 1;
+  return 0;
+}
+
+/*
+ * Whether an idle record of a new blob lost its data: the blob is gone, or
+ * it is a committed blob that path no longer names (an append in place to
+ * a version that was replaced since).  Such a record is dropped.
+ */
+static int stale_record(rs_writer *w, const rs_record *r, const rs_entry *e) {
+  rs_blobinfo info;
+  int rc;
+  if (r->size == 0 || (e->kind == RS_ENT_FILE && strcmp(r->oid, e->oid) == 0)) return 0;
+  rc = rs_blob_info(w->c, r->oid, &info, 0);
+  if (rc < 0 && rc != -ENOENT) return rc;
+  if (rc == 0 && !info.m.has_size) return 0;
+  if (rs_pending_claim(w->c, r) == 0) {
+    if (rc == 0) {
+      rs_blob_remove_chunks(w->c, r->oid, rs_chunk_count(info.m.stripe, info.m.size),
+                            rs_chunk_count(info.m.stripe, r->size));
+      rs_blob_unclaim_append(w->c, r->oid, r->path);
+    } else
+      rs_blob_destroy(w->c, r->oid, rs_chunk_count(r->stripe, r->size), 1);
+  }
+  return 1;
+}
+
+/* Goes on with an idle record: the most advanced one this writer can take. */
+static int take_record(rs_writer *w, const rs_record *r, const rs_entry *e,
+                       rs_status *st) {
+  char owner[sizeof w->rec.owner];
+  int rc = stale_record(w, r, e);
+  if (rc < 0) return rs_fail_rados(st, rc, w->path, "open");
+  if (rc) return -EAGAIN;
+  memcpy(owner, w->rec.owner, sizeof owner);
+  w->rec = *r;
+  memcpy(w->rec.owner, owner, sizeof owner);
+  rc = rs_pending_put(w->c, &w->rec, r->value);
+  if (rc == -ECANCELED) return -EAGAIN;
+  if (rc < 0) return rs_fail_rados(st, rc, w->path, "open");
+  w->recorded = 1;
+  w->stripe = r->stripe;
+  w->size = r->size;
+  w->inplace = e->kind == RS_ENT_FILE && strcmp(r->oid, e->oid) == 0;
   if (w->inplace) {
     rs_blobinfo info;
-    rc = rs_blob_info(w->c, w->oid, &info);
+    size_t i;
+    rc = rs_blob_info(w->c, r->oid, &info, 1);
     if (rc < 0) return rs_fail_rados(st, rc, w->path, "open");
-    w->committed = info.size;
+    w->committed = info.m.size;
+    for (i = 0; i < info.nrefs; i++)
+      if (strcmp(info.refs[i].name, w->path) == 0) w->guard_ref = 1;
+    rs_blobinfo_free(&info);
   }
-  w->size = w->recorded ? recorded : w->committed;
-  if (w->size < w->committed) w->size = w->committed;
+  return 0;
+}
+
+static int open_append(rs_writer *w, const rs_entry *e, rs_status *st) {
+  rs_record *recs;
+  size_t n, i;
+  const rs_record *best = NULL;
+  int rc = rs_pending_list(w->c, w->path, 0, &recs, &n), owned = 0;
+  if (rc < 0) return rs_fail_rados(st, rc, w->path, "open");
+  for (i = 0; i < n; i++) {
+    if (strcmp(recs[i].owner, RS_OWNER_IDLE) != 0) {
+      owned = 1;
+    } else if (!best || recs[i].size > best->size) {
+      best = &recs[i];
+    }
+  }
+  if (best) rc = take_record(w, best, e, st);
+  else if (e->kind == RS_ENT_FILE) rc = claim_inplace(w, e, owned, st);
+  else rc = owned ? busy(w, st) : rs_fail(st, -RS_ENOENT, w->path, NULL);
+  if (rc == -EAGAIN && owned && !best) rc = busy(w, st);
+  free(recs);
+  return rc;
+}
+
+static int open_path(rs_writer *w, int append, rs_status *st) {
+  rs_entry e;
+  int rc = rs_dir_lookup(w->c, w->sp.dir, w->sp.base, &e);
+  if (rc < 0) return rs_fail_rados(st, rc, w->path, "open");
+  if (e.kind == RS_ENT_DIR) return rs_fail(st, -RS_EISDIR, w->path, NULL);
+  if (!e.dir_exists) {
+    rc = rs_dir_check_ancestors(w->c, w->sp.dir, &w->missing);
+    if (rc == -RS_ENOTDIR) return rs_fail(st, rc, w->path, NULL);
+    if (rc != -RS_ENOENT) return rs_fail_rados(st, rc, w->path, "open");
+  }
+  if (e.kind == RS_ENT_FILE) memcpy(w->old, e.oid, RS_OID_MAX);
+  if (append) return open_append(w, &e, st);
+  rs_blob_new(w->rec.oid);
   return 0;
 }
 
 int rs_writer_open(rs_conn *c, const char *path, int append, rs_writer **out,
                    rs_status *st) {
   rs_writer *w;
-  rs_entry e;
-  int rc;
+  char token[37];
+  int rc, tries;
   *out = NULL;
   if (!rs_path_valid(path, 0)) return rs_fail(st, -RS_EINVALPATH, path, NULL);
+  rs_deadline_start(c);
   w = calloc(1, sizeof *w);
   if (!w) return rs_fail(st, -ENOMEM, path, NULL);
   w->c = c;
   snprintf(w->path, sizeof w->path, "%s", path);
   rs_path_split(w->path, &w->sp);
-  rc = rs_dir_lookup(c, w->sp.dir, w->sp.base, &e);
-  if (rc < 0) rc = rs_fail_rados(st, rc, path, "open");
-  else if (e.kind == RS_ENT_DIR) rc = rs_fail(st, -RS_EISDIR, path, NULL);
-  else if (!e.dir_exists) {
-    rc = rs_dir_check_ancestors(c, w->sp.dir, &w->missing);
-    if (rc == -RS_ENOTDIR) rc = rs_fail(st, rc, path, NULL);
-    else if (rc == -RS_ENOENT) rc = 0;
-    else rc = rs_fail_rados(st, rc, path, "open");
+  rs_uuid(token);
+  for (tries = 0; tries < RS_RETRIES; tries++) {
+    memset(&w->rec, 0, sizeof w->rec);
+    snprintf(w->rec.path, sizeof w->rec.path, "%s", path);
+    snprintf(w->rec.owner, sizeof w->rec.owner, "%.16s", token);
+    w->stripe = c->chunk;
+    w->size = w->committed = 0;
+    w->inplace = w->guard_ref = w->recorded = 0;
+    w->old[0] = '\0';
+    rc = open_path(w, append, st);
+    if (rc != -EAGAIN) break;
   }
+  if (rc == -EAGAIN) rc = rs_fail(st, -EAGAIN, path, "open kept losing races");
   if (rc == 0) {
-    if (e.kind == RS_ENT_FILE) memcpy(w->old, e.oid, RS_OID_MAX);
-    if (append) rc = open_append(w, &e, st);
-    else rs_blob_new(w->oid);
-  }
-  if (rc == 0) {
-    w->buf = malloc(c->unit);
-    rc = w->buf ? rs_aio_init(&w->aio, c->window) : -ENOMEM;
+    w->rec.stripe = w->stripe;
+    w->buf = malloc(rs_unit(w->stripe));
+    rc = w->buf ? rs_aio_init(&w->aio, c, c->window) : -ENOMEM;
     if (rc < 0) rs_fail(st, rc, path, NULL);
+    w->aio.renew = 1;
   }
   if (rc < 0) {
+    if (w->recorded) { /* give the record back as it was taken */
+      snprintf(w->rec.owner, sizeof w->rec.owner, RS_OWNER_IDLE);
+      rs_pending_put(c, &w->rec, w->rec.value);
+    }
     free(w->buf);
     free(w);
     return rc;
@@ -108,11 +236,14 @@ int rs_writer_open(rs_conn *c, const char *path, int append, rs_writer **out,
 static int send_unit(rs_writer *w, uint64_t pos, const char *data, size_t n) {
   if (!w->recorded) {
     /* Before any data lands, so that a crash leaves it findable. */
-    int rc = rs_pending_set(w->c, w->sp.dir, w->sp.base, w->oid, pos, "", w->record);
+    int rc;
+    w->rec.size = pos;
+    rc = rs_pending_put(w->c, &w->rec, "");
     if (rc < 0) return rc;
     w->recorded = 1;
+    RS_CRASH("writer.recorded");
   }
-  return rs_stripe_write(w->c, &w->aio, w->oid, pos, data, n);
+  return rs_stripe_write(&w->aio, w->rec.oid, w->stripe, pos, data, n);
 }
 
 /* Sends the buffered bytes out and starts the buffer at the file's end. */
@@ -127,6 +258,7 @@ int rs_writer_write(rs_writer *w, const void *data, size_t len,
   const char *p = data;
   int rc = 0, offloaded = 0;
   if (w->state != W_OPEN) return rs_fail(st, -EINVAL, w->path, "writer is finished");
+  rs_deadline_start(w->c);
   if (w->hash && len >= RS_HASH_OFFLOAD) {
     if (!w->hashjob) w->hashjob = rs_hashjob_new(w->hash);
     if (w->hashjob) {
@@ -173,93 +305,184 @@ static int drain(rs_writer *w) {
   return rc < 0 ? rc : rc2;
 }
 
-/* A delete of the path (or its directory) claimed the record: the data is
- * being dropped, and so is whatever this writer sent after that. */
-static int dropped(rs_writer *w, rs_status *st) {
-  if (!w->inplace) rs_blob_remove_uncommitted(w->c, w->oid, w->size);
+/* Chunks past the committed ones, which only this appender wrote. */
+static int remove_appended(rs_writer *w) {
+  uint64_t from = rs_chunk_count(w->stripe, w->committed);
+  uint64_t upto = rs_chunk_count(w->stripe, w->size);
+  return upto > from ? rs_blob_remove_chunks(w->c, w->rec.oid, from, upto) : 0;
+}
+
+static int chunk0_exists(rs_conn *c, const char *oid) {
+  char chunk0[RS_OID_MAX];
+  rs_chunk_name(chunk0, oid, 0);
+  return rs_obj_exists(c, chunk0);
+}
+
+/*
+ * This writer's data is no longer where it wrote it.  mine: this writer
+ * still holds its record (a commit in place found the blob gone or its
+ * name elsewhere): what it appended goes, and so does its claim.
+ * Otherwise a delete claimed the record, and drops what it recorded: a
+ * new blob goes whole from here too (it is this writer's alone); bytes
+ * appended in place past the record are left to fsck, since the blob's
+ * claim may belong to another appender by now.
+ */
+static int abandon(rs_writer *w, int mine, rs_status *st) {
+  if (!w->inplace) {
+    rs_blob_destroy(w->c, w->rec.oid, rs_chunk_count(w->stripe, w->size), 1);
+  } else if (mine) {
+    remove_appended(w);
+    rs_blob_unclaim_append(w->c, w->rec.oid, w->path);
+  } else if (chunk0_exists(w->c, w->rec.oid) == 0) {
+    remove_appended(w); /* the blob is gone: nobody else can claim it */
+  }
   return rs_fail(st, -RS_ENOENT, w->path, "uncommitted data was deleted meanwhile");
 }
 
-int rs_writer_commit(rs_writer *w, rs_status *st) {
-  int rc, visible = 0;
+/* Raises the committed size of the blob appended to, guarded three ways:
+ * the blob is there, still named by path, and still at the size seen. */
+static int commit_inplace(rs_writer *w) {
+  char chunk0[RS_OID_MAX], was[24], now[24];
+  rados_write_op_t op = rados_create_write_op();
+  int rc;
+  rs_chunk_name(chunk0, w->rec.oid, 0);
+  snprintf(was, sizeof was, "%" PRIu64, w->committed);
+  snprintf(now, sizeof now, "%" PRIu64, w->size);
+  rados_write_op_assert_exists(op);
+  if (w->guard_ref) rados_write_op_omap_cmp(op, w->path, LIBRADOS_CMPXATTR_OP_GT, "", 0, NULL);
+  rados_write_op_omap_cmp(op, RS_APPENDER_KEY, LIBRADOS_CMPXATTR_OP_EQ, w->path, strlen(w->path), NULL);
+  rados_write_op_cmpxattr(op, RS_SIZE_XATTR, LIBRADOS_CMPXATTR_OP_EQ, was, strlen(was));
+  rados_write_op_setxattr(op, RS_SIZE_XATTR, now, strlen(now));
+  {
+    const char *keys[1] = {RS_APPENDER_KEY};
+    rados_write_op_omap_rm_keys(op, keys, 1);
+  }
+  rc = rs_write_op(w->c, op, chunk0);
+  rados_release_write_op(op);
+  return rc;
+}
+
+static int commit_new(rs_writer *w, rs_status *st) {
   const char *head = NULL;
   size_t headlen = 0;
-  if (w->state != W_OPEN) return rs_fail(st, -EINVAL, w->path, "writer is finished");
-  w->state = W_DONE;
-  if (!w->inplace && w->buf_pos == 0) {
-    /* The whole file is still in the buffer: one op writes it and its size. */
+  int rc, linked = 0;
+  if (w->buf_pos == 0) {
+    /* The whole file is still in the buffer: one op writes it and seals it. */
     head = w->buf;
     headlen = w->buf_len;
     w->buf_len = 0;
   }
   rc = drain(w);
-  if (rc == 0 && w->recorded) {
+  if (rc < 0) return rs_fail_rados(st, rc, w->path, "commit");
+  RS_CRASH("commit.drained");
+  if (w->recorded) {
     /* Claimed, the record keeps any delete away from the data from now on. */
-    rc = rs_pending_claim(w->c, w->sp.dir, w->sp.base, w->oid, w->record);
-    if (rc == -ECANCELED) return dropped(w, st);
+    rc = rs_pending_claim(w->c, &w->rec);
+    if (rc == -ECANCELED) return abandon(w, 0, st);
+    if (rc < 0) return rs_fail_rados(st, rc, w->path, "commit");
+    RS_CRASH("commit.claimed");
   }
-  if (rc == 0) rc = rs_blob_set_size(w->c, w->oid, w->size, head, headlen, w->inplace);
+  rc = rs_blob_seal(w->c, w->rec.oid, w->stripe, w->size, head, headlen, w->path);
   if (rc < 0) {
     rs_fail_rados(st, rc, w->path, "commit");
-  } else if (w->inplace) {
-    visible = 1;
   } else {
-    rc = rs_file_commit(w->c, w->path, w->oid, w->old, w->missing, &visible, st);
+    RS_CRASH("commit.sealed");
+    rc = rs_file_commit(w->c, w->path, w->rec.oid, w->old, w->missing, &linked, st);
   }
-  if (!visible) {
-    /* The record goes back so that writer(path, true) can go on; a writer
-     * that never recorded anything takes its blob away. */
-    int kept = w->recorded &&
-               rs_pending_set(w->c, w->sp.dir, w->sp.base, w->oid, w->size, "", w->record) == 0;
-    if (!kept && !w->inplace) rs_blob_remove_uncommitted(w->c, w->oid, w->size);
+  if (!linked) {
+    /* Claimed and not linked: nobody else can find this data any more. */
+    rs_blob_destroy(w->c, w->rec.oid, rs_chunk_count(w->stripe, w->size), 1);
   }
   return rc < 0 ? rc : 0; /* after a link, a failed release of the old content */
 }
 
-/* Cuts an appended-to committed blob back to its committed size. */
-static int truncate_back(rs_writer *w) {
-  uint64_t keep = rs_chunk_count(w->c, w->committed);
-  uint64_t upto = rs_chunk_count(w->c, w->size);
-  char name[RS_OID_MAX];
-  int rc = 0;
-  if (upto > keep) rc = rs_blob_remove_chunks(w->c, w->oid, keep, upto - keep);
-  if (rc < 0) return rc;
-  rs_chunk_name(name, w->oid, keep - 1);
-  rc = rados_trunc(w->c->io, name, w->committed - (keep - 1) * w->c->chunk);
-  return rc == -ENOENT ? 0 : rc;
-}
-
-int rs_writer_cancel(rs_writer *w, rs_status *st) {
+int rs_writer_commit(rs_writer *w, rs_status *st) {
   int rc;
   if (w->state != W_OPEN) return rs_fail(st, -EINVAL, w->path, "writer is finished");
   w->state = W_DONE;
+  rs_deadline_start(w->c);
+  if (!w->inplace) return commit_new(w, st);
+  rc = drain(w);
+  if (rc < 0) return rs_fail_rados(st, rc, w->path, "commit");
+  rc = rs_pending_claim(w->c, &w->rec);
+  if (rc == -ECANCELED) return abandon(w, 0, st);
+  if (rc < 0) return rs_fail_rados(st, rc, w->path, "commit");
+  RS_CRASH("append.claimed");
+  rc = commit_inplace(w);
+  if (rc == -ECANCELED || rc == -ENOENT) return abandon(w, 1, st);
+  if (rc < 0) {
+    /* Not committed: the record goes back so that the data can be resumed. */
+    snprintf(w->rec.owner, sizeof w->rec.owner, RS_OWNER_IDLE);
+    w->rec.size = w->size;
+    rs_pending_put(w->c, &w->rec, "");
+    return rs_fail_rados(st, rc, w->path, "commit");
+  }
+  rs_oidcache_set(w->c, w->path, w->rec.oid);
+  return 0;
+}
+
+/* Cuts the blob appended to back to its committed size (this writer owns
+ * everything past it; chunk 0 is cut only while it is still that size). */
+static int truncate_back(rs_writer *w) {
+  uint64_t tail = w->committed ? (w->committed - 1) / w->stripe : 0;
+  char name[RS_OID_MAX];
+  rados_write_op_t op;
+  int rc = remove_appended(w);
+  if (rc < 0) return rc;
+  rs_chunk_name(name, w->rec.oid, tail);
+  op = rados_create_write_op();
+  rados_write_op_assert_exists(op);
+  if (tail == 0) {
+    char was[24];
+    snprintf(was, sizeof was, "%" PRIu64, w->committed);
+    rados_write_op_cmpxattr(op, RS_SIZE_XATTR, LIBRADOS_CMPXATTR_OP_EQ, was, strlen(was));
+  }
+  rados_write_op_truncate(op, w->committed - tail * w->stripe);
+  rc = rs_write_op(w->c, op, name);
+  rados_release_write_op(op);
+  if (rc < 0 && rc != -ENOENT && rc != -ECANCELED) return rc;
+  RS_CRASH("append.cut_back");
+  return rs_blob_unclaim_append(w->c, w->rec.oid, w->path);
+}
+
+int rs_writer_cancel(rs_writer *w, rs_status *st) {
+  int rc = 0, claim = 0;
+  if (w->state != W_OPEN) return rs_fail(st, -EINVAL, w->path, "writer is finished");
+  w->state = W_DONE;
+  rs_deadline_start(w->c);
   w->buf_len = 0;
   rs_aio_wait_all(&w->aio);
   if (w->recorded) {
-    /* Whoever claims the record, the data goes: a delete may be dropping it too. */
-    rc = rs_pending_claim(w->c, w->sp.dir, w->sp.base, w->oid, w->record);
-    if (rc < 0 && rc != -ECANCELED) return rs_fail_rados(st, rc, w->path, "cancel");
+    claim = rs_pending_claim(w->c, &w->rec);
+    if (claim < 0 && claim != -ECANCELED) return rs_fail_rados(st, claim, w->path, "cancel");
   }
-  if (w->inplace)
+  if (!w->inplace) {
+    /* Whoever claimed the record, this writer's blob goes. */
+    if (w->recorded) rc = rs_blob_destroy(w->c, w->rec.oid, rs_chunk_count(w->stripe, w->size), 1);
+  } else if (claim == 0) {
     rc = truncate_back(w);
-  else
-    rc = rs_blob_remove_uncommitted(w->c, w->oid, w->size);
+  }
   if (rc < 0) return rs_fail_rados(st, rc, w->path, "cancel");
   return 0;
 }
 
 int rs_writer_close(rs_writer *w, rs_status *st) {
+  char expect[RS_RECORD_MAX];
   int rc;
   if (w->state != W_OPEN) {
     w->state = W_CLOSED;
     return 0;
   }
   w->state = W_CLOSED;
+  rs_deadline_start(w->c);
   rc = drain(w);
-  if (rc == 0)
-    rc = rs_pending_set(w->c, w->sp.dir, w->sp.base, w->oid, w->size,
-                        w->recorded ? w->record : "", w->record);
-  if (rc == -ECANCELED) return dropped(w, st);
+  if (rc == 0) {
+    snprintf(expect, sizeof expect, "%s", w->recorded ? w->rec.value : "");
+    snprintf(w->rec.owner, sizeof w->rec.owner, RS_OWNER_IDLE);
+    w->rec.size = w->size;
+    rc = rs_pending_put(w->c, &w->rec, expect);
+  }
+  if (rc == -ECANCELED) return abandon(w, 0, st);
   if (rc < 0) return rs_fail_rados(st, rc, w->path, "close");
   w->recorded = 1;
   return 0;

@@ -1,0 +1,243 @@
+/*
+ * Back-references.  Chunk 0's omap names every path that points at the blob
+ * (key: the path; value: the time the reference was added), so that a blob
+ * is dropped only when no name holds it, and repair is local to one blob.
+ *
+ *   - a name is added before it is linked (a put or commit seals the blob
+ *     with it; a move adds it, guarded on the source's reference being
+ *     there and on its own being absent);
+ *   - a name is removed after it was unlinked, by whoever unlinked it;
+ *   - the one who removes a name drops the blob when no other reference is
+ *     live: pointed at by its name, or young enough (RS_REF_GRACE) to be a
+ *     move still at work.  The drop is guarded by chunk 0's version, and
+ *     clears the references first, so no reference can be added after it.
+ *
+ * A crash anywhere leaves an extra reference at worst, never a name without
+ * data; fsck removes references whose names no longer point at the blob.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+void rs_ref_stamp(char out[24]) {
+  snprintf(out, 24, "%lld", (long long)time(NULL));
+}
+
+/*
+ * Adds name to a blob that from (non-NULL) points at, unless name already
+ * has a reference there; stamp receives the value.  -ECANCELED when from's
+ * reference is gone or name's is there, -ENOENT when the blob is gone.
+ */
+int rs_blob_add_ref(rs_conn *c, const char *oid, const char *from,
+                    const char *name, char stamp[24]) {
+  char chunk0[RS_OID_MAX];
+  const char *keys[1] = {name};
+  const char *vals[1] = {stamp};
+  size_t vlen[1];
+  rados_write_op_t op = rados_create_write_op();
+  int rc;
+  rs_ref_stamp(stamp);
+  vlen[0] = strlen(stamp);
+  rs_chunk_name(chunk0, oid, 0);
+  rados_write_op_assert_exists(op);
+  if (from) rados_write_op_omap_cmp(op, from, LIBRADOS_CMPXATTR_OP_GT, "", 0, NULL);
+  rados_write_op_omap_cmp(op, name, LIBRADOS_CMPXATTR_OP_EQ, "", 0, NULL);
+  rados_write_op_omap_set(op, keys, vals, vlen, 1);
+  rc = rs_write_op(c, op, chunk0);
+  rados_release_write_op(op);
+  return rc;
+}
+
+/* Removes name's reference (only if it still holds stamp, when given). */
+int rs_blob_drop_ref(rs_conn *c, const char *oid, const char *name,
+                     const char *stamp) {
+  char chunk0[RS_OID_MAX];
+  const char *keys[1] = {name};
+  rados_write_op_t op = rados_create_write_op();
+  int rc;
+  rs_chunk_name(chunk0, oid, 0);
+  rados_write_op_assert_exists(op);
+  if (stamp) rados_write_op_omap_cmp(op, name, LIBRADOS_CMPXATTR_OP_EQ, stamp, strlen(stamp), NULL);
+  rados_write_op_omap_rm_keys(op, keys, 1);
+  rc = rs_write_op(c, op, chunk0);
+  rados_release_write_op(op);
+  return rc == -ENOENT ? 0 : rc;
+}
+
+static int ref_young(const rs_dirent *ref) {
+  long long t = strtoll(ref->val, NULL, 10);
+  return (long long)time(NULL) - t < RS_REF_GRACE;
+}
+
+/* Whether a reference other than name keeps the blob: 1, 0, or < 0. */
+static int others_live(rs_conn *c, const char *oid, const rs_blobinfo *info,
+                       const char *name) {
+  size_t i;
+  for (i = 0; i < info->nrefs; i++) {
+    const rs_dirent *ref = &info->refs[i];
+    int rc;
+    if (name && strcmp(ref->name, name) == 0) continue;
+    if (ref_young(ref)) return 1;
+    rc = rs_path_names(c, ref->name, oid);
+    if (rc != 0) return rc;
+  }
+  return 0;
+}
+
+static int has_ref(const rs_blobinfo *info, const char *name) {
+  size_t i;
+  for (i = 0; i < info->nrefs; i++)
+    if (strcmp(info->refs[i].name, name) == 0) return 1;
+  return 0;
+}
+
+/*
+ * Drops a committed blob whose references are all dead, if chunk 0 is still
+ * at the version they were read at: -ERANGE/-EOVERFLOW when it moved on.
+ * A one-chunk blob goes in that one op; a larger one first loses its
+ * references (so none can be added), then its chunks, chunk 0 last.
+ */
+static int drop_guarded(rs_conn *c, const char *oid, const rs_blobinfo *info) {
+  char chunk0[RS_OID_MAX];
+  uint64_t chunks = rs_chunk_count(info->m.stripe, info->m.size);
+  rados_write_op_t op = rados_create_write_op();
+  int rc;
+  rs_chunk_name(chunk0, oid, 0);
+  rados_write_op_assert_version(op, info->version);
+  if (chunks == 1)
+    rados_write_op_remove(op);
+  else
+    rados_write_op_omap_clear(op);
+  rc = rs_write_op(c, op, chunk0);
+  rados_release_write_op(op);
+  if (rc == -ENOENT) return 0;
+  if (rc < 0 || chunks == 1) return rc;
+  RS_CRASH("release.refs_cleared");
+  return rs_blob_destroy(c, oid, chunks, 0);
+}
+
+static int version_lost(int rc) { return rc == -ERANGE || rc == -EOVERFLOW; }
+
+/* Removes name's reference if chunk 0 is still at version. */
+static int drop_ref_at(rs_conn *c, const char *oid, const char *name,
+                       uint64_t version) {
+  char chunk0[RS_OID_MAX];
+  const char *keys[1] = {name};
+  rados_write_op_t op = rados_create_write_op();
+  int rc;
+  rs_chunk_name(chunk0, oid, 0);
+  rados_write_op_assert_version(op, version);
+  rados_write_op_omap_rm_keys(op, keys, 1);
+  rc = rs_write_op(c, op, chunk0);
+  rados_release_write_op(op);
+  return rc == -ENOENT ? 0 : rc;
+}
+
+/*
+ * After name stopped pointing at oid: its reference goes, and the blob
+ * with it when nothing else holds it.  Both are guarded by the version
+ * the references were read at, so that of two releasers racing, each
+ * seeing the other's reference, one looks again and drops the blob.
+ */
+int rs_blob_release(rs_conn *c, const char *oid, const char *name) {
+  int tries, rc = -EAGAIN;
+  for (tries = 0; tries < RS_RETRIES; tries++) {
+    rs_blobinfo info;
+    int live;
+    rc = rs_blob_info(c, oid, &info, 1);
+    if (rc == -ENOENT) return 0;
+    if (rc < 0) return rc;
+    live = info.m.has_size ? others_live(c, oid, &info, name) : 1;
+    if (live < 0) rc = live;
+    else if (live == 0) rc = drop_guarded(c, oid, &info);
+    else rc = has_ref(&info, name) ? drop_ref_at(c, oid, name, info.version) : 0;
+    rs_blobinfo_free(&info);
+    if (!version_lost(rc)) return rc;
+  }
+  return rc;
+}
+
+/*
+ * Releases many blobs at once (names[i] no longer points at oids[i]): their
+ * chunk 0s are read together, the blobs nothing else holds are dropped with
+ * a window of guarded ops in flight, the rest one by one.
+ */
+int rs_blob_release_many(rs_conn *c, const char *const *oids,
+                         const char *const *names, size_t n) {
+  rs_blobinfo *info = calloc(n ? n : 1, sizeof *info);
+  size_t i;
+  int rc = 0;
+  if (!info) return -ENOMEM;
+  rs_blob_info_many(c, oids, n, info, 1);
+  for (i = 0; i < n; i++) {
+    int simple;
+    if (!oids[i] || info[i].rc == -ENOENT) continue;
+    if (info[i].rc < 0) {
+      if (rc == 0) rc = info[i].rc;
+      continue;
+    }
+    simple = info[i].m.has_size &&
+             (info[i].nrefs == 0 || (info[i].nrefs == 1 && has_ref(&info[i], names[i])));
+    if (simple) {
+      int r = drop_guarded(c, oids[i], &info[i]);
+      if (version_lost(r)) r = rs_blob_release(c, oids[i], names[i]);
+      if (r < 0 && rc == 0) rc = r;
+    } else {
+      int r = rs_blob_release(c, oids[i], names[i]);
+      if (r < 0 && rc == 0) rc = r;
+    }
+  }
+  for (i = 0; i < n; i++) rs_blobinfo_free(&info[i]);
+  free(info);
+  return rc;
+}
+
+/*
+ * An append in place writes past the committed size of a blob that other
+ * names may share: the blob is claimed for the appending path first, so
+ * that appenders through different names (after a move) never write over
+ * each other.  The claim lasts while that path's pending record of the
+ * appended bytes does: commit raises the size and lets go in one op;
+ * cancel and delete let go after cutting the bytes back.
+ *   0: claimed now; -ECANCELED: path already holds it; -EBUSY: another
+ *   path does; -ENOENT: the blob is gone.
+ */
+int rs_blob_claim_append(rs_conn *c, const char *oid, const char *path) {
+  char chunk0[RS_OID_MAX];
+  const char *keys[1] = {RS_APPENDER_KEY};
+  const char *vals[1] = {path};
+  size_t vlen[1] = {strlen(path)};
+  rados_write_op_t op = rados_create_write_op();
+  rs_blobinfo info;
+  int rc;
+  rs_chunk_name(chunk0, oid, 0);
+  rados_write_op_assert_exists(op);
+  rados_write_op_omap_cmp(op, RS_APPENDER_KEY, LIBRADOS_CMPXATTR_OP_EQ, "", 0, NULL);
+  rados_write_op_omap_set(op, keys, vals, vlen, 1);
+  rc = rs_write_op(c, op, chunk0);
+  rados_release_write_op(op);
+  if (rc != -ECANCELED) return rc;
+  rc = rs_blob_info(c, oid, &info, 1);
+  if (rc < 0) return rc;
+  rc = info.appender && strcmp(info.appender, path) == 0 ? -ECANCELED : -EBUSY;
+  rs_blobinfo_free(&info);
+  return rc;
+}
+
+int rs_blob_unclaim_append(rs_conn *c, const char *oid, const char *path) {
+  char chunk0[RS_OID_MAX];
+  const char *keys[1] = {RS_APPENDER_KEY};
+  rados_write_op_t op = rados_create_write_op();
+  int rc;
+  rs_chunk_name(chunk0, oid, 0);
+  rados_write_op_assert_exists(op);
+  rados_write_op_omap_cmp(op, RS_APPENDER_KEY, LIBRADOS_CMPXATTR_OP_EQ, path, strlen(path), NULL);
+  rados_write_op_omap_rm_keys(op, keys, 1);
+  rc = rs_write_op(c, op, chunk0);
+  rados_release_write_op(op);
+  return rc == -ENOENT || rc == -ECANCELED ? 0 : rc;
+}

@@ -6,6 +6,7 @@
  * their user value.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -67,13 +68,59 @@ static int push_bad_path(lua_State *L, int i) {
   const char *var = check_path(L, i); \
   if (!var) return push_bad_path(L, i)
 
-static double check_whole(lua_State *L, int i) {
-  double v;
+/* A number argument, strictly: strings are not numbers here. */
+static void check_number(lua_State *L, int i) {
   if (lua_type(L, i) != LUA_TNUMBER)
     luaL_argerror(L, i, lua_pushfstring(L, "number expected, got %s", luaL_typename(L, i)));
+}
+
+#define TWO_POW_63 9223372036854775808.0
+
+/*
+ * The number at i as an unsigned 64-bit value when it is a whole number in
+ * [0, 2^63): 0, else -1 (NaN, infinities, fractions, negatives, and what a
+ * uint64_t conversion would wrap or make undefined).  Lua 5.4 integers are
+ * taken as they are, never through a double.
+ */
+static int to_offset(lua_State *L, int i, uint64_t *out) {
+  double v;
+  if (rs_isinteger(L, i)) {
+    lua_Integer n = lua_tointeger(L, i);
+    if (n < 0) return -1;
+    *out = (uint64_t)n;
+    return 0;
+  }
   v = lua_tonumber(L, i);
-  if (v != floor(v)) luaL_argerror(L, i, "integer expected");
-  return v;
+  if (!(v >= 0 && v < TWO_POW_63) || v != floor(v)) return -1;
+  *out = (uint64_t)v;
+  return 0;
+}
+
+/* A count: a whole number, 0 or more; from 2^63 on it saturates. */
+static int to_count(lua_State *L, int i, uint64_t *out) {
+  double v;
+  if (to_offset(L, i, out) == 0) return 0;
+  v = lua_tonumber(L, i);
+  if (rs_isinteger(L, i) || !(v >= TWO_POW_63 && isfinite(v) && v == floor(v))) return -1;
+  *out = UINT64_MAX;
+  return 0;
+}
+
+/* The number at i as text for a message: integers in full, else %.17g. */
+static const char *number_text(lua_State *L, int i, char *buf, size_t len) {
+  double v;
+  if (rs_isinteger(L, i)) {
+    snprintf(buf, len, "%lld", (long long)lua_tointeger(L, i));
+    return buf;
+  }
+  v = lua_tonumber(L, i);
+  if (isnan(v)) snprintf(buf, len, "nan");
+  else if (v == floor(v) && fabs(v) < 1e21) snprintf(buf, len, "%.0f", v);
+  else {
+    snprintf(buf, len, "%.15g", v);
+    if (strtod(buf, NULL) != v) snprintf(buf, len, "%.17g", v);
+  }
+  return buf;
 }
 
 static int opt_bool(lua_State *L, int i) {
@@ -141,6 +188,9 @@ static double opt_field_number(lua_State *L, const char *key, double dflt) {
   return v;
 }
 
+/* Longest timeout: librados and the engine's deadlines take whole seconds. */
+#define MAX_TIMEOUT 2147483647.0
+
 static int l_connect(lua_State *L) {
   rs_options o;
   rs_status st;
@@ -158,11 +208,13 @@ static int l_connect(lua_State *L) {
   chunk = opt_field_number(L, "chunk_size", RS_DEFAULT_CHUNK_SIZE);
   window = opt_field_number(L, "window", RS_DEFAULT_WINDOW);
   o.timeout = opt_field_number(L, "timeout", RS_DEFAULT_TIMEOUT);
-  if (chunk < 4096 || chunk > RS_MAX_CHUNK_SIZE || chunk != floor(chunk))
+  /* Written so that NaN fails every test. */
+  if (!(chunk >= 4096 && chunk <= RS_MAX_CHUNK_SIZE && chunk == floor(chunk)))
     luaL_argerror(L, 1, "'chunk_size' must be an integer from 4096 to 64 MiB");
-  if (window < 1 || window > 256 || window != floor(window))
+  if (!(window >= 1 && window <= 256 && window == floor(window)))
     luaL_argerror(L, 1, "'window' must be an integer from 1 to 256");
-  if (!(o.timeout > 0)) luaL_argerror(L, 1, "'timeout' must be positive");
+  if (!(o.timeout > 0 && o.timeout <= MAX_TIMEOUT))
+    luaL_argerror(L, 1, "'timeout' must be a number of seconds, above 0 and at most 2^31 - 1");
   o.chunk_size = (uint32_t)chunk;
   o.window = (int)window;
   d = new_handle(L, sizeof *d, DRIVER, 0);
@@ -188,12 +240,15 @@ static int l_uuid(lua_State *L) {
 
 /* ------------------------------------------------------------------ driver */
 
+/*
+ * Closing marks the driver closed at once (every later method call raises)
+ * and drops its hold on the connection: readers and writers opened before
+ * go on working, and a walk in progress keeps the connection until it ends.
+ */
 static int d_close(lua_State *L) {
-  Driver *d = luaL_checkudata(L, 1, DRIVER);
-  if (d->c) {
-    rs_close(d->c);
-    d->c = NULL;
-  }
+  Driver *d = check_driver(L);
+  rs_close(d->c);
+  d->c = NULL;
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -247,7 +302,7 @@ static int d_list(lua_State *L) {
   PATH_ARG(path, 2);
   int root = strcmp(path, "/") == 0;
   const char *after = NULL;
-  double max = 0;
+  size_t max = 0;
   rs_status st;
   char **names;
   size_t n, i;
@@ -260,16 +315,19 @@ static int d_list(lua_State *L) {
     }
     lua_getfield(L, 3, "n");
     if (!lua_isnil(L, -1)) {
-      if (lua_type(L, -1) != LUA_TNUMBER || (max = lua_tonumber(L, -1)) < 0 || max != floor(max))
-        return luaL_argerror(L, 3, "n must be a non-negative integer");
-      if (max == 0) {
+      uint64_t v;
+      if (lua_type(L, -1) != LUA_TNUMBER) return luaL_argerror(L, 3, "n must be a number");
+      if (to_count(L, -1, &v) < 0) return luaL_argerror(L, 3, "n must be a whole number, 0 or more");
+      if (v == 0) {
         lua_newtable(L);
         return 1;
       }
+      /* No page is that long: beyond 2^53 it means the whole listing (0). */
+      max = v < ((uint64_t)1 << 53) ? (size_t)v : 0;
     }
     lua_pop(L, 2);
   }
-  if (rs_list_page(d->c, path, after, (size_t)max, &names, &n, &st) < 0)
+  if (rs_list_page(d->c, path, after, max, &names, &n, &st) < 0)
     return push_failure(L, &st);
   lua_createtable(L, (int)n, 0);
   for (i = 0; i < n; i++) {
@@ -295,42 +353,66 @@ static int d_delete(lua_State *L) {
   return push_result(L, rs_delete(d->c, path, &st), &st);
 }
 
-/* The walk callback runs on the calling thread; a Lua error in it is caught
- * here and raised again once the engine has freed its listings. */
+/*
+ * The walk callback runs on the calling thread, inside the engine's walk.
+ * Nothing may raise through the engine's frames: the Lua side of each visit
+ * (the info table and the call of fn) runs under lua_pcall in walk_call, and
+ * an error there is raised again once the engine has freed its listings.
+ * The walk holds the connection, so fn may even close the driver.
+ */
 struct walk_ctx {
   lua_State *L;
+  const char *path;
+  const rs_stat *info;
+  int verdict;
   int failed;
 };
 
 #define WALK_LUA_ERROR (-1)
 
+/* Under lua_pcall: fn, ctx -> nothing; sets ctx->verdict. */
+static int walk_call(lua_State *L) {
+  struct walk_ctx *w = lua_touserdata(L, 2);
+  const char *r;
+  lua_settop(L, 1);
+  push_stat(L, w->path, w->info);
+  lua_call(L, 1, 1);
+  r = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+  if (r && strcmp(r, "skip") == 0) w->verdict = RS_WALK_SKIP;
+  else if (r && strcmp(r, "stop") == 0) w->verdict = RS_WALK_STOP;
+  else w->verdict = RS_WALK_CONTINUE;
+  return 0;
+}
+
+/* d_walk's stack: 1 driver, 2 path, 3 fn, 4 walk_call. */
 static int walk_visit(void *arg, const char *path, const rs_stat *info) {
   struct walk_ctx *w = arg;
   lua_State *L = w->L;
-  const char *r;
-  int verdict = RS_WALK_CONTINUE;
+  w->path = path;
+  w->info = info;
+  lua_pushvalue(L, 4);
   lua_pushvalue(L, 3);
-  push_stat(L, path, info);
-  if (lua_pcall(L, 1, 1, 0) != 0) {
+  lua_pushlightuserdata(L, w);
+  if (lua_pcall(L, 2, 0, 0) != 0) {
     w->failed = 1;
-    return WALK_LUA_ERROR; /* the message stays on the stack */
+    return WALK_LUA_ERROR; /* the error value stays on the stack */
   }
-  r = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-  if (r && strcmp(r, "skip") == 0) verdict = RS_WALK_SKIP;
-  else if (r && strcmp(r, "stop") == 0) verdict = RS_WALK_STOP;
-  lua_pop(L, 1);
-  return verdict;
+  return w->verdict;
 }
 
 static int d_walk(lua_State *L) {
   Driver *d = check_driver(L);
   PATH_ARG(path, 2);
-  struct walk_ctx w = {L, 0};
+  struct walk_ctx w = {L, NULL, NULL, RS_WALK_CONTINUE, 0};
+  rs_conn *c = d->c;
   rs_status st;
   int rc;
   luaL_checktype(L, 3, LUA_TFUNCTION);
   lua_settop(L, 3);
-  rc = rs_walk(d->c, path, walk_visit, &w, &st);
+  lua_pushcfunction(L, walk_call); /* allocates in LuaJIT: before the hold */
+  rs_conn_hold(c);
+  rc = rs_walk(c, path, walk_visit, &w, &st);
+  rs_conn_release(c);
   if (w.failed) return lua_error(L);
   return push_result(L, rc, &st);
 }
@@ -349,21 +431,121 @@ static int d_writer(lua_State *L) {
   return 1;
 }
 
+/*
+ * reader(path [, offset]): an offset that is not a whole number in [0, 2^63)
+ * is invalid_offset, as a negative one is; past the end the engine says so.
+ */
 static int d_reader(lua_State *L) {
   Driver *d = check_driver(L);
   PATH_ARG(path, 2);
-  double offset = lua_isnoneornil(L, 3) ? 0 : check_whole(L, 3);
+  uint64_t offset = 0;
   rs_status st;
   Reader *r;
-  if (offset < 0) {
-    lua_pushnil(L);
-    lua_pushfstring(L, "regstore: invalid offset %d for path: %s", (int)offset, path);
-    lua_pushstring(L, "invalid_offset");
-    return 3;
+  if (!lua_isnoneornil(L, 3)) {
+    check_number(L, 3);
+    if (to_offset(L, 3, &offset) < 0) {
+      char num[64];
+      lua_pushnil(L);
+      lua_pushfstring(L, "regstore: invalid offset %s for path: %s",
+                      number_text(L, 3, num, sizeof num), path);
+      lua_pushstring(L, "invalid_offset");
+      return 3;
+    }
   }
   lua_pushvalue(L, 1);
   r = new_handle(L, sizeof *r, READER, 1);
-  if (rs_reader_open(d->c, path, (uint64_t)offset, &r->r, &st) < 0) return push_failure(L, &st);
+  if (rs_reader_open(d->c, path, offset, &r->r, &st) < 0) return push_failure(L, &st);
+  return 1;
+}
+
+/* Findings of fsck, gathered into a Lua table as the engine reports them. */
+struct fsck_ctx {
+  lua_State *L;
+  const rs_finding *f;
+  lua_Integer n;
+  int failed;
+};
+
+/* Under lua_pcall: findings, ctx -> nothing; appends ctx->f to findings. */
+static int fsck_call(lua_State *L) {
+  struct fsck_ctx *x = lua_touserdata(L, 2);
+  const rs_finding *f = x->f;
+  lua_settop(L, 1);
+  lua_createtable(L, 0, 5);
+  lua_pushstring(L, f->kind ? f->kind : "");
+  lua_setfield(L, -2, "kind");
+  lua_pushstring(L, f->object ? f->object : "");
+  lua_setfield(L, -2, "object");
+  lua_pushstring(L, f->path ? f->path : "");
+  lua_setfield(L, -2, "path");
+  lua_pushstring(L, f->detail ? f->detail : "");
+  lua_setfield(L, -2, "detail");
+  lua_pushboolean(L, f->repaired);
+  lua_setfield(L, -2, "repaired");
+  lua_rawseti(L, 1, (int)(x->n + 1));
+  x->n++;
+  return 0;
+}
+
+/* d_fsck's stack: 1 driver, 2 opts, 3 findings, 4 fsck_call. */
+static int fsck_visit(void *arg, const rs_finding *f) {
+  struct fsck_ctx *x = arg;
+  lua_State *L = x->L;
+  x->f = f;
+  lua_pushvalue(L, 4);
+  lua_pushvalue(L, 3);
+  lua_pushlightuserdata(L, x);
+  if (lua_pcall(L, 2, 0, 0) != 0) {
+    x->failed = 1; /* out of memory: the error value stays on the stack */
+    return 1;
+  }
+  return 0;
+}
+
+/*
+ * fsck([{ grace = seconds, repair = bool }]): the engine's consistency check
+ * of the driver's namespace.  Returns { objects, repaired, findings = {...} }.
+ */
+static int d_fsck(lua_State *L) {
+  Driver *d = check_driver(L);
+  rs_fsck_opts o = {3600, 0};
+  struct fsck_ctx x = {L, NULL, 0, 0};
+  rs_fsck_report rep;
+  rs_status st;
+  rs_conn *c = d->c;
+  int rc;
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_getfield(L, 2, "grace");
+    if (!lua_isnil(L, -1)) {
+      if (lua_type(L, -1) != LUA_TNUMBER) return luaL_argerror(L, 2, "grace must be a number");
+      o.grace = lua_tonumber(L, -1);
+      if (!(o.grace >= 0) || !isfinite(o.grace))
+        return luaL_argerror(L, 2, "grace must be a finite number of seconds, 0 or more");
+      if (o.grace > 1e12) o.grace = 1e12; /* longer than anything has existed */
+    }
+    lua_getfield(L, 2, "repair");
+    if (!lua_isnil(L, -1)) {
+      if (lua_type(L, -1) != LUA_TBOOLEAN) return luaL_argerror(L, 2, "repair must be a boolean");
+      o.repair = lua_toboolean(L, -1);
+    }
+  }
+  lua_settop(L, 2);
+  lua_newtable(L);
+  lua_pushcfunction(L, fsck_call);
+  memset(&rep, 0, sizeof rep);
+  rs_conn_hold(c);
+  rc = rs_fsck(c, &o, fsck_visit, &x, &rep, &st);
+  rs_conn_release(c);
+  if (x.failed) return lua_error(L);
+  if (rc < 0) return push_failure(L, &st);
+  lua_createtable(L, 0, 3);
+  lua_pushinteger(L, (lua_Integer)rep.objects);
+  lua_setfield(L, -2, "objects");
+  lua_pushinteger(L, (lua_Integer)rep.repaired);
+  lua_setfield(L, -2, "repaired");
+  lua_pushvalue(L, 3);
+  lua_setfield(L, -2, "findings");
   return 1;
 }
 
@@ -453,15 +635,21 @@ static int w_gc(lua_State *L) {
 
 /* ------------------------------------------------------------------ reader */
 
+/* read(n): n is a whole number, at least 1 (else it raises); huge is fine. */
 static int r_read(lua_State *L) {
   Reader *r = luaL_checkudata(L, 1, READER);
-  double n = check_whole(L, 2);
+  const size_t most = (size_t)1 << 30; /* one call reads at most 1 GiB */
+  size_t want;
+  uint64_t n;
   rs_status st;
   const char *data;
   long got;
   if (!r->r) return luaL_error(L, "regstore: reader is closed");
-  if (n < 1) return luaL_argerror(L, 2, "must be at least 1");
-  got = rs_reader_read(r->r, &data, n > (double)(1u << 30) ? (1u << 30) : (size_t)n, &st);
+  check_number(L, 2);
+  if (to_count(L, 2, &n) < 0 || n < 1)
+    return luaL_argerror(L, 2, "must be a whole number, at least 1");
+  want = n > most ? most : (size_t)n;
+  got = rs_reader_read(r->r, &data, want, &st);
   if (got < 0) return push_failure(L, &st);
   if (got == 0) {
     lua_pushnil(L);
@@ -570,7 +758,7 @@ int luaopen_regstore_core(lua_State *L) {
       {"put_content", d_put_content}, {"get_content", d_get_content},
       {"reader", d_reader}, {"writer", d_writer}, {"stat", d_stat},
       {"list", d_list}, {"move", d_move}, {"delete", d_delete},
-      {"walk", d_walk}, {"close", d_close}, {NULL, NULL}};
+      {"walk", d_walk}, {"fsck", d_fsck}, {"close", d_close}, {NULL, NULL}};
   static const luaL_Reg writer_meta[] = {{"__gc", w_gc}, {"__close", w_gc}, {NULL, NULL}};
   static const luaL_Reg writer_methods[] = {
       {"write", w_write}, {"size", w_size}, {"commit", w_commit},

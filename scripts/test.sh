@@ -22,6 +22,19 @@ fi
 cmake -S . -B "$build" "${cmake_flags[@]}" >/dev/null
 cmake --build "$build" -j2 >/dev/null
 
+# --- crash-point build ---
+# A second tree with the crash points compiled in (REGSTORE_CRASH_AT,
+# REGSTORE_CRASH_TRACE), for the children of spec/driver_crash_spec.lua; the
+# specs themselves run on the normal build.  Not in sanitizer mode: there the
+# crash spec is pending.
+crash_build=
+if [[ ${REGSTORE_SANITIZE:-0} != 1 ]]; then
+	crash_build=build-crash
+	cmake -S . -B "$crash_build" -DREGSTORE_CRASH_POINTS=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build "$crash_build" -j2 >/dev/null
+fi
+# --- end crash-point build ---
+
 passed=0 failed=0
 count() { # adds up a TAP log
 	local ok notok
@@ -53,6 +66,10 @@ luas=(lua5.4 luajit)
 for lua in "${luas[@]}"; do
 	export REGSTORE_LUA=$lua
 	export LUA_CPATH="$root/$build/$lua/?.so;;"
+	# --- crash-point build ---
+	if [[ -n $crash_build ]]; then export REGSTORE_CRASH_CPATH="$root/$crash_build/$lua/?.so;;"
+	else unset REGSTORE_CRASH_CPATH; fi
+	# --- end crash-point build ---
 	preload=()
 	if [[ ${REGSTORE_SANITIZE:-0} == 1 ]]; then
 		# libstdc++ first, so that ASan finds the __cxa_throw librados uses.

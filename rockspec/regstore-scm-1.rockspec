@@ -2,7 +2,8 @@ rockspec_format = "3.0"
 package = "regstore"
 version = "scm-1"
 source = {
-  url = "git+file:///work/main",
+  -- Where the project is published; `luarocks make` in a clone never fetches it.
+  url = "git+https://github.com/regstore/regstore.git",
 }
 description = {
   summary = "Container registry storage on Ceph RADOS: a C engine with a Lua face",

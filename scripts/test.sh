@@ -61,6 +61,40 @@ cluster_dir=/tmp/regstore-test-$$
 eval "$(scripts/cluster.sh start "$cluster_dir" "$port")"
 trap 'scripts/cluster.sh stop "$cluster_dir" >/dev/null 2>&1 || true; rm -rf "$logs"' EXIT
 
+# --- installed rock smoke (luarocks make) ---
+# The rock as users get it: `luarocks make` from a copy of the sources (as
+# from a fresh clone elsewhere) into throwaway trees, for Lua 5.4, for LuaJIT
+# (5.1 API, OpenResty's headers) and against plain Lua 5.1 headers; then
+# spec/installed/smoke.lua runs through each INSTALLED copy, from a directory
+# without .busted so that nothing puts lua/ of this tree on the path.
+# --deps-mode none: no rocks server here; Debian's lua-cjson serves at run time.
+rock_smoke() { # luarocks-lua-version interpreter name [VAR=value for luarocks make...]
+	local ver=$1 lua=$2 name=$3 tree=$logs/rocks-$3 tap=$logs/rock-$3.tap
+	shift 3
+	rm -rf "$logs/rock-src/build.luarocks"
+	if ! (cd "$logs/rock-src" && luarocks --lua-version "$ver" make --tree "$tree" --deps-mode none \
+		rockspec/regstore-scm-1.rockspec "$@") >"$logs/rock-$name.log" 2>&1; then
+		tail -20 "$logs/rock-$name.log"
+		failed=$((failed + 1)); echo "installed rock ($name): luarocks make failed"
+		return
+	fi
+	(unset LUA_PATH_5_4 LUA_CPATH_5_4 LUA_INIT LUA_INIT_5_4
+		eval "$(luarocks --lua-version "$ver" --tree "$tree" path)"
+		cd "$logs" && REGSTORE_ROCK_TREE=$tree "$lua" /usr/bin/busted -o TAP "$root/spec/installed/smoke.lua") \
+		>"$tap" 2>&1 || true
+	grep -E '^not ok|^#' "$tap" | head -40 || true
+	if ! grep -qE '^1\.\.[1-9]' "$tap"; then # busted itself failed: no plan
+		tail -20 "$tap"; failed=$((failed + 1))
+	fi
+	count "$tap" "installed rock ($name)"
+}
+mkdir -p "$logs/rock-src"
+cp -r CMakeLists.txt engine lua rockspec "$logs/rock-src/"
+rock_smoke 5.4 lua5.4 5.4
+rock_smoke 5.1 luajit luajit LUA_INCDIR=/usr/include/luajit-2.1
+rock_smoke 5.1 lua5.1 5.1
+# --- end installed rock smoke ---
+
 luas=(lua5.4 luajit)
 [[ ${REGSTORE_SANITIZE:-0} == 1 ]] && luas=(lua5.4)
 for lua in "${luas[@]}"; do

@@ -209,6 +209,18 @@ static int check_pending(fsck *f, const char *obj) {
       rc = strs_push(&f->recorded, r.oid, strlen(r.oid));
     }
   }
+  if (rc == 0 && n == 0 && old_enough(f, mtime)) {
+    /* A claim that crashed before pruning its emptied object. */
+    rs_dirent *none = NULL;
+    size_t left = 0;
+    uint64_t version = 0;
+    int fixed = 0;
+    if (f->o->repair && rs_dir_read(f->c, obj, &none, &left, &version, 0) == 0) {
+      rs_dirents_free(none, left);
+      fixed = left == 0 && rs_obj_remove_if_version(f->c, obj, version) == 0;
+    }
+    found(f, "stale_pending", obj, NULL, fixed, "pending object without records");
+  }
   rs_dirents_free(ents, n);
   return rc;
 }

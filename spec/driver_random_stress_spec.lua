@@ -189,7 +189,10 @@ local OPS = {
       t[#t + 1] = s
     end
     local data = table.concat(t)
-    if #data ~= size then return failure("reader %s: size() said %d, read %d bytes", p, size, #data) end
+    if #data ~= size then
+      return failure("reader %s: size() said %d at open, the reads gave %d bytes (%s)", p, size, #data,
+        inv.describe(data))
+    end
     count "reader"
     verify("reader", p, data)
   end },

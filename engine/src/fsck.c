@@ -104,8 +104,8 @@ static int list_objects(fsck *f) {
   }
   rados_nobjects_list_close(ctx);
   if (rc == -ENOENT) rc = 0; /* the end of the listing */
-  qsort(f->dirs.v, f->dirs.n, sizeof *f->dirs.v, cmp_str);
-  qsort(f->chunks.v, f->chunks.n, sizeof *f->chunks.v, cmp_str);
+  if (f->dirs.n) qsort(f->dirs.v, f->dirs.n, sizeof *f->dirs.v, cmp_str);
+  if (f->chunks.n) qsort(f->chunks.v, f->chunks.n, sizeof *f->chunks.v, cmp_str);
   return rc;
 }
 
@@ -280,8 +280,8 @@ static int check_blob(fsck *f, const char *id, size_t first, size_t last) {
 
 static int check_blobs(fsck *f) {
   size_t i = 0;
-  qsort(f->named.v, f->named.n, sizeof *f->named.v, cmp_str);
-  qsort(f->recorded.v, f->recorded.n, sizeof *f->recorded.v, cmp_str);
+  if (f->named.n) qsort(f->named.v, f->named.n, sizeof *f->named.v, cmp_str);
+  if (f->recorded.n) qsort(f->recorded.v, f->recorded.n, sizeof *f->recorded.v, cmp_str);
   while (i < f->chunks.n && !f->stop) {
     char id[RS_OID_MAX];
     const char *dash = strrchr(f->chunks.v[i], '-');

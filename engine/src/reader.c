@@ -31,7 +31,6 @@ struct rs_reader {
   struct slot *ring;
   int nslots;
   int head;             /* slot holding pos */
-  int restarts;
 };
 
 static int submit(rs_reader *r, struct slot *s) {
@@ -102,10 +101,23 @@ static int aim(rs_reader *r, rs_status *st) {
   return rc < 0 ? rs_fail_rados(st, rc, r->path, "read") : 0;
 }
 
+/*
+ * The path was replaced while the reader was being opened: it starts over
+ * on the new content.
+ */
+static int restart(rs_reader *r, rs_status *st) {
+  int i;
+  for (i = 0; i < r->nslots; i++) {
+    if (r->ring[i].busy) await(r->c, &r->ring[i]);
+    r->ring[i].ready = 0;
+  }
+  return aim(r, st);
+}
+
 int rs_reader_open(rs_conn *c, const char *path, uint64_t offset,
                    rs_reader **out, rs_status *st) {
   rs_reader *r;
-  int rc;
+  int rc, tries;
   *out = NULL;
   if (!rs_path_valid(path, 0)) return rs_fail(st, -RS_EINVALPATH, path, NULL);
   rs_deadline_start(c);
@@ -122,25 +134,23 @@ int rs_reader_open(rs_conn *c, const char *path, uint64_t offset,
   r->nslots = c->window;
   c->refs++;
   rc = aim(r, st);
+  /* The first bytes are waited for here: a path replaced meanwhile is
+   * looked up again, so that size() and the bytes are of one version. */
+  for (tries = 0; rc == 0 && r->ring[0].busy && tries < RS_RETRIES; tries++) {
+    int got = await(c, &r->ring[0]);
+    if (got != -ENOENT) {
+      rc = got < 0 ? rs_fail_rados(st, got, path, "read") : 0;
+      break;
+    }
+    rc = restart(r, st);
+  }
+  if (rc == 0 && r->ring[0].busy) rc = rs_fail(st, -EIO, path, "file kept changing while opening");
   if (rc < 0) {
     rs_reader_free(r);
     return rc;
   }
   *out = r;
   return 0;
-}
-
-/*
- * The path was replaced before the reader handed out any byte: it starts
- * over on the new content, as if it had been opened now.
- */
-static int restart(rs_reader *r, rs_status *st) {
-  int i;
-  for (i = 0; i < r->nslots; i++) {
-    if (r->ring[i].busy) await(r->c, &r->ring[i]);
-    r->ring[i].ready = 0;
-  }
-  return aim(r, st);
 }
 
 /* The blob went away under the reader: not_found only if the path did. */
@@ -176,10 +186,6 @@ long rs_reader_read(rs_reader *r, const char **data, size_t max,
   if (!s->ready) {
     if (!s->busy) return rs_fail(st, -EIO, r->path, "reader lost its place");
     rc = await(r->c, s);
-    if (rc == -ENOENT && r->pos == r->first && r->restarts++ < RS_RETRIES) {
-      if ((rc = restart(r, st)) < 0) return rc;
-      return rs_reader_read(r, data, max, st);
-    }
     if (rc == -ENOENT) return lost_blob(r, st);
     if (rc == -ETIMEDOUT) return rs_fail(st, rc, r->path, "timed out reading at offset %llu of",
                                          (unsigned long long)r->pos);

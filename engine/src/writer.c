@@ -59,8 +59,7 @@ static int busy(rs_writer *w, rs_status *st) {
 /*
  * Appends in place to the committed blob: the blob is claimed for this path
  * (refs.c), then the path's record is made, taken from open on.  A claim
- * this path holds without any record (its writer died in between) is
- * taken over; one held for another path, or by a live writer, is busy.
+ * held already, for any path, is busy.
  */
 static int claim_inplace(rs_writer *w, const rs_entry *e, int owned,
                          rs_status *st) {
@@ -79,10 +78,13 @@ static int claim_inplace(rs_writer *w, const rs_entry *e, int owned,
   w->size = w->committed = info.m.size;
   w->stripe = info.m.stripe;
   rs_blobinfo_free(&info);
+  (void)owned;
   rc = rs_blob_claim_append(w->c, e->oid, w->path);
   if (rc == -ENOENT) return -EAGAIN;
-  if (rc == -EBUSY || (rc == -ECANCELED && owned)) return busy(w, st);
-  if (rc < 0 && rc != -ECANCELED) return rs_fail_rados(st, rc, w->path, "open");
+  /* Held for this path without a record: a writer between its steps (a
+   * commit or cancel finishing), or one that died there (fsck frees it). */
+  if (rc == -EBUSY || rc == -ECANCELED) return busy(w, st);
+  if (rc < 0) return rs_fail_rados(st, rc, w->path, "open");
   RS_CRASH("append.blob_claimed");
   memcpy(w->rec.oid, e->oid, RS_OID_MAX);
   w->rec.size = w->committed;

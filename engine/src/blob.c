@@ -104,28 +104,6 @@ static int info_start(rs_conn *c, info_read *r, const char *oid,
   return rs_aio_read(c, &r->op, chunk0, &r->comp);
 }
 
-static int push_ref(rs_blobinfo *info, size_t *cap, const char *k, size_t kl,
-                    const char *v, size_t vl) {
-  rs_dirent *e;
-  if (info->nrefs == *cap) {
-    size_t ncap = *cap ? *cap * 2 : 4;
-    rs_dirent *g = realloc(info->refs, ncap * sizeof *g);
-    if (!g) return -ENOMEM;
-    info->refs = g;
-    *cap = ncap;
-  }
-  e = &info->refs[info->nrefs];
-  e->name = strndup(k, kl);
-  e->val = strndup(v ? v : "", v ? vl : 0);
-  if (!e->name || !e->val) {
-    free(e->name);
-    free(e->val);
-    return -ENOMEM;
-  }
-  info->nrefs++;
-  return 0;
-}
-
 static int info_finish(rs_conn *c, info_read *r, rs_blobinfo *info) {
   int rc;
   size_t cap = 0;
@@ -139,7 +117,7 @@ static int info_finish(rs_conn *c, info_read *r, rs_blobinfo *info) {
     size_t kl, vl;
     while (rc == 0 && rados_omap_get_next2(r->oit, &k, &v, &kl, &vl) == 0 && k) {
       if (kl > 0 && k[0] == '/') {
-        rc = push_ref(info, &cap, k, kl, v, vl);
+        rc = rs_dirents_push(&info->refs, &info->nrefs, &cap, k, kl, v, vl);
       } else if (kl == strlen(RS_APPENDER_KEY) && memcmp(k, RS_APPENDER_KEY, kl) == 0) {
         free(info->appender);
         if (!(info->appender = strndup(v, vl))) rc = -ENOMEM;

@@ -361,7 +361,7 @@ void rs_dirents_free(rs_dirent *ents, size_t n) {
   free(ents);
 }
 
-static int push_ent(rs_dirent **ents, size_t *n, size_t *cap, const char *k,
+int rs_dirents_push(rs_dirent **ents, size_t *n, size_t *cap, const char *k,
                     size_t kl, const char *v, size_t vl) {
   rs_dirent *e;
   if (*n == *cap) {
@@ -401,7 +401,7 @@ static int read_page(rs_conn *c, const char *dir, const char *after,
     char *k, *v;
     size_t kl, vl;
     while (rc == 0 && rados_omap_get_next2(it, &k, &v, &kl, &vl) == 0 && k)
-      rc = push_ent(ents, n, cap, k, kl, with_vals ? v : NULL, vl);
+      rc = rs_dirents_push(ents, n, cap, k, kl, with_vals ? v : NULL, vl);
     *more = m;
   }
   if (it) rados_omap_get_end(it);
@@ -477,7 +477,7 @@ int rs_prefetch_finish(rs_conn *c, rs_prefetch *p, const char *dir,
     char *k, *v;
     size_t kl, vl;
     while (rc == 0 && rados_omap_get_next2(p->it, &k, &v, &kl, &vl) == 0 && k)
-      rc = push_ent(&list, &count, &cap, k, kl, v, vl);
+      rc = rs_dirents_push(&list, &count, &cap, k, kl, v, vl);
     more = p->more;
   }
   prefetch_release(p);

@@ -141,6 +141,9 @@ int rs_dir_read(rs_conn *c, const char *dir, rs_dirent **ents, size_t *n,
 int rs_omap_read(rs_conn *c, const char *oid, const char *prefix,
                  rs_dirent **ents, size_t *n, uint64_t *version);
 void rs_dirents_free(rs_dirent *ents, size_t n);
+/* Appends a copy of key k and value v (NULL: "") to a growing array. */
+int rs_dirents_push(rs_dirent **ents, size_t *n, size_t *cap, const char *k,
+                    size_t kl, const char *v, size_t vl);
 int rs_dir_read_range(rs_conn *c, const char *dir, const char *after,
                       size_t max, rs_dirent **ents, size_t *n);
 int rs_obj_remove_if_version(rs_conn *c, const char *oid, uint64_t version);

@@ -12,6 +12,7 @@
 
 struct slot {
   char *buf;
+  size_t cap;     /* bytes buf holds room for */
   rados_completion_t comp;
   uint64_t start; /* file position of buf[0] */
   size_t want;    /* bytes it holds */
@@ -38,7 +39,12 @@ static int submit(rs_reader *r, struct slot *s) {
   size_t n;
   int rc;
   if (r->next_pos >= r->size) return 0;
-  if (!s->buf && !(s->buf = malloc(rs_unit(r->stripe)))) return -ENOMEM;
+  if (s->cap < rs_unit(r->stripe)) { /* a restart may meet a larger stripe */
+    free(s->buf);
+    s->cap = 0;
+    if (!(s->buf = malloc(rs_unit(r->stripe)))) return -ENOMEM;
+    s->cap = rs_unit(r->stripe);
+  }
   n = rs_stripe_room(r->stripe, r->next_pos);
   if (n > r->size - r->next_pos) n = (size_t)(r->size - r->next_pos);
   s->start = r->next_pos;

@@ -62,15 +62,29 @@ static int busy(rs_writer *w, rs_status *st) {
  * held already, for any path, is busy.
  */
 static int claim_inplace(rs_writer *w, const rs_entry *e, int owned,
-                         rs_status *st) {
+                          rs_status *st) {
   rs_blobinfo info;
   size_t i;
-  int rc = rs_blob_info(w->c, e->oid, &info, 1);
-  if (rc == -ENOENT) return -EAGAIN; /* replaced meanwhile: look again */
+  int rc;
+  (void)owned;
+  rc = rs_blob_claim_append(w->c, e->oid, w->path);
+  if (rc == -ENOENT) return -EAGAIN;
+  /* Held already: a writer between its steps (a commit or cancel
+   * finishing), or one that died there (fsck frees it). */
+  if (rc == -EBUSY || rc == -ECANCELED) return busy(w, st);
   if (rc < 0) return rs_fail_rados(st, rc, w->path, "open");
-  if (info.m.bad || !info.m.has_size) {
+  RS_CRASH("append.blob_claimed");
+  /* The size is read once the claim is held: no commit can move it now. */
+  rc = rs_blob_info(w->c, e->oid, &info, 1);
+  if (rc == 0 && (info.m.bad || !info.m.has_size)) {
     rs_blobinfo_free(&info);
-    return rs_fail(st, -EIO, w->path, "unreadable size or stripe record, cannot append to");
+    rc = -EIO;
+  }
+  if (rc < 0) {
+    rs_blob_unclaim_append(w->c, e->oid, w->path);
+    if (rc == -ENOENT) return -EAGAIN; /* replaced meanwhile: look again */
+    if (rc == -EIO) return rs_fail(st, -EIO, w->path, "unreadable size or stripe record, cannot append to");
+    return rs_fail_rados(st, rc, w->path, "open");
   }
   for (i = 0; i < info.nrefs; i++)
     if (strcmp(info.refs[i].name, w->path) == 0) w->guard_ref = 1;
@@ -78,14 +92,6 @@ static int claim_inplace(rs_writer *w, const rs_entry *e, int owned,
   w->size = w->committed = info.m.size;
   w->stripe = info.m.stripe;
   rs_blobinfo_free(&info);
-  (void)owned;
-  rc = rs_blob_claim_append(w->c, e->oid, w->path);
-  if (rc == -ENOENT) return -EAGAIN;
-  /* Held for this path without a record: a writer between its steps (a
-   * commit or cancel finishing), or one that died there (fsck frees it). */
-  if (rc == -EBUSY || rc == -ECANCELED) return busy(w, st);
-  if (rc < 0) return rs_fail_rados(st, rc, w->path, "open");
-  RS_CRASH("append.blob_claimed");
   memcpy(w->rec.oid, e->oid, RS_OID_MAX);
   w->rec.size = w->committed;
   w->rec.stripe = w->stripe;

@@ -22,18 +22,6 @@ local function raises_arg(fn)
   return raises(fn, "bad argument")
 end
 
--- The keyring the cluster's admin uses (scripts/cluster.sh exports it).
-local function admin_keyring()
-  local k = os.getenv "CEPH_KEYRING"
-  if k and k ~= "" then return k end
-  local conf = os.getenv "CEPH_CONF"
-  local f = conf and io.open(conf)
-  if not f then return nil end
-  local text = f:read "*a"
-  f:close()
-  return text:match("\n%s*keyring%s*=%s*([^\n]-)%s*\n")
-end
-
 -- The secrets in a keyring file.
 local function keys_of(file)
   local f = io.open(file)
@@ -195,7 +183,7 @@ describe("connect failures of the keyring #cluster", function()
     local drv, msg, code = regstore.connect { pool = helper.pool(), keyring = wrong, timeout = 10 }
     if drv then drv:close() end
     helper.fails("permission", wrong, drv, msg, code)
-    no_keys(msg, { wrong, admin_keyring() })
+    no_keys(msg, { wrong, helper.keyring() })
   end)
 
   it("a missing keyring file is io or permission (never not_found), naming the file", function()
@@ -205,7 +193,7 @@ describe("connect failures of the keyring #cluster", function()
     assert.is_nil(drv)
     assert.truthy(code == "io" or code == "permission", tostring(code) .. ": " .. tostring(msg))
     helper.fails(code, missing, drv, msg, code)
-    no_keys(msg, { admin_keyring() })
+    no_keys(msg, { helper.keyring() })
   end)
 
   it("a keyring that is a directory is io, naming it", function()
@@ -215,7 +203,7 @@ describe("connect failures of the keyring #cluster", function()
   end)
 
   it("the right keyring still connects", function()
-    local drv = assert(regstore.connect { pool = helper.pool(), keyring = admin_keyring(),
+    local drv = assert(regstore.connect { pool = helper.pool(), keyring = helper.keyring(),
       namespace = helper.namespace("kr") })
     assert.are.same({}, drv:list("/"))
     drv:close()

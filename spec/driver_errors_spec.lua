@@ -276,24 +276,13 @@ describe("exists #cluster", function()
 end)
 
 -------------------------------------------------------------------------------
-local function keyring_path()
-  local k = os.getenv "CEPH_KEYRING"
-  if k and k ~= "" then return k end
-  local conf = os.getenv "CEPH_CONF"
-  local f = conf and io.open(conf)
-  if not f then return nil end
-  local text = f:read "*a"
-  f:close()
-  return text:match("\n%s*keyring%s*=%s*([^\n]-)%s*\n")
-end
-
 describe("timeout #cluster", function()
   it("connect to a monitor that is not there gives up in time", function()
     local conf = os.tmpname()
     local f = assert(io.open(conf, "w"))
     f:write("[global]\n", "mon host = v2:127.0.0.1:1\n",
       "auth cluster required = cephx\nauth service required = cephx\nauth client required = cephx\n")
-    local keyring = keyring_path()
+    local keyring = helper.keyring()
     if keyring then f:write("keyring = ", keyring, "\n") end
     f:close()
     finally(function() os.remove(conf) end)

@@ -77,6 +77,19 @@ function helper.sh(cmd)
   return body or out, tonumber(rc)
 end
 
+-- The keyring the cluster's admin uses: $CEPH_KEYRING (scripts/cluster.sh
+-- exports it), else the one the conf names.
+function helper.keyring()
+  local k = os.getenv "CEPH_KEYRING"
+  if k and k ~= "" then return k end
+  local conf = os.getenv "CEPH_CONF"
+  local f = conf and io.open(conf)
+  if not f then return nil end
+  local text = f:read "*a"
+  f:close()
+  return text:match("\n%s*keyring%s*=%s*([^\n]-)%s*\n")
+end
+
 -- Wall-clock seconds, sub-second when LuaSocket is there.
 local has_socket, socket = pcall(require, "socket")
 function helper.now()

@@ -194,13 +194,7 @@ static int check_pending(fsck *f, const char *obj) {
       int fixed = 0;
       if (f->o->repair) {
         fixed = rs_pending_claim(f->c, &r) == 0;
-        if (fixed && r2 == 0 && info.m.has_size) {
-          rs_blob_remove_chunks(f->c, r.oid, rs_chunk_count(info.m.stripe, info.m.size),
-                                rs_chunk_count(info.m.stripe, r.size));
-          rs_blob_unclaim_append(f->c, r.oid, r.path);
-        } else if (fixed) {
-          rs_blob_destroy(f->c, r.oid, rs_chunk_count(r.stripe, r.size), 1);
-        }
+        if (fixed) rs_record_discard(f->c, &r, r2, &info.m);
       }
       found(f, "stale_pending", obj, r.path, fixed,
             gone ? "pending record of data that is gone (%s)" : "pending record of a writer gone for longer than the grace (%s)",

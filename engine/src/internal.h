@@ -194,6 +194,9 @@ typedef struct rs_meta {
   int bad;        /* a record that does not parse */
 } rs_meta;
 void rs_meta_collect(rados_xattrs_iter_t it, rs_meta *m);
+/* pending.c: drops the data of a record its caller claimed. */
+int rs_record_discard(rs_conn *c, const rs_record *r, int blob_rc,
+                      const rs_meta *m);
 typedef struct rs_blobinfo {
   rs_meta m;
   time_t mtime;

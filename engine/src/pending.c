@@ -152,6 +152,23 @@ int rs_pending_claim(rs_conn *c, const rs_record *r) {
 }
 
 /*
+ * Drops the data of a record the caller claimed, from what chunk 0 of its
+ * blob said (blob_rc, m): of a committed blob (an append in place) only the
+ * chunks past the committed size, then the blob's append claim; otherwise
+ * the whole blob, probing past the recorded size.
+ */
+int rs_record_discard(rs_conn *c, const rs_record *r, int blob_rc,
+                      const rs_meta *m) {
+  if (blob_rc == 0 && m->has_size) {
+    int rc = rs_blob_remove_chunks(c, r->oid, rs_chunk_count(m->stripe, m->size),
+                                   rs_chunk_count(m->stripe, r->size));
+    return rc < 0 ? rc : rs_blob_unclaim_append(c, r->oid, r->path);
+  }
+  if (blob_rc < 0 && blob_rc != -ENOENT) return blob_rc;
+  return rs_blob_destroy(c, r->oid, rs_chunk_count(r->stripe, r->size), 1);
+}
+
+/*
  * Drops the uncommitted data of path (tree: of everything under it): each
  * record this call manages to claim goes with its data.  A record of a
  * committed blob (an append in place) only takes the chunks past the
@@ -175,18 +192,8 @@ int rs_pending_drop(rs_conn *c, const char *path, int tree, int *found) {
     else if (claim != -ECANCELED) rc = claim; /* its writer or another delete has it */
   }
   if (rc == 0) rs_blob_info_many(c, oids, n, info, 0);
-  for (i = 0; i < n && rc == 0; i++) {
-    uint32_t stripe = recs[i].stripe;
-    if (!oids[i]) continue;
-    if (info[i].rc == 0 && info[i].m.has_size) { /* appended in place */
-      rc = rs_blob_remove_chunks(c, oids[i], rs_chunk_count(info[i].m.stripe, info[i].m.size),
-                                 rs_chunk_count(info[i].m.stripe, recs[i].size));
-      if (rc == 0) rc = rs_blob_unclaim_append(c, oids[i], recs[i].path);
-    } else if (info[i].rc == 0 || info[i].rc == -ENOENT)
-      rc = rs_blob_destroy(c, oids[i], rs_chunk_count(stripe, recs[i].size), 1);
-    else
-      rc = info[i].rc;
-  }
+  for (i = 0; i < n && rc == 0; i++)
+    if (oids[i]) rc = rs_record_discard(c, &recs[i], info[i].rc, &info[i].m);
   free(oids);
   free(info);
   free(recs);

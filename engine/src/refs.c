@@ -52,19 +52,27 @@ int rs_blob_add_ref(rs_conn *c, const char *oid, const char *from,
   return rc;
 }
 
-/* Removes name's reference (only if it still holds stamp, when given). */
-int rs_blob_drop_ref(rs_conn *c, const char *oid, const char *name,
-                     const char *stamp) {
+/* Removes key from chunk 0's omap, only if it still holds expect (when
+ * given); -ENOENT when the blob is gone, -ECANCELED when key changed. */
+static int remove_key(rs_conn *c, const char *oid, const char *key,
+                      const char *expect) {
   char chunk0[RS_OID_MAX];
-  const char *keys[1] = {name};
+  const char *keys[1] = {key};
   rados_write_op_t op = rados_create_write_op();
   int rc;
   rs_chunk_name(chunk0, oid, 0);
   rados_write_op_assert_exists(op);
-  if (stamp) rados_write_op_omap_cmp(op, name, LIBRADOS_CMPXATTR_OP_EQ, stamp, strlen(stamp), NULL);
+  if (expect) rados_write_op_omap_cmp(op, key, LIBRADOS_CMPXATTR_OP_EQ, expect, strlen(expect), NULL);
   rados_write_op_omap_rm_keys(op, keys, 1);
   rc = rs_write_op(c, op, chunk0);
   rados_release_write_op(op);
+  return rc;
+}
+
+/* Removes name's reference (only if it still holds stamp, when given). */
+int rs_blob_drop_ref(rs_conn *c, const char *oid, const char *name,
+                     const char *stamp) {
+  int rc = remove_key(c, oid, name, stamp);
   return rc == -ENOENT ? 0 : rc;
 }
 
@@ -229,15 +237,6 @@ int rs_blob_claim_append(rs_conn *c, const char *oid, const char *path) {
 }
 
 int rs_blob_unclaim_append(rs_conn *c, const char *oid, const char *path) {
-  char chunk0[RS_OID_MAX];
-  const char *keys[1] = {RS_APPENDER_KEY};
-  rados_write_op_t op = rados_create_write_op();
-  int rc;
-  rs_chunk_name(chunk0, oid, 0);
-  rados_write_op_assert_exists(op);
-  rados_write_op_omap_cmp(op, RS_APPENDER_KEY, LIBRADOS_CMPXATTR_OP_EQ, path, strlen(path), NULL);
-  rados_write_op_omap_rm_keys(op, keys, 1);
-  rc = rs_write_op(c, op, chunk0);
-  rados_release_write_op(op);
+  int rc = remove_key(c, oid, RS_APPENDER_KEY, path);
   return rc == -ENOENT || rc == -ECANCELED ? 0 : rc;
 }

@@ -61,12 +61,10 @@ static int busy(rs_writer *w, rs_status *st) {
  * (refs.c), then the path's record is made, taken from open on.  A claim
  * held already, for any path, is busy.
  */
-static int claim_inplace(rs_writer *w, const rs_entry *e, int owned,
-                          rs_status *st) {
+static int claim_inplace(rs_writer *w, const rs_entry *e, rs_status *st) {
   rs_blobinfo info;
   size_t i;
   int rc;
-  (void)owned;
   rc = rs_blob_claim_append(w->c, e->oid, w->path);
   if (rc == -ENOENT) return -EAGAIN;
   /* Held already: a writer between its steps (a commit or cancel
@@ -114,14 +112,7 @@ static int stale_record(rs_writer *w, const rs_record *r, const rs_entry *e) {
   rc = rs_blob_info(w->c, r->oid, &info, 0);
   if (rc < 0 && rc != -ENOENT) return rc;
   if (rc == 0 && !info.m.has_size) return 0;
-  if (rs_pending_claim(w->c, r) == 0) {
-    if (rc == 0) {
-      rs_blob_remove_chunks(w->c, r->oid, rs_chunk_count(info.m.stripe, info.m.size),
-                            rs_chunk_count(info.m.stripe, r->size));
-      rs_blob_unclaim_append(w->c, r->oid, r->path);
-    } else
-      rs_blob_destroy(w->c, r->oid, rs_chunk_count(r->stripe, r->size), 1);
-  }
+  if (rs_pending_claim(w->c, r) == 0) rs_record_discard(w->c, r, rc, &info.m);
   return 1;
 }
 
@@ -169,7 +160,7 @@ static int open_append(rs_writer *w, const rs_entry *e, rs_status *st) {
     }
   }
   if (best) rc = take_record(w, best, e, st);
-  else if (e->kind == RS_ENT_FILE) rc = claim_inplace(w, e, owned, st);
+  else if (e->kind == RS_ENT_FILE) rc = claim_inplace(w, e, st);
   else rc = owned ? busy(w, st) : rs_fail(st, -RS_ENOENT, w->path, NULL);
   if (rc == -EAGAIN && owned && !best) rc = busy(w, st);
   free(recs);

@@ -260,11 +260,5 @@ int rs_blob_destroy(rs_conn *c, const char *oid, uint64_t chunks, int probe) {
   if (rc < 0) return rc;
   RS_CRASH("destroy.chunks_removed");
   rs_chunk_name(name, oid, 0);
-  {
-    rados_write_op_t op = rados_create_write_op();
-    rados_write_op_remove(op);
-    rc = rs_write_op(c, op, name);
-    rados_release_write_op(op);
-  }
-  return rc == -ENOENT ? 0 : rc;
+  return rs_remove_object(c, name);
 }

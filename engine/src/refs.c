@@ -107,25 +107,43 @@ static int has_ref(const rs_blobinfo *info, const char *name) {
  * Drops a committed blob whose references are all dead, if chunk 0 is still
  * at the version they were read at: -ERANGE/-EOVERFLOW when it moved on.
  * A one-chunk blob goes in that one op; a larger one first loses its
- * references (so none can be added), then its chunks, chunk 0 last.
+ * references (so none can be added), then its chunks, chunk 0 last.  The
+ * guarded op is sent by drop_start, so that many can be in flight.
  */
-static int drop_guarded(rs_conn *c, const char *oid, const rs_blobinfo *info) {
+static int drop_start(rs_conn *c, const char *oid, const rs_blobinfo *info,
+                      rados_completion_t *comp) {
   char chunk0[RS_OID_MAX];
-  uint64_t chunks = rs_chunk_count(info->m.stripe, info->m.size);
   rados_write_op_t op = rados_create_write_op();
   int rc;
   rs_chunk_name(chunk0, oid, 0);
   rados_write_op_assert_version(op, info->version);
-  if (chunks == 1)
+  if (rs_chunk_count(info->m.stripe, info->m.size) == 1)
     rados_write_op_remove(op);
   else
     rados_write_op_omap_clear(op);
-  rc = rs_write_op(c, op, chunk0);
+  rc = rs_comp_new(c, comp);
+  if (rc == 0) {
+    rc = rados_aio_write_op_operate(op, c->io, *comp, chunk0, NULL, 0);
+    if (rc < 0) rados_aio_release(*comp);
+  }
   rados_release_write_op(op);
+  return rc;
+}
+
+static int drop_finish(rs_conn *c, const char *oid, const rs_blobinfo *info,
+                       rados_completion_t comp) {
+  uint64_t chunks = rs_chunk_count(info->m.stripe, info->m.size);
+  int rc = rs_comp_wait(c, comp, NULL);
   if (rc == -ENOENT) return 0;
   if (rc < 0 || chunks == 1) return rc;
   RS_CRASH("release.refs_cleared");
   return rs_blob_destroy(c, oid, chunks, 0);
+}
+
+static int drop_guarded(rs_conn *c, const char *oid, const rs_blobinfo *info) {
+  rados_completion_t comp;
+  int rc = drop_start(c, oid, info, &comp);
+  return rc < 0 ? rc : drop_finish(c, oid, info, comp);
 }
 
 static int version_lost(int rc) { return rc == -ERANGE || rc == -EOVERFLOW; }
@@ -169,6 +187,16 @@ int rs_blob_release(rs_conn *c, const char *oid, const char *name) {
   return rc;
 }
 
+/* One blob of rs_blob_release_many whose guarded drop was sent: its end,
+ * and the slow path when chunk 0 moved on meanwhile. */
+static int drop_reap(rs_conn *c, const char *oid, const char *name,
+                     const rs_blobinfo *info, rados_completion_t comp) {
+  int rc = drop_finish(c, oid, info, comp);
+  if (version_lost(rc)) rc = rs_blob_release(c, oid, name);
+  if (rc >= 0) rs_deadline_renew(c); /* a bulk release counts from its last step */
+  return rc;
+}
+
 /*
  * Releases many blobs at once (names[i] no longer points at oids[i]): their
  * chunk 0s are read together, the blobs nothing else holds are dropped with
@@ -177,27 +205,37 @@ int rs_blob_release(rs_conn *c, const char *oid, const char *name) {
 int rs_blob_release_many(rs_conn *c, const char *const *oids,
                          const char *const *names, size_t n) {
   rs_blobinfo *info = calloc(n ? n : 1, sizeof *info);
-  size_t i;
+  rados_completion_t ring[RS_STAT_WINDOW];
+  size_t queue[RS_STAT_WINDOW], head = 0, used = 0, i;
   int rc = 0;
   if (!info) return -ENOMEM;
   rs_blob_info_many(c, oids, n, info, 1);
-  for (i = 0; i < n; i++) {
-    int simple;
-    if (!oids[i] || info[i].rc == -ENOENT) continue;
+  rs_deadline_renew(c);
+  for (i = 0; i <= n; i++) {
+    int r = 0;
+    /* Reap what must make room, and everything at the end. */
+    while (used > 0 && (i == n || used == RS_STAT_WINDOW)) {
+      size_t j = queue[head];
+      r = drop_reap(c, oids[j], names[j], &info[j], ring[head]);
+      if (r < 0 && rc == 0) rc = r;
+      head = (head + 1) % RS_STAT_WINDOW;
+      used--;
+    }
+    if (i == n || !oids[i] || info[i].rc == -ENOENT) continue;
     if (info[i].rc < 0) {
-      if (rc == 0) rc = info[i].rc;
-      continue;
-    }
-    simple = info[i].m.has_size &&
-             (info[i].nrefs == 0 || (info[i].nrefs == 1 && has_ref(&info[i], names[i])));
-    if (simple) {
-      int r = drop_guarded(c, oids[i], &info[i]);
-      if (version_lost(r)) r = rs_blob_release(c, oids[i], names[i]);
-      if (r < 0 && rc == 0) rc = r;
+      r = info[i].rc;
+    } else if (info[i].m.has_size &&
+               (info[i].nrefs == 0 || (info[i].nrefs == 1 && has_ref(&info[i], names[i])))) {
+      size_t tail = (head + used) % RS_STAT_WINDOW;
+      r = drop_start(c, oids[i], &info[i], &ring[tail]);
+      if (r == 0) {
+        queue[tail] = i;
+        used++;
+      }
     } else {
-      int r = rs_blob_release(c, oids[i], names[i]);
-      if (r < 0 && rc == 0) rc = r;
+      r = rs_blob_release(c, oids[i], names[i]);
     }
+    if (r < 0 && rc == 0) rc = r;
   }
   for (i = 0; i < n; i++) rs_blobinfo_free(&info[i]);
   free(info);

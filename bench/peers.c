@@ -335,7 +335,7 @@ static int mode_small(int n) {
     snprintf(name, sizeof name, "bench-small-%s-w%d", tag, -i);
     snprintf(path, sizeof path, "%s/w%d", dir, -i);
     if ((rc = rados_write_full(io, name, data, SZ)) < 0) die("rados_write_full", rc);
-    rs_check(rs_put(c, path, data, SZ, &st), &st, "rs_put");
+    rs_check(rs_put(c, path, data, SZ, 0, &st), &st, "rs_put");
     if ((rc = rados_read(io, name, buf, SZ, 0)) != SZ) die("rados_read", rc);
     rs_check(rs_get(c, path, &got, &len, &st), &st, "rs_get");
     free(got);
@@ -354,7 +354,7 @@ static int mode_small(int n) {
         if ((rc = rados_write_full(io, name, data, SZ)) < 0) die("rados_write_full", rc);
         raw_w[i] = now() - t0;
       } else {
-        rs_check(rs_put(c, path, data, SZ, &st), &st, "rs_put");
+        rs_check(rs_put(c, path, data, SZ, 0, &st), &st, "rs_put");
         rs_w[i] = now() - t0;
       }
     }
@@ -432,14 +432,14 @@ static int mode_batch(int m) {
   snprintf(dir, sizeof dir, "/bench-%s/batch", tag);
   for (i = 0; i < 10; i++) { /* warm: the directory exists, connections are up */
     snprintf(path, sizeof path, "%s/w%d", dir, i);
-    rs_check(rs_put(c, path, data, SZ, &st), &st, "rs_put");
+    rs_check(rs_put(c, path, data, SZ, 0, &st), &st, "rs_put");
     rs_check(rs_get(c, path, &got, &len, &st), &st, "rs_get");
     free(got);
   }
   t0 = now();
   for (i = 0; i < m; i++) {
     snprintf(path, sizeof path, "%s/f%05d", dir, i);
-    rs_check(rs_put(c, path, data, SZ, &st), &st, "rs_put");
+    rs_check(rs_put(c, path, data, SZ, 0, &st), &st, "rs_put");
   }
   result("c_put_ops", m / (now() - t0));
   t0 = now();
@@ -471,7 +471,7 @@ static void *fill_dir(void *arg) {
   int i;
   for (i = f->from; i < f->to; i++) {
     snprintf(path, sizeof path, "%s/e%05d", f->dir, i);
-    rs_check(rs_put(c, path, "", 0, &st), &st, "rs_put");
+    rs_check(rs_put(c, path, "", 0, 0, &st), &st, "rs_put");
   }
   rs_close(c);
   return NULL;

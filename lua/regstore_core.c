@@ -130,6 +130,20 @@ static int opt_bool(lua_State *L, int i) {
   return lua_toboolean(L, i);
 }
 
+/* { replace = false } at index i: the engine's RS_NOREPLACE. */
+static int opt_replace_flags(lua_State *L, int i) {
+  int flags = 0;
+  if (lua_isnoneornil(L, i)) return 0;
+  luaL_checktype(L, i, LUA_TTABLE);
+  lua_getfield(L, i, "replace");
+  if (!lua_isnil(L, -1)) {
+    if (lua_type(L, -1) != LUA_TBOOLEAN) luaL_argerror(L, i, "replace must be a boolean");
+    if (!lua_toboolean(L, -1)) flags |= RS_NOREPLACE;
+  }
+  lua_pop(L, 1);
+  return flags;
+}
+
 static Driver *check_driver(lua_State *L) {
   Driver *d = luaL_checkudata(L, 1, DRIVER);
   if (!d->c) luaL_error(L, "regstore: driver is closed");
@@ -258,8 +272,9 @@ static int d_put_content(lua_State *L) {
   PATH_ARG(path, 2);
   size_t len;
   const char *data = check_string(L, 3, &len);
+  int flags = opt_replace_flags(L, 4);
   rs_status st;
-  return push_result(L, rs_put(d->c, path, data, len, &st), &st);
+  return push_result(L, rs_put(d->c, path, data, len, flags, &st), &st);
 }
 
 static int d_get_content(lua_State *L) {
@@ -342,8 +357,9 @@ static int d_move(lua_State *L) {
   Driver *d = check_driver(L);
   PATH_ARG(src, 2);
   PATH_ARG(dst, 3);
+  int flags = opt_replace_flags(L, 4);
   rs_status st;
-  return push_result(L, rs_move(d->c, src, dst, &st), &st);
+  return push_result(L, rs_move(d->c, src, dst, flags, &st), &st);
 }
 
 static int d_delete(lua_State *L) {

@@ -266,12 +266,17 @@ end)
 
 -------------------------------------------------------------------------------
 describe("exists #cluster", function()
-  it("has no reachable case", function()
-    -- Every create in the contract replaces what is there (put_content,
-    -- writer, move onto a file) or fails with is_dir/not_dir; no call is a
-    -- create that must not replace, so "exists" cannot be reached through
-    -- the driver contract.
-    pending("no contract call can return exists")
+  -- The contract's own calls always replace (put_content, writer, move onto
+  -- a file); the create-only extension { replace = false } reaches "exists".
+  local fx = helper.fixture()
+  it("put_content and move with replace = false onto a file, naming the path", function()
+    assert(fx.drv:put_content("/f", "x"))
+    assert(fx.drv:put_content("/g", "y"))
+    helper.fails("exists", "/f", fx.drv:put_content("/f", "z", { replace = false }))
+    helper.fails("exists", "/f", fx.drv:move("/g", "/f", { replace = false }))
+    assert.equal("x", fx.drv:get_content("/f"))
+    assert(fx.drv:delete("/f"))
+    assert(fx.drv:delete("/g"))
   end)
 end)
 

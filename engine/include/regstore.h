@@ -121,9 +121,17 @@ uint32_t rs_chunk_size(const rs_conn *c);
 /* Checks a path against the contract; allow_root admits "/". */
 int rs_path_valid(const char *path, int allow_root);
 
-/* Replaces the whole file with len bytes, atomically. */
+/* Flags of rs_put and rs_move. */
+enum {
+  RS_NOREPLACE = 1 /* fail with -RS_EEXIST when the destination is a file */
+};
+
+/*
+ * Replaces the whole file with len bytes, atomically; with RS_NOREPLACE
+ * only creates it (-RS_EEXIST, nothing changed, when a file is there).
+ */
 int rs_put(rs_conn *c, const char *path, const void *data, size_t len,
-           rs_status *st);
+           int flags, rs_status *st);
 /* Reads the whole file: *data is malloc'ed (owned by the caller). */
 int rs_get(rs_conn *c, const char *path, char **data, size_t *len,
            rs_status *st);
@@ -142,10 +150,14 @@ int rs_list_page(rs_conn *c, const char *path, const char *after, size_t max,
                  char ***names, size_t *count, rs_status *st);
 void rs_names_free(char **names, size_t count);
 /*
- * Moves a file; an existing file at dst is replaced and its data removed.
- * -RS_EISDIR when src or dst is a directory; failures name src.
+ * Moves a file; an existing file at dst is replaced and its data removed,
+ * or with RS_NOREPLACE the move fails with -RS_EEXIST and changes nothing
+ * (decided atomically on dst's directory entry: of two moves onto one
+ * missing dst exactly one succeeds).  -RS_EISDIR when src or dst is a
+ * directory; failures name src.
  */
-int rs_move(rs_conn *c, const char *src, const char *dst, rs_status *st);
+int rs_move(rs_conn *c, const char *src, const char *dst, int flags,
+            rs_status *st);
 /* Deletes a file, or a directory with everything under it. */
 int rs_delete(rs_conn *c, const char *path, rs_status *st);
 

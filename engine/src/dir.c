@@ -199,13 +199,15 @@ int rs_dir_link_chain(rs_conn *c, const char *dir, int known) {
  * when dir and n - 1 of its parents were found missing, -1 when dir was
  * found missing and its parents are unknown.  A race with another writer of
  * the same name is retried: the last commit wins, and the caller removes
- * the blob it replaced.
+ * the blob it replaced.  With RS_NOREPLACE a file already there, or linked
+ * by the winner of a race, gives -RS_EEXIST (the guard makes it atomic).
  */
 int rs_dir_link_file(rs_conn *c, const char *dir, const char *name,
-                     const char *oid, char *old, int missing) {
+                     const char *oid, char *old, int missing, int flags) {
   int tries, rc = -EAGAIN, dir_exists = missing == 0;
   for (tries = 0; tries < RS_RETRIES; tries++) {
     rs_entry e;
+    if (old[0] && (flags & RS_NOREPLACE)) return -RS_EEXIST;
     rc = op_link(c, dir, name, old, oid, dir_exists);
     if (rc == 0) break;
     if (rc == -ENOENT && dir_exists) {

@@ -33,13 +33,14 @@ static int check_parent(rs_conn *c, const rs_entry *e, const char *dir,
  * failure after the link (*linked set) leaves the new content in place.
  */
 int rs_file_commit(rs_conn *c, const char *path, const char *oid, char *old,
-                   int missing, int *linked, rs_status *st) {
+                   int missing, int flags, int *linked, rs_status *st) {
   rs_split sp;
   int rc;
   *linked = 0;
   rs_path_split(path, &sp);
-  rc = rs_dir_link_file(c, sp.dir, sp.base, oid, old, missing);
-  if (rc == -RS_EISDIR || rc == -RS_ENOTDIR) return rs_fail(st, rc, path, NULL);
+  rc = rs_dir_link_file(c, sp.dir, sp.base, oid, old, missing, flags);
+  if (rc == -RS_EISDIR || rc == -RS_ENOTDIR || rc == -RS_EEXIST)
+    return rs_fail(st, rc, path, NULL);
   if (rc < 0) return rs_fail_rados(st, rc, path, "commit");
   *linked = 1;
   RS_CRASH("commit.linked");
@@ -58,7 +59,7 @@ int rs_file_commit(rs_conn *c, const char *path, const char *oid, char *old,
  * op on the directory, plus the release of a replaced file.
  */
 int rs_put(rs_conn *c, const char *path, const void *data, size_t len,
-           rs_status *st) {
+           int flags, rs_status *st) {
   char oid[RS_OID_MAX], old[RS_OID_MAX] = "";
   uint32_t stripe = c->chunk;
   rs_split sp;
@@ -81,11 +82,13 @@ int rs_put(rs_conn *c, const char *path, const void *data, size_t len,
   if (rc < 0) rc = rs_fail_rados(st, rc, path, "lookup");
   else if (wrc < 0) rc = rs_fail_rados(st, wrc, path, "write");
   else if (e.kind == RS_ENT_DIR) rc = rs_fail(st, -RS_EISDIR, path, NULL);
+  else if (e.kind == RS_ENT_FILE && (flags & RS_NOREPLACE))
+    rc = rs_fail(st, -RS_EEXIST, path, NULL);
   else rc = check_parent(c, &e, sp.dir, path, &missing, st);
   if (rc == 0) {
     RS_CRASH("put.sealed");
     if (e.kind == RS_ENT_FILE) memcpy(old, e.oid, sizeof old);
-    rc = rs_file_commit(c, path, oid, old, missing, &linked, st);
+    rc = rs_file_commit(c, path, oid, old, missing, flags, &linked, st);
   }
   if (rc < 0 && !linked) rs_blob_destroy(c, oid, rs_chunk_count(stripe, len), 0);
   return rc;
@@ -373,7 +376,8 @@ static int unblock_ref(rs_conn *c, const char *oid, const char *src,
  */
 static int move_once(rs_conn *c, const rs_split *s, const rs_split *d,
                      const char *src, const char *dst, const char *oid,
-                     char *old, int missing, int *linked, int tries) {
+                     char *old, int missing, int flags, int *linked,
+                     int tries) {
   char stamp[24];
   int rc = rs_blob_add_ref(c, oid, src, dst, stamp), unlinked = 0;
   if (rc == -ECANCELED) {
@@ -387,7 +391,7 @@ static int move_once(rs_conn *c, const rs_split *s, const rs_split *d,
     rc = rs_dir_swap(c, s->dir, s->base, d->base, oid, old);
     unlinked = rc == 0;
   } else {
-    rc = rs_dir_link_file(c, d->dir, d->base, oid, old, missing);
+    rc = rs_dir_link_file(c, d->dir, d->base, oid, old, missing, flags);
     if (rc == 0) {
       RS_CRASH("move.dst_linked");
       unlinked = rs_dir_unlink(c, s->dir, s->base, oid) == 0;
@@ -419,7 +423,8 @@ static int move_onto_itself(rs_conn *c, const rs_split *s, const char *src,
   return rc < 0 ? rc : rs_dir_prune(c, s->dir);
 }
 
-int rs_move(rs_conn *c, const char *src, const char *dst, rs_status *st) {
+int rs_move(rs_conn *c, const char *src, const char *dst, int flags,
+            rs_status *st) {
   rs_split s, d;
   int rc, tries;
   if ((rc = check_path(src, 0, st)) < 0) return rc;
@@ -442,11 +447,13 @@ int rs_move(rs_conn *c, const char *src, const char *dst, rs_status *st) {
       if (rc != -RS_ENOENT) return rs_fail_rados(st, rc, src, "move");
     }
     if (ed.kind == RS_ENT_FILE) memcpy(old, ed.oid, sizeof old);
+    if (old[0] && (flags & RS_NOREPLACE))
+      return rs_fail(st, -RS_EEXIST, src, "%s exists, cannot move onto it from", dst);
     if (strcmp(old, es.oid) == 0) {
       rc = move_onto_itself(c, &s, src, es.oid);
       if (rc == -ECANCELED) continue;
     } else {
-      rc = move_once(c, &s, &d, src, dst, es.oid, old, missing, &linked, tries);
+      rc = move_once(c, &s, &d, src, dst, es.oid, old, missing, flags, &linked, tries);
       if (rc == -ECANCELED && !linked) continue; /* src or dst changed: look again */
     }
     rs_oidcache_set(c, src, NULL);
@@ -456,6 +463,8 @@ int rs_move(rs_conn *c, const char *src, const char *dst, rs_status *st) {
       if (rel < 0 && rc == 0) return rs_fail_rados(st, rel, dst, "release of the old content");
     }
     if (rc == -RS_EISDIR || rc == -RS_ENOTDIR) return rs_fail(st, rc, src, NULL);
+    if (rc == -RS_EEXIST)
+      return rs_fail(st, rc, src, "%s exists, cannot move onto it from", dst);
     if (rc < 0) return rs_fail_rados(st, rc, src, "move");
     rs_oidcache_set(c, dst, es.oid);
     return 0;

@@ -122,7 +122,7 @@ int rs_resolve(rs_conn *c, const char *path, rs_entry *e, rs_status *st);
 int rs_path_names(rs_conn *c, const char *path, const char *oid);
 int rs_dir_check_ancestors(rs_conn *c, const char *dir, int *missing);
 int rs_dir_link_file(rs_conn *c, const char *dir, const char *name,
-                     const char *oid, char *old, int missing);
+                     const char *oid, char *old, int missing, int flags);
 int rs_dir_link_chain(rs_conn *c, const char *dir, int known);
 int rs_dir_unlink(rs_conn *c, const char *dir, const char *name,
                   const char *expect);
@@ -231,7 +231,7 @@ int rs_blob_destroy(rs_conn *c, const char *oid, uint64_t chunks, int probe);
 
 /* file.c */
 int rs_file_commit(rs_conn *c, const char *path, const char *oid, char *old,
-                   int missing, int *linked, rs_status *st);
+                   int missing, int flags, int *linked, rs_status *st);
 
 /* hashjob.c: a thread that hashes a write's bytes beside the writer. */
 #define RS_HASH_OFFLOAD (256u << 10) /* smaller writes are hashed inline */

@@ -386,7 +386,7 @@ static int commit_new(rs_writer *w, rs_status *st) {
     rs_fail_rados(st, rc, w->path, "commit");
   } else {
     RS_CRASH("commit.sealed");
-    rc = rs_file_commit(w->c, w->path, w->rec.oid, w->old, w->missing, &linked, st);
+    rc = rs_file_commit(w->c, w->path, w->rec.oid, w->old, w->missing, 0, &linked, st);
   }
   if (!linked) {
     /* Claimed and not linked: nobody else can find this data any more. */

@@ -46,6 +46,14 @@ function blobs.exists(ctx, digest)
   return nil, msg, code
 end
 
+--- Like exists, but asks the store, never the cache: for the checks made
+-- after a link is written, which must see a blob that garbage collection
+-- took away since (see manifests.lua and uploads.lua).
+function blobs.exists_now(ctx, digest)
+  ctx.cache:delete(digest)
+  return blobs.exists(ctx, digest)
+end
+
 --- The whole content of a blob.
 function blobs.get(ctx, digest)
   local data, msg, code = ctx.drv:get_content(ctx.paths:path_for("blob_data", { digest = digest }))
@@ -67,14 +75,18 @@ function blobs.reader(ctx, digest, offset)
 end
 
 --- Stores data under its digest unless a blob is there already (content
--- addressed: same digest, same bytes). Records it in the cache.
-function blobs.put_if_absent(ctx, digest, data, media_type)
-  local exists, msg, code = blobs.exists(ctx, digest)
+-- addressed: same digest, same bytes). Records it in the cache. Two
+-- processes storing the same blob at once: one creates it, the other finds
+-- it (`replace = false`); a blob is never replaced under its readers.
+-- fresh: ask the store rather than the cache whether it is there.
+function blobs.put_if_absent(ctx, digest, data, media_type, fresh)
+  local exists, msg, code = (fresh and blobs.exists_now or blobs.exists)(ctx, digest)
   if exists == nil then return nil, msg, code end
   if not exists then
     local ok
-    ok, msg, code = ctx.drv:put_content(ctx.paths:path_for("blob_data", { digest = digest }), data)
-    if not ok then return nil, msg, code end
+    ok, msg, code = ctx.drv:put_content(ctx.paths:path_for("blob_data", { digest = digest }), data,
+      { replace = false })
+    if not ok and code ~= "exists" then return nil, msg, code end
   end
   ctx.cache:set(digest, { size = #data, media_type = media_type or blobs.DEFAULT_MEDIA_TYPE })
   return true

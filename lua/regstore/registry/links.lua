@@ -27,9 +27,16 @@ function links.read(ctx, kind, fields)
   return text
 end
 
---- Writes a link to digest.
+--- Makes a link hold digest. A link that holds it already is left alone:
+-- rewriting it would replace the file under its readers for nothing, and
+-- registries re-push the same layers and manifests all day. Returns true,
+-- and as second result whether it wrote.
 function links.write(ctx, kind, fields, digest)
-  return ctx.drv:put_content(ctx.paths:path_for(kind, fields), digest)
+  local path = ctx.paths:path_for(kind, fields)
+  if ctx.drv:get_content(path) == digest then return true, false end
+  local ok, msg, code = ctx.drv:put_content(path, digest)
+  if not ok then return nil, msg, code end
+  return true, true
 end
 
 --- The base names of a directory's children, sorted; {} when it is missing.

@@ -21,7 +21,6 @@ local validate = require "regstore.registry.validate"
 local errors = require "regstore.registry.errors"
 local blobs = require "regstore.registry.blobs"
 local links = require "regstore.registry.links"
-local linked = require "regstore.registry.linked"
 local tags = require "regstore.registry.tags"
 local listing = require "regstore.registry.listing"
 local formats = require "regstore.registry.manifest_formats"
@@ -103,24 +102,39 @@ function manifests.all(ctx, name)
   return listing.sort(out), found
 end
 
--- Checks that everything the manifest names is in the repository.
-local function verify_references(ctx, name, info)
+local function blob_unknown(name, ref)
+  return errors.new("manifest_blob_unknown",
+    "manifest in repository %s references %s %s, unknown to the repository",
+    name, ref.kind == "manifest" and "manifest" or "blob", ref.digest)
+end
+
+-- Checks that everything the manifest names is in the repository. now:
+-- ask the store for each blob, never the cache (the check after the write).
+local function verify_references(ctx, name, info, now)
   for _, ref in ipairs(info.references) do
-    local ok, msg, code
-    if ref.kind == "manifest" then
-      ok, msg, code = manifests.exists(ctx, name, ref.digest)
-    else
-      ok, msg, code = linked.stat(ctx, name, ref.digest)
-      if not ok and code == "blob_unknown" then ok = false end
+    local kind = ref.kind == "manifest" and "revision_link" or "layer_link"
+    local target, msg, code = links.read(ctx, kind, { name = name, digest = ref.digest })
+    local ok = target
+    if target then
+      ok, msg, code = (now and blobs.exists_now or blobs.exists)(ctx, target)
+    elseif code == "not_found" then
+      ok = false
     end
     if ok == nil then return nil, msg, code end
-    if not ok then
-      return errors.new("manifest_blob_unknown",
-        "manifest in repository %s references %s %s, unknown to the repository",
-        name, ref.kind == "manifest" and "manifest" or "blob", ref.digest)
-    end
+    if not ok then return blob_unknown(name, ref) end
   end
   return true
+end
+
+-- After the revision link is written: garbage collection running beside
+-- this put may have swept a blob the first check saw (an unreferenced one
+-- older than its grace) before the link made it referenced. gc quarantines
+-- what it sweeps and marks again before it deletes, so a blob found here
+-- after the link exists is kept; one missing here fails the put cleanly.
+local function still_there(ctx, name, digest, content, media_type, info)
+  local ok, msg, code = blobs.put_if_absent(ctx, digest, content, media_type, true)
+  if not ok then return nil, msg, code end
+  return verify_references(ctx, name, info, true)
 end
 
 local Store = {}
@@ -167,10 +181,17 @@ function Store:put(content, media_type, opts)
   if not ok then return nil, msg, code end
   ok, msg, code = blobs.put_if_absent(ctx, digest, content, media_type)
   if not ok then return nil, msg, code end
-  ok, msg, code = links.write(ctx, "revision_link", { name = name, digest = digest }, digest)
-  if not ok then return nil, msg, code end
+  local fields = { name = name, digest = digest }
+  local wrote
+  ok, wrote, code = links.write(ctx, "revision_link", fields, digest)
+  if not ok then return nil, wrote, code end
+  ok, msg, code = still_there(ctx, name, digest, content, media_type, info)
+  if not ok then
+    if wrote then ctx.drv:delete(ctx.paths:path_for("revision_link", fields)) end
+    return nil, msg, code
+  end
   if tag then
-    ok, msg, code = tags.set(ctx, name, tag, digest)
+    ok, msg, code = tags.set_checked(ctx, name, tag, digest)
     if not ok then return nil, msg, code end
   end
   return digest
@@ -191,13 +212,23 @@ function Store:exists(digest)
 end
 
 --- Removes the manifest from the repository, and the tags pointing at it.
+-- The revision goes first, the tags after: a tag set meanwhile either is
+-- found here, or its setter finds the revision gone and takes the tag back
+-- (tags.set_checked), so no tag is left pointing at a deleted manifest. A
+-- delete of a manifest already gone still sweeps tags pointing at it (what
+-- a delete that failed half-way left), then answers manifest_unknown.
 function Store:delete(digest)
   local ok, msg, code = validate.digest_arg(digest, "delete")
   if not ok then return nil, msg, code end
   local ctx, name = self._ctx, self._name
-  local target
-  target, msg, code = revision(ctx, name, digest)
-  if not target then return nil, msg, code end
+  local gone
+  ok, msg, code = ctx.drv:delete(ctx.paths:path_for("revision_link", { name = name, digest = digest }))
+  if not ok then
+    if code ~= "not_found" and code ~= "not_dir" then return nil, msg, code end
+    gone = true
+  end
+  ctx.cache:delete(digest)
+  ctx.cache:delete(SUMMARY .. digest)
   local pointing
   pointing, msg, code = tags.lookup(ctx, name, digest)
   if not pointing then return nil, msg, code end
@@ -205,14 +236,7 @@ function Store:delete(digest)
     ok, msg, code = tags.remove(ctx, name, t)
     if not ok and code ~= "tag_unknown" then return nil, msg, code end
   end
-  ok, msg, code = ctx.drv:delete(ctx.paths:path_for("revision_link", { name = name, digest = digest }))
-  if not ok then
-    if code == "not_dir" then code = "not_found" end
-    return errors.translate(msg, code, "manifest_unknown",
-      "manifest unknown to repository %s: %s", name, digest)
-  end
-  ctx.cache:delete(digest)
-  ctx.cache:delete(SUMMARY .. digest)
+  if gone then return unknown(name, digest) end
   return true
 end
 

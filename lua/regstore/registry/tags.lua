@@ -30,6 +30,25 @@ function tags.set(ctx, name, tag, digest)
   return true
 end
 
+--- tags.set, for a manifest that a delete may be removing right now. The
+-- delete removes the revision first and the tags pointing at it after; a
+-- tag written after that sweep would point at nothing for good. So the
+-- revision is looked at again once the tag is written; if it is gone, the
+-- tag is taken back (when it still points at digest) and the call fails
+-- with manifest_unknown.
+function tags.set_checked(ctx, name, tag, digest)
+  local ok, msg, code = tags.set(ctx, name, tag, digest)
+  if not ok then return nil, msg, code end
+  ok, msg, code = links.read(ctx, "revision_link", { name = name, digest = digest })
+  if ok then return true end
+  if code ~= "not_found" then return nil, msg, code end
+  if tags.get(ctx, name, tag) == digest then
+    ok, msg, code = tags.remove(ctx, name, tag)
+    if not ok and code ~= "tag_unknown" then return nil, msg, code end
+  end
+  return errors.new("manifest_unknown", "manifest unknown to repository %s: %s", name, digest)
+end
+
 --- Removes a tag (validated) with its history.
 function tags.remove(ctx, name, tag)
   local ok, msg, code = ctx.drv:delete(ctx.paths:path_for("tag", { name = name, tag = tag }))
@@ -93,7 +112,7 @@ function Store:tag(tag, digest)
     return errors.translate(msg, code, "manifest_unknown",
       "manifest unknown to repository %s: %s", self._name, digest)
   end
-  return tags.set(self._ctx, self._name, tag, digest)
+  return tags.set_checked(self._ctx, self._name, tag, digest)
 end
 
 --- Removes the tag.

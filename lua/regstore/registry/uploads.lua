@@ -35,9 +35,18 @@
 --      remains resumable, and nothing reached blobs/.
 --   3. If blobs/<alg>/<2hex>/<hex>/data exists already, the upload's data is
 --      just dropped; otherwise the writer is committed (2a) and `data` is
---      moved there (a move rewrites directory entries, no data is copied).
---   4. The _layers/<alg>/<hex>/link is written, then the whole upload
---      directory is deleted; the id is unknown from then on.
+--      moved there (a move rewrites directory entries, no data is copied)
+--      with `replace = false`: when another upload of the same content got
+--      there first (several clients push one layer at once), the move fails
+--      with `exists`, changes nothing, and this upload links that blob. A
+--      blob is never replaced by identical content under its readers.
+--   4. The _layers/<alg>/<hex>/link is written (left alone when it already
+--      holds the digest). When the blob was found rather than moved, it is
+--      looked for once more, past the cache: garbage collection may have
+--      taken it between 3 and 4 (an unreferenced blob older than its
+--      grace), and then this upload's data, still in place, moves there.
+--      Then the whole upload directory is deleted; the id is unknown from
+--      then on.
 -- Failures of the store itself (io, timeout) between 3 and 4 are returned
 -- as they are; a retry after a failed move finds the data still in the
 -- upload (committed), a retry after a failed link write does not (as in
@@ -57,6 +66,8 @@ local rfc3339 = require "regstore.registry.rfc3339"
 local uploads = {}
 
 local READ_SIZE = 1048576
+
+local reopen   -- function(self, data): see below
 
 ---------------------------------------------------------------- helpers
 
@@ -105,6 +116,41 @@ local function best_state(self, offset)
   return regstore.sha256()
 end
 
+-- Whether some bytes of the upload were kept once: a hash state saved at
+-- an offset above 0.
+local function kept_bytes(self)
+  local list = self._ctx.drv:list(path(self, "upload_hash_states"))
+  for _, p in ipairs(list or {}) do
+    local n = tonumber(p:match("/(%d+)$"))
+    if n and n > 0 then return true end
+  end
+  return false
+end
+
+local REOPEN_TRIES = 50
+
+-- The data is missing. Either none was ever kept (created, then nothing
+-- closed): the upload starts it, if the upload itself is still there. Or
+-- bytes were kept and another process is committing them right now (its
+-- writer's record is gone and its file not linked yet, for a round trip
+-- or two) or has moved them into blobs/ (and then removed `startedat`
+-- first): look again until one of the two shows.
+function reopen(self, data)
+  local drv = self._ctx.drv
+  local started = path(self, "upload_started_at")
+  local kept = kept_bytes(self)
+  for _ = 1, kept and REOPEN_TRIES or 1 do
+    local info, msg, code = drv:stat(started)
+    if not info then return failed(self, msg, code) end
+    if not kept then return drv:writer(data, false) end
+    local w
+    w, msg, code = drv:writer(data, true)
+    if w or code ~= "not_found" then return w, msg, code end
+  end
+  return errors.new("io", "upload %s in repository %s: its data is being committed by another writer",
+    self.id, self._name)
+end
+
 -- Opens the data writer if it is not open; attaches a hasher covering it.
 local function open(self)
   if self._done then return unknown(self) end
@@ -116,13 +162,7 @@ local function open(self)
     w, msg, code = drv:writer(data, false)
   else
     w, msg, code = drv:writer(data, true)
-    if not w and code == "not_found" then
-      -- No data was ever closed (created, then nothing kept): start it, if
-      -- the upload itself is still there.
-      local info, m2, c2 = drv:stat(path(self, "upload_started_at"))
-      if not info then return failed(self, m2, c2) end
-      w, msg, code = drv:writer(data, false)
-    end
+    if not w and code == "not_found" then w, msg, code = reopen(self, data) end
   end
   if not w then return failed(self, msg, code) end
   self._fresh = false
@@ -187,6 +227,35 @@ local function rehash(self, size)
     end
   end
   return h
+end
+
+-- Commits the data (when not yet) and moves it onto the blob's path,
+-- unless a blob is there already: of two uploads of one digest committing
+-- at once, one moves, the other finds the blob (`replace = false` decides
+-- it atomically) and links it. true when moved, false when found.
+--
+-- `startedat` goes before the data moves: a resume in another process that
+-- then finds no data must not take it for an upload never written and
+-- start it afresh (open() looks for `startedat` after missing the data).
+-- A move that fails puts `startedat` back, so the upload stays resumable.
+local function become_blob(self, digest)
+  local ctx, w = self._ctx, self._w
+  if w then
+    self._w = nil
+    local ok, msg, code = w:commit()
+    if not ok then return failed(self, msg, code) end
+  end
+  local started = path(self, "upload_started_at")
+  local ok, msg, code = ctx.drv:delete(started)
+  if not ok then return failed(self, msg, code) end
+  ok, msg, code = ctx.drv:move(path(self, "upload_data"),
+    ctx.paths:path_for("blob_data", { digest = digest }), { replace = false })
+  if ok then return true end
+  if code == "exists" then return false end
+  if code ~= "not_found" and self.started_at then
+    ctx.drv:put_content(started, rfc3339.format(self.started_at))
+  end
+  return failed(self, msg, code)
 end
 
 ---------------------------------------------------------------- methods
@@ -276,22 +345,24 @@ function Upload:commit(digest, size)
     if not committed then checkpoint(self) end
     return nil, msg, code
   end
+  local moved = false
   if not exists then
-    if not committed then
-      self._w = nil
-      local ok
-      ok, msg, code = w:commit()
-      if not ok then return failed(self, msg, code) end
-    end
-    local ok
-    ok, msg, code = ctx.drv:move(path(self, "upload_data"), ctx.paths:path_for("blob_data", { digest = digest }))
-    if not ok then return failed(self, msg, code) end
+    moved, msg, code = become_blob(self, digest)
+    if moved == nil then return nil, msg, code end
   end
   local ok
   ok, msg, code = links.write(ctx, "layer_link", { name = self._name, digest = digest }, digest)
   if not ok then
-    if not committed then checkpoint(self) end
+    if self._w then checkpoint(self) end
     return nil, msg, code
+  end
+  if not moved then
+    -- The blob found above may have been taken by garbage collection
+    -- before the link was written; then this upload's own data, still in
+    -- place, becomes the blob.
+    exists, msg, code = blobs.exists_now(ctx, digest)
+    if exists == false then exists, msg, code = become_blob(self, digest) end
+    if exists == nil then return nil, msg, code end
   end
   ctx.cache:set(digest, { size = total, media_type = blobs.DEFAULT_MEDIA_TYPE })
   if self._w then

@@ -17,6 +17,7 @@ storage driver contract, plus the registry storage layer in Lua.
 dependencies = {
   "lua >= 5.1, <= 5.4",
   "lua-cjson",
+  "luafilesystem",   -- migrate's filesystem trees (Debian: lua-filesystem)
 }
 external_dependencies = {
   RADOS = { header = "rados/librados.h", library = "rados" },
@@ -32,6 +33,8 @@ build = {
     INSTALL_CMOD = "$(LIBDIR)",
     INSTALL_LMOD = "$(LUADIR)",
   },
+  -- the `regstore` command (a Lua 5.4 script; LuaRocks wraps it in the tree's bin/)
+  install = { bin = { regstore = "bin/regstore" } },
 }
 test_dependencies = { "busted" }
 test = { type = "busted" }

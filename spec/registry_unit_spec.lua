@@ -91,6 +91,8 @@ describe("registry paths #unit", function()
       { "tag_index_link", { name = "a", tag = "v1", digest = D },
         R .. "/repositories/a/_manifests/tags/v1/index/sha256/" .. HEX .. "/link" },
     }
+    t[#t + 1] = { "quarantine", nil, R .. "/_gc" }
+    t[#t + 1] = { "quarantine_blob", { digest = D }, R .. "/_gc/sha256/" .. HEX }
     local id = "0b6c6a7e-6d0c-4b0e-9a53-5b3c1f0e2d11"
     local up = R .. "/repositories/a/_uploads/" .. id
     t[#t + 1] = { "uploads", { name = "a" }, R .. "/repositories/a/_uploads" }

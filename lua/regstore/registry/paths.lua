@@ -5,6 +5,8 @@
 -- that names each path (fields in <>):
 --
 --   <root>                                          (default /docker/registry/v2)
+--   ├── _gc                                         quarantine      (gc's, see policy/gc.lua)
+--   │   └── <alg>/<hex>                             quarantine_blob {digest}
 --   ├── blobs                                       blobs
 --   │   └── <alg>                                   blob_alg         {alg}
 --   │       └── <hex[1..2]>/<hex>                   blob             {digest}
@@ -109,6 +111,14 @@ end
 builders.blob_data = function(r, f, k) return join(builders.blob(r, f, k), "data") end
 
 builders.repositories = function(r) return join(r, "repositories") end
+
+-- Where gc parks a blob's data between its two marks (outside blobs/ and
+-- repositories/, so that no registry read finds it there).
+builders.quarantine = function(r) return join(r, "_gc") end
+builders.quarantine_blob = function(r, f, k)
+  local alg, hex = digest_of(f, k)
+  return join(r, "_gc", alg, hex)
+end
 builders.repository = function(r, f, k) return join(r, "repositories", name_of(f, k)) end
 
 local function repo(r, f, k, ...) return join(r, "repositories", name_of(f, k), ...) end

@@ -1,0 +1,192 @@
+--- Migration: copies a registry tree between two stores that speak the
+-- driver contract: RADOS (a regstore driver: another pool or namespace) or a
+-- directory of distribution's filesystem driver (policy/fsdir.lua).
+--
+--   local report = require("regstore.policy.migrate").run(src, dst, {
+--     src_root = "/docker/registry/v2", dst_root = same, dry_run = false,
+--     verify = false, progress = nil, piece = 1048576,
+--   })
+--   --> { dry_run, files, bytes, skipped, verified, errors = { messages } }
+--   -- files/bytes: copied (or to copy, in a dry run); skipped: identical
+--   --   already; verified: blobs whose destination bytes were hashed
+--   -- or nil, message, code when the source cannot be walked
+--   migrate.fs(dir) gives a directory as a store (fsdir.new).
+--
+-- Streaming: a file moves in pieces of `piece` bytes from a reader to a
+-- writer, so memory stays bounded whatever the blob size; the writer
+-- commits only at the end (a RADOS commit, or a rename in a directory), so a
+-- file at the destination is always whole.
+--
+-- Resumable: what is identical at the destination is skipped, so running
+-- it again after an interruption copies only the rest. Identical means: for
+-- blob data (blobs/<alg>/<2hex>/<hex>/data, content addressed) the same
+-- size, for any other file (links, startedat, hash states: small) the same
+-- bytes.
+--
+-- Digests: every blob's bytes are hashed as they stream (in C) and a blob
+-- whose bytes do not match the digest its path names is not committed (an
+-- error). With `verify`, every blob at the destination, copied or skipped,
+-- is read back and hashed as well.
+--
+-- What a RADOS walk cannot see is not copied: data an upload has not
+-- committed (an upload in progress keeps its startedat and hash states, so
+-- it is known at the destination, and resumes from a hash state at its size
+-- or starts over).
+
+local regstore = require "regstore"
+local paths = require "regstore.registry.paths"
+local context = require "regstore.policy.context"
+local fsdir = require "regstore.policy.fsdir"
+
+local migrate = {}
+
+migrate.PIECE = 1048576
+migrate.SMALL = 65536   -- files compared byte for byte when not blobs
+
+migrate.fs = fsdir.new
+
+-- The digest a blob data path names, or nil.
+local function blob_digest(rel)
+  if not rel:find("^/blobs/") or paths.base(rel) ~= "data" then return nil end
+  return paths.digest_from_path(rel)
+end
+
+-- Hashes a store's file; "sha256:<hex>" or nil, message, code.
+local function hash_of(store, path, piece)
+  local r, msg, code = store:reader(path)
+  if not r then return nil, msg, code end
+  local h = regstore.sha256()
+  while true do
+    local s
+    s, msg, code = r:read(piece)
+    if not s then break end
+    h:update(s)
+  end
+  r:close()
+  if msg then return nil, msg, code end
+  return "sha256:" .. h:hexdigest()
+end
+
+-- Streams src's file to dst's; checks the digest of a blob before commit.
+local function copy(src, dst, from, to, digest, piece, on_bytes)
+  local r, msg, code = src:reader(from)
+  if not r then return nil, msg, code end
+  local w
+  w, msg, code = dst:writer(to, false)
+  if not w then r:close() return nil, msg, code end
+  local h = digest and digest:find("^sha256:") and regstore.sha256() or nil
+  if h then w:hash(h) end
+  local n = 0
+  while true do
+    local s
+    s, msg, code = r:read(piece)
+    if not s then break end
+    local ok, wmsg, wcode = w:write(s)
+    if not ok then msg, code = wmsg, wcode break end
+    n = n + #s
+    on_bytes(#s)
+  end
+  r:close()
+  if msg then
+    w:cancel() w:close()
+    return nil, msg, code
+  end
+  if h and "sha256:" .. h:hexdigest() ~= digest then
+    w:cancel() w:close()
+    return nil, string.format("regstore: %s holds sha256:%s, not %s", from, h:hexdigest(), digest), "digest_invalid"
+  end
+  local ok
+  ok, msg, code = w:commit()
+  w:close()
+  if not ok then return nil, msg, code end
+  return n
+end
+
+-- Whether dst already holds what src holds at this path.
+local function identical(src, dst, from, to, size, digest, have)
+  if not have or have.is_dir or have.size ~= size then return false end
+  if digest then return true end
+  if size > migrate.SMALL then return false end
+  local a = src:get_content(from)
+  local b = dst:get_content(to)
+  return a ~= nil and a == b
+end
+
+-- Every file under root: array of { rel, size }, total bytes.
+local function files_of(store, root, tick)
+  local out, bytes = {}, 0
+  local ok, msg, code = store:walk(root, function(info)
+    if not info.is_dir then
+      out[#out + 1] = { rel = info.path:sub(#root + 1), size = info.size }
+      bytes = bytes + info.size
+      tick("scan", { files = #out, bytes = bytes })
+    end
+  end)
+  if not ok and code ~= "not_found" then return nil, msg, code end
+  return out, bytes
+end
+
+-- What dst holds under root: { [rel] = info }.
+local function index_of(store, root)
+  local out = {}
+  local ok, msg, code = store:walk(root, function(info) out[info.path:sub(#root + 1)] = info end)
+  if not ok and code ~= "not_found" then return nil, msg, code end
+  return out
+end
+
+--- Copies src's tree to dst. See the top.
+function migrate.run(src, dst, opts)
+  if src == nil or dst == nil then error("bad argument to 'run' (source and destination expected)", 2) end
+  opts = opts or {}
+  local sroot = opts.src_root or paths.DEFAULT_ROOT
+  local droot = opts.dst_root or sroot
+  paths.new(sroot) paths.new(droot) -- raise on a bad root
+  local piece = context.seconds(opts, "piece", migrate.PIECE, "run")
+  local tick = context.progress(opts)
+  local report = { dry_run = opts.dry_run and true or false, files = 0, bytes = 0, skipped = 0,
+    verified = 0, errors = {} }
+  local list, total, code = files_of(src, sroot, tick)
+  if not list then return nil, total, code end
+  local have, msg
+  have, msg, code = index_of(dst, droot)
+  if not have then return nil, msg, code end
+  local done = 0
+  for i, f in ipairs(list) do
+    local from, to = sroot .. f.rel, droot .. f.rel
+    local digest = blob_digest(f.rel)
+    if identical(src, dst, from, to, f.size, digest, have[f.rel]) then
+      report.skipped = report.skipped + 1
+      done = done + f.size
+    elseif report.dry_run then
+      report.files = report.files + 1
+      report.bytes = report.bytes + f.size
+    else
+      local n
+      n, msg = copy(src, dst, from, to, digest, piece, function(k)
+        done = done + k
+        tick("copy", { files = i, total_files = #list, bytes = done, total_bytes = total })
+      end)
+      if n then
+        report.files = report.files + 1
+        report.bytes = report.bytes + n
+      else
+        report.errors[#report.errors + 1] = msg
+      end
+    end
+    if opts.verify and digest and digest:find("^sha256:") and not report.dry_run then
+      local got
+      got, msg = hash_of(dst, to, piece)
+      if got == digest then
+        report.verified = report.verified + 1
+      elseif got then
+        report.errors[#report.errors + 1] = string.format("regstore: %s holds %s, not %s", to, got, digest)
+      else
+        report.errors[#report.errors + 1] = msg
+      end
+    end
+    tick("copy", { files = i, total_files = #list, bytes = done, total_bytes = total })
+  end
+  return report
+end
+
+return migrate

@@ -191,7 +191,7 @@ describe("policy gc #cluster", function()
     local cfg, layer = util.digest("cfg b"), util.digest("layer b")
     assert(repo.blobs:put("cfg b"))
     assert(repo.blobs:put("layer b"))
-    local content, mt = util.image("cfg b", { "layer b" })
+    local content = util.image("cfg b", { "layer b" })
     local md
     local r = assert(gc.run(reg, { grace = 0, progress = function(phase, c)
       -- gc's first mark saw no manifest: links deleted, blobs parked; a put

@@ -18,8 +18,10 @@
 --                     its repository
 --   quarantined       blob data gc left in <root>/_gc (a gc died mid-way)
 -- With repair: the engine repairs what its kinds allow (anything older than
--- grace); links of the first, second and fourth kind older than grace are
--- deleted (a tag with no manifest goes whole, as untag does); quarantined
+-- grace); of what is older than grace, a revision or layer link with bad
+-- content is rewritten with the digest its path names (what distribution's
+-- links hold) when that blob exists, links to missing blobs are deleted, and
+-- a tag whose link is bad or names no manifest goes whole (as untag); quarantined
 -- data is moved back to blobs/ (gc then decides again). Nothing younger than
 -- grace is touched; a bad manifest is only reported (its digest may be
 -- named by other manifests: deleting it is the operator's call).
@@ -42,13 +44,31 @@ local function finding(report, kind, path, detail)
   return f
 end
 
--- Deletes path (a link's directory) when repairing and it is old enough.
-local function fix(ctx, report, f, dir, modtime, young)
+-- Deletes path (a link's directory) when repairing and it is old enough;
+-- with `content`, writes that to path instead (a link rewritten).
+local function fix(ctx, report, f, path, modtime, young, content)
   if not report.repair or modtime > young then return end
-  local ok, _, code = ctx.drv:delete(dir)
+  local ok, code, _
+  if content then
+    ok, _, code = ctx.drv:put_content(path, content)
+  else
+    ok, _, code = ctx.drv:delete(path)
+  end
   if ok or code == "not_found" then
     f.repaired = true
     report.repaired = report.repaired + 1
+  end
+end
+
+-- A link whose content is wrong: rewritten with the digest its path names
+-- when that blob exists (distribution's links hold exactly that), else
+-- removed with its directory.
+local function fix_link(ctx, report, f, kind, fields, modtime, young, blobs)
+  local P = ctx.paths
+  if blobs[fields.digest] then
+    fix(ctx, report, f, P:path_for(kind .. "_link", fields), modtime, young, fields.digest)
+  else
+    fix(ctx, report, f, P:path_for(kind, fields), modtime, young)
   end
 end
 
@@ -76,7 +96,7 @@ local function check_repo(ctx, report, r, blobs, m, young)
     local link = P:path_for("revision_link", f)
     local got, why = read_link(ctx, link, d)
     if not got and why then
-      fix(ctx, report, finding(report, "bad_link", link, why), P:path_for("revision", f), r.revisions[d], young)
+      fix_link(ctx, report, finding(report, "bad_link", link, why), "revision", f, r.revisions[d], young, blobs)
     elseif got and not blobs[d] then
       fix(ctx, report, finding(report, "missing_blob", link, "manifest " .. d .. " has no blob data"),
         P:path_for("revision", f), r.revisions[d], young)
@@ -92,7 +112,7 @@ local function check_repo(ctx, report, r, blobs, m, young)
     local link = P:path_for("layer_link", f)
     local got, why = read_link(ctx, link, d)
     if not got and why then
-      fix(ctx, report, finding(report, "bad_link", link, why), P:path_for("layer", f), r.layers[d], young)
+      fix_link(ctx, report, finding(report, "bad_link", link, why), "layer", f, r.layers[d], young, blobs)
     elseif got and not blobs[d] then
       fix(ctx, report, finding(report, "missing_blob", link, "blob " .. d .. " has no data"),
         P:path_for("layer", f), r.layers[d], young)

@@ -270,7 +270,7 @@ while os.time() < deadline do
   local layers = {}
   for k = 1, 3 do layers[k] = "old blob " .. math.random(nblobs) end
   local pushed = true
-  for _, b in ipairs({ cfg, table.unpack(layers) }) do
+  for _, b in ipairs({ cfg, layers[1], layers[2], layers[3] }) do
     if not repo.blobs:put(b) then pushed = false end
   end
   local content, mt = util.image(cfg, layers)

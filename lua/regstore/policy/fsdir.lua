@@ -37,7 +37,7 @@ end
 function Dir:get_content(path)
   local f, err = io.open(self:file(path), "rb")
   if not f then return fail("not_found", "%s", err) end
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   if not s then return fail("is_dir", "%s is a directory", self:file(path)) end
   return s

@@ -50,6 +50,40 @@ describe("registry catalog #cluster", function()
     helper.fails("name_unknown", "gone/soon", repo.tags:list())
   end)
 
+  it("pages in byte order without walking the tree", function()
+    -- names that nest and that sort around "/": a, a-b, a.b, a/b, a/b/c, a0, a_b
+    local names = { "a", "a-b", "a.b", "a/b", "a/b/c", "a/b-c", "a0", "a_b", "b/x/y", "b0", "c" }
+    for i = 1, 30 do names[#names + 1] = string.format("many/r%02d", i) end
+    for _, n in ipairs(names) do assert(reg:repository(n).blobs:put("b " .. n)) end
+    local all = assert(reg:repositories())
+    local sorted = {}
+    for i, n in ipairs(names) do sorted[i] = n end
+    require("regstore.registry.listing").sort(sorted)
+    assert.same(sorted, all)
+    for _, n in ipairs { 1, 2, 3, 7 } do
+      local got, last = {}, nil
+      repeat
+        local page = assert(reg:repositories { n = n, last = last })
+        assert.is_true(#page <= n)
+        for _, v in ipairs(page) do got[#got + 1] = v end
+        last = page[#page]
+      until #page < n
+      assert.same(all, got)
+    end
+    -- a page deep in the list: no walk, and a few listings, not one per directory
+    local calls = { list = 0, walk = 0 }
+    local counting = setmetatable({}, { __index = function(_, k)
+      return function(_, ...)
+        calls[k] = (calls[k] or 0) + 1
+        return drv[k](drv, ...)
+      end
+    end })
+    local reg2 = registry.new(counting)
+    assert.same({ "many/r21", "many/r22" }, reg2:repositories { n = 2, last = "many/r20" })
+    assert.equal(0, calls.walk)
+    assert.is_true(calls.list <= 6, "listings: " .. calls.list)
+  end)
+
   it("raises on bad pagination arguments", function()
     assert.has_error(function() reg:repositories { n = -1 } end)
     assert.has_error(function() reg:repositories { n = "2" } end)

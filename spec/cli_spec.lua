@@ -6,40 +6,8 @@ local registry = require "regstore.registry"
 local json = require "cjson.safe"
 local util = require "fixtures.registry.util"
 
-local ROOT = (debug.getinfo(1, "S").source:match("^@(.*)/spec/[^/]+$")) or "."
-if ROOT:sub(1, 1) ~= "/" then ROOT = os.getenv("PWD") .. "/" .. ROOT end
-
--- The Lua 5.4 build of the binding: the one of this process when it is 5.4,
--- its sibling when busted runs under LuaJIT; then Lua 5.4's own defaults
--- (the system's 5.1 directories would offer 5.1 modules to lua5.4).
-local function cpath54()
-  local out = {}
-  for t in package.cpath:gmatch("[^;]+") do
-    if not t:find("^/usr/") and not t:find("^%./") and not t:find("/5%.1/") then
-      out[#out + 1] = (t:gsub("/luajit/", "/lua5.4/"))
-    end
-  end
-  return table.concat(out, ";") .. ";;"
-end
-
-local ENV = string.format("LUA_PATH=%s LUA_CPATH=%s ",
-  helper.quote(ROOT .. "/lua/?.lua;" .. ROOT .. "/lua/?/init.lua;;"), helper.quote(cpath54()))
-
-local outputs = {} -- everything any run printed, checked for secrets at the end
-
--- Runs `regstore ARGS` (a shell-quoted string); returns stdout, stderr, status.
-local function regstore(args, env, stdin)
-  local err = os.tmpname()
-  local cmd = string.format("%s%s lua5.4 %s %s 2>%s%s", ENV, env or "",
-    helper.quote(ROOT .. "/bin/regstore"), args, helper.quote(err), stdin and " <" .. helper.quote(stdin) or "")
-  local out, rc = helper.sh(cmd)
-  local f = assert(io.open(err))
-  local e = f:read("*a")
-  f:close()
-  os.remove(err)
-  outputs[#outputs + 1] = out .. e
-  return out, e, rc
-end
+local cli = require "fixtures.cli"
+local regstore, outputs = cli.run, cli.outputs
 
 local function keys(t)
   local k = {}

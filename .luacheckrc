@@ -5,3 +5,7 @@ max_line_length = 120
 ignore = { "421/ok", "421/err", "421/code", "431/ok", "431/err", "431/code" }
 files["spec/"] = { std = "+busted" }
 files["bench/"] = { std = "max" }
+-- Maintenance scripts run by `regstore run`, which gives them these globals.
+files["examples/scripts/"] = {
+  read_globals = { "drv", "reg", "paths", "regstore", "registry", "policy", "json", "options", "log", "progress" },
+}

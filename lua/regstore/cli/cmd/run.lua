@@ -8,6 +8,8 @@ Runs SCRIPT.lua (Lua 5.4) in an environment that reads through to the
 globals and adds:
   drv       the connected driver (regstore.connect with the global options)
   reg       regstore.registry.new(drv, { root = --root })
+  paths     the registry's path mapper: paths:path_for(kind, fields)
+            (regstore.registry.paths draws the tree)
   regstore  require "regstore"           registry  require "regstore.registry"
   policy    { gc, purge_uploads, migrate, fsck } (the regstore.policy modules)
   json      require "cjson.safe"
@@ -36,6 +38,7 @@ return {
     local c = env.conn
     local sandbox = setmetatable({
       drv = env.drv, reg = env.reg, regstore = regstore, registry = registry, json = json,
+      paths = require("regstore.registry.paths").new(env.root),
       policy = {
         gc = require "regstore.policy.gc",
         purge_uploads = require "regstore.policy.purge_uploads",

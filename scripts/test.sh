@@ -89,7 +89,7 @@ rock_smoke() { # luarocks-lua-version interpreter name [VAR=value for luarocks m
 	count "$tap" "installed rock ($name)"
 }
 mkdir -p "$logs/rock-src"
-cp -r CMakeLists.txt engine lua rockspec "$logs/rock-src/"
+cp -r CMakeLists.txt engine lua bin rockspec "$logs/rock-src/"
 rock_smoke 5.4 lua5.4 5.4
 rock_smoke 5.1 luajit luajit LUA_INCDIR=/usr/include/luajit-2.1
 rock_smoke 5.1 lua5.1 5.1

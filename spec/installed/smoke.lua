@@ -64,4 +64,39 @@ describe("installed rock #cluster", function()
     assert.is_table(reg.blobs)
     drv:close()
   end)
+
+  -- The command is a Lua 5.4 script: LuaRocks wraps it with the tree's
+  -- interpreter, which only the 5.4 tree runs it with.
+  if _VERSION == "Lua 5.4" then
+    it("installs the regstore command, which works against the cluster", function()
+      local regstore = require "regstore"
+      local bin = tree .. "/bin/regstore"
+      assert(io.open(bin), bin .. " is not installed")
+      -- through the tree's own wrapper, on the paths of `luarocks path --tree`
+      local function run(args)
+        local p = assert(io.popen(string.format("%s %s 2>&1; echo \"__rc=$?\"", bin, args)))
+        local out = p:read("*a")
+        p:close()
+        local body, rc = out:match("^(.-)__rc=(%d+)%s*$")
+        return body, tonumber(rc)
+      end
+      local out, rc = run("--help")
+      assert.equal(0, rc, out)
+      assert.matches("usage: regstore", out, 1, true)
+      local ns = "smoke-cli-" .. regstore.uuid():sub(1, 8)
+      local g = string.format("--pool '%s' --namespace '%s' ", os.getenv "REGSTORE_POOL", ns)
+      local drv = assert(regstore.connect { pool = os.getenv "REGSTORE_POOL", namespace = ns })
+      assert(drv:put_content("/docker/registry/v2/blobs/x", "12345"))
+      out, rc = run(g .. "du --json /docker")
+      assert.equal(0, rc, out)
+      assert.matches('"bytes":5', out, 1, true)
+      out, rc = run(g .. "gc --dry-run --json --grace 0s")
+      assert.equal(0, rc, out)
+      assert.matches('"dry_run":true', out, 1, true)
+      out, rc = run(g .. "gc --grace five")
+      assert.equal(2, rc, out)
+      assert(drv:delete("/docker"))
+      drv:close()
+    end)
+  end
 end)

@@ -3,6 +3,18 @@ local regstore = require "regstore"
 local registry = require "regstore.registry"
 local json = require "cjson.safe"
 
+local unpack = table.unpack or unpack
+
+-- A chunk of source text running in env (Lua 5.4's load, 5.1's setfenv).
+local function compile(source, name, env)
+  if setfenv and loadstring then
+    local chunk, err = loadstring(source, name)
+    if chunk then setfenv(chunk, env) end
+    return chunk, err
+  end
+  return load(source, name, "t", env)
+end
+
 local help = [[
 Runs SCRIPT.lua (Lua 5.4) in an environment that reads through to the
 globals and adds:
@@ -31,7 +43,7 @@ return {
     local file = env.args[1]
     local f, err = io.open(file, "rb")
     if not f then return env.fail(err, "not_found") end
-    local source = f:read("a")
+    local source = f:read("*a")
     f:close()
     local script_arg = { [0] = file }
     for i = 2, #env.args do script_arg[i - 1] = env.args[i] end
@@ -55,13 +67,13 @@ return {
       progress = env.progress,
     }, { __index = _G })
     local chunk
-    chunk, err = load(source, "@" .. file, "t", sandbox)
+    chunk, err = compile(source, "@" .. file, sandbox)
     if not chunk then return env.fail(err, "invalid") end
-    local ok, result = xpcall(chunk, debug.traceback, table.unpack(script_arg))
+    local ok, result = xpcall(function() return chunk(unpack(script_arg)) end, debug.traceback)
     if not ok then return env.fail(result, "script") end
     if result == nil or result == true then return 0 end
     if result == false then return 1 end
-    if math.type(result) == "integer" then return result end
+    if type(result) == "number" and result == math.floor(result) then return result end
     return 0
   end,
 }

@@ -105,15 +105,26 @@ local function mark_all(ctx, s, blobs, opts, young, report)
   return m, out
 end
 
--- Step 2a: an untagged manifest goes (its tag history entries, its revision).
-local function delete_manifest(ctx, r, d)
-  local now_tagged = tags.lookup(ctx, r.name, d)
-  if now_tagged == nil or #now_tagged > 0 then return false end
-  for tag in pairs(r.tags) do
-    -- best effort, as distribution's RemoveManifest (most tags never held d)
-    ctx.drv:delete(ctx.paths:path_for("tag_index_link", { name = r.name, tag = tag, digest = d }))
+-- The digests the repository's tags point at now (listed and read again
+-- just before its untagged manifests go: a tag set since the scan counts).
+local function tagged_now(ctx, name)
+  local all, msg, code = tags.all(ctx, name)
+  if not all then return nil, msg, code end
+  local set = {}
+  for _, tag in ipairs(all) do
+    local d = tags.get(ctx, name, tag)
+    if d then set[d] = true end
   end
-  local ok, msg, code = ctx.drv:delete(ctx.paths:path_for("revision", { name = r.name, digest = d }))
+  return set, all
+end
+
+-- Step 2a: an untagged manifest goes (its tag history entries, its revision).
+local function delete_manifest(ctx, name, d, all_tags)
+  for _, tag in ipairs(all_tags) do
+    -- best effort, as distribution's RemoveManifest (most tags never held d)
+    ctx.drv:delete(ctx.paths:path_for("tag_index_link", { name = name, tag = tag, digest = d }))
+  end
+  local ok, msg, code = ctx.drv:delete(ctx.paths:path_for("revision", { name = name, digest = d }))
   if not ok and code ~= "not_found" then return nil, msg, code end
   return true
 end
@@ -237,14 +248,25 @@ function gc.run(target, opts)
     removed[name] = removed[name] or { layers = {}, revisions = {} }
     return removed[name]
   end
+  local fresh = {}
   for i, q in ipairs(queue) do
-    local ok
-    ok, msg = delete_manifest(ctx, s.repos[q.repository], q.digest)
-    if ok then
-      report.manifests[#report.manifests + 1] = q
-      gone(q.repository).revisions[q.digest] = true
-    elseif ok == nil then
-      report.errors[#report.errors + 1] = msg
+    local name = q.repository
+    if not fresh[name] then
+      local set, all = tagged_now(ctx, name)
+      fresh[name] = set and { set = set, all = all } or { failed = all }
+    end
+    local f = fresh[name]
+    if f.failed then
+      report.errors[#report.errors + 1] = f.failed
+    elseif not f.set[q.digest] then
+      local ok
+      ok, msg = delete_manifest(ctx, name, q.digest, f.all)
+      if ok then
+        report.manifests[#report.manifests + 1] = q
+        gone(name).revisions[q.digest] = true
+      else
+        report.errors[#report.errors + 1] = msg
+      end
     end
     tick("delete manifests", { done = i, total = #queue })
   end

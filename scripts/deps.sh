@@ -16,7 +16,7 @@ PACKAGES=(
 	build-essential cmake pkg-config
 	lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev lua5.1 liblua5.1-0-dev
 	librados-dev libradosstriper-dev uuid-dev libssl-dev
-	lua-busted lua-cjson lua-check luarocks
+	lua-busted lua-cjson lua-filesystem lua-check luarocks curl
 	ceph-mon ceph-osd ceph-common
 	valgrind skopeo docker-registry
 	nginx libnginx-mod-http-lua

@@ -166,22 +166,25 @@ describe("policy gc #cluster", function()
     assert.is_nil(drv:list(R .. "/_gc"))
   end)
 
-  it("restores a quarantined blob that a manifest put between the marks references", function()
-    -- drive the second mark by hand: quarantine, then a put, then remark
+  it("a put naming a quarantined blob fails cleanly; a dead gc's parked blob comes back", function()
     local repo = reg:repository("race")
     local d = assert(repo.blobs:put("layer")).digest
     assert(repo.blobs:put("cfg"))
-    -- gc sees d unreferenced; a manifest naming it lands during the sweep
+    -- a gc parked d (unreferenced) and died; a put naming it comes now
     local quarantine = require "regstore.policy.quarantine"
     local ctx = { drv = drv, paths = require("regstore.registry.paths").new() }
     assert.is_true(quarantine.park(ctx, d))
     local content, mt = util.image("cfg", { "layer" })
-    -- the put checks links (there) and writes its revision link
-    local md = assert(repo.manifests:put(content, mt, { tag = "t" }))
-    -- the next gc starts by moving the parked blob back: the image is whole
-    local r = assert(gc.run(reg, { grace = 0 }))
-    assert.same({}, r.blobs)
+    -- its check after writing the revision link finds the blob gone: it
+    -- takes the link back (the registry's half of the protocol)
+    helper.fails("manifest_blob_unknown", d, repo.manifests:put(content, mt, { tag = "t" }))
+    assert.is_false(repo.manifests:exists(util.digest(content)))
+    -- the next gc moves the parked blob back before deciding; the push is retried
+    local r = assert(gc.run(reg, { grace = 3600 }))
     assert.equal(1, r.restored)
+    assert.same({}, r.blobs)
+    local md = assert(repo.manifests:put(content, mt, { tag = "t" }))
+    assert.same({}, assert(gc.run(reg, { grace = 0 })).blobs)
     assert(repo.manifests:get(md))
     assert.equal("layer", repo.blobs:get(d))
   end)
@@ -236,11 +239,12 @@ describe("policy gc #cluster", function()
   end)
 end)
 
--- The racing spec: pushers follow the registry's protocol (revision link
--- first, then a check that every blob it names is still there, the link
--- taken back otherwise: what issue 10 makes manifests:put do; the child
--- does the check itself so that this spec holds before and after it lands),
--- while gc runs over and over with a grace of 0.
+-- The racing spec: pushers push through the registry layer, whose
+-- manifests:put writes its revision link, then checks that every blob it
+-- names is still there and takes the link back otherwise (issue 10); the
+-- child checks once more after a put succeeded (layer link and data), and
+-- counts a put it finds incomplete as failed. gc runs over and over with a
+-- grace of 0 meanwhile.
 describe("policy gc racing pushes #cluster", function()
   local PUSHER = [=[
 local regstore = require "regstore"

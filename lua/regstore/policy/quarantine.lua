@@ -20,16 +20,12 @@ function quarantine.park(ctx, d)
   return nil, msg, code
 end
 
---- Moves a parked blob back (or drops the parked copy when a push stored
--- the same digest again meanwhile: same digest, same bytes).
+--- Moves a parked blob back, create-only: when a push stored the same
+-- digest again meanwhile (same digest, same bytes) the parked copy is
+-- dropped instead, and the blob a pull may be reading is never replaced.
 function quarantine.unpark(ctx, d)
-  local info = ctx.drv:stat(data(ctx, d))
-  local ok, msg, code
-  if info and not info.is_dir then
-    ok, msg, code = ctx.drv:delete(parked(ctx, d))
-  else
-    ok, msg, code = ctx.drv:move(parked(ctx, d), data(ctx, d))
-  end
+  local ok, msg, code = ctx.drv:move(parked(ctx, d), data(ctx, d), { replace = false })
+  if code == "exists" then ok, msg, code = ctx.drv:delete(parked(ctx, d)) end
   if ok or code == "not_found" then return true end
   return nil, msg, code
 end

@@ -127,7 +127,7 @@ describe("regstore command against the cluster #cluster", function()
     assert.equal(1, doc.repaired)
 
     doc = run_json("migrate --to-fs " .. helper.quote(dir) .. " --verify")
-    assert.same({ "bytes", "dry_run", "errors", "files", "skipped", "verified" }, keys(doc))
+    assert.same({ "bytes", "dry_run", "errors", "files", "skipped", "uploads_skipped", "verified" }, keys(doc))
     assert.is_true(doc.files > 0)
     local ns2 = helper.namespace("cli")
     local G2 = string.format("--pool %s --namespace %s ", helper.quote(helper.pool()), helper.quote(ns2))

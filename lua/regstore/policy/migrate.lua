@@ -6,7 +6,8 @@
 --     src_root = "/docker/registry/v2", dst_root = same, dry_run = false,
 --     verify = false, progress = nil, piece = 1048576,
 --   })
---   --> { dry_run, files, bytes, skipped, verified, errors = { messages } }
+--   --> { dry_run, files, bytes, skipped, verified, uploads_skipped,
+--   --     errors = { messages } }
 --   -- files/bytes: copied (or to copy, in a dry run); skipped: identical
 --   --   already; verified: blobs whose destination bytes were hashed
 --   -- or nil, message, code when the source cannot be walked
@@ -15,7 +16,8 @@
 -- Streaming: a file moves in pieces of `piece` bytes from a reader to a
 -- writer, so memory stays bounded whatever the blob size; the writer
 -- commits only at the end (a RADOS commit, or a rename in a directory), so a
--- file at the destination is always whole.
+-- file at the destination is always whole. A file of one piece or less
+-- (links, manifests, small layers) is one read and one put instead.
 --
 -- Resumable: what is identical at the destination is skipped, so running
 -- it again after an interruption copies only the rest. Identical means: for
@@ -28,10 +30,12 @@
 -- error). With `verify`, every blob at the destination, copied or skipped,
 -- is read back and hashed as well.
 --
--- What a RADOS walk cannot see is not copied: data an upload has not
--- committed (an upload in progress keeps its startedat and hash states, so
--- it is known at the destination, and resumes from a hash state at its size
--- or starts over).
+-- Uploads in progress: one whose data the source shows (a filesystem tree,
+-- or RADOS data a process committed) is copied whole and resumes at the
+-- destination. Data a RADOS writer has not committed is invisible to a
+-- walk, and an upload without its data cannot go on anywhere (its hash
+-- states promise bytes that are not there): such an upload is not copied
+-- (counted in `uploads_skipped`); its client starts it again.
 
 local regstore = require "regstore"
 local paths = require "regstore.registry.paths"
@@ -67,8 +71,27 @@ local function hash_of(store, path, piece)
   return "sha256:" .. h:hexdigest()
 end
 
+-- A file of at most one piece: one read and one put (a writer's open and
+-- commit cost more round trips than the data; a put replaces atomically).
+local function copy_small(src, dst, from, to, digest, on_bytes)
+  local data, msg, code = src:get_content(from)
+  if not data then return nil, msg, code end
+  if digest and digest:find("^sha256:") then
+    local got = "sha256:" .. regstore.sha256():update(data):hexdigest()
+    if got ~= digest then
+      return nil, string.format("regstore: %s holds %s, not %s", from, got, digest), "digest_invalid"
+    end
+  end
+  local ok
+  ok, msg, code = dst:put_content(to, data)
+  if not ok then return nil, msg, code end
+  on_bytes(#data)
+  return #data
+end
+
 -- Streams src's file to dst's; checks the digest of a blob before commit.
-local function copy(src, dst, from, to, digest, piece, on_bytes)
+local function copy(src, dst, from, to, digest, piece, on_bytes, size)
+  if size <= piece then return copy_small(src, dst, from, to, digest, on_bytes) end
   local r, msg, code = src:reader(from)
   if not r then return nil, msg, code end
   local w
@@ -126,6 +149,27 @@ local function files_of(store, root, tick)
   return out, bytes
 end
 
+-- Drops the files of uploads whose data is not in the list; how many.
+local function without_dataless_uploads(list)
+  local has_data, seen = {}, {}
+  for _, f in ipairs(list) do
+    local up, rest = f.rel:match("^(/repositories/.+/_uploads/[^/]+)/(.+)$")
+    if up then
+      seen[up] = true
+      if rest == "data" then has_data[up] = true end
+    end
+  end
+  local out, n = {}, 0
+  for _, f in ipairs(list) do
+    local up = f.rel:match("^(/repositories/.+/_uploads/[^/]+)/")
+    if not up or has_data[up] then out[#out + 1] = f end
+  end
+  for up in pairs(seen) do
+    if not has_data[up] then n = n + 1 end
+  end
+  return out, n
+end
+
 -- What dst holds under root: { [rel] = info }.
 local function index_of(store, root)
   local out = {}
@@ -144,9 +188,10 @@ function migrate.run(src, dst, opts)
   local piece = context.seconds(opts, "piece", migrate.PIECE, "run")
   local tick = context.progress(opts)
   local report = { dry_run = opts.dry_run and true or false, files = 0, bytes = 0, skipped = 0,
-    verified = 0, errors = {} }
+    verified = 0, uploads_skipped = 0, errors = {} }
   local list, total, code = files_of(src, sroot, tick)
   if not list then return nil, total, code end
+  list, report.uploads_skipped = without_dataless_uploads(list)
   local have, msg
   have, msg, code = index_of(dst, droot)
   if not have then return nil, msg, code end
@@ -165,7 +210,7 @@ function migrate.run(src, dst, opts)
       n, msg = copy(src, dst, from, to, digest, piece, function(k)
         done = done + k
         tick("copy", { files = i, total_files = #list, bytes = done, total_bytes = total })
-      end)
+      end, f.size)
       if n then
         report.files = report.files + 1
         report.bytes = report.bytes + n

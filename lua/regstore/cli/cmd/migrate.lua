@@ -19,7 +19,9 @@ to another pool (and --to-namespace, default none) with the same
 credentials. Streams every file in pieces (bounded memory), skips what is
 identical already (resumable), checks each blob's digest as it streams;
 --verify also reads back and hashes every blob at the destination.
-JSON: {"dry_run","files","bytes","skipped","verified","errors":[...]}.]],
+An upload in progress whose data the source does not show (uncommitted in
+RADOS) is not copied: it could not go on (uploads_skipped).
+JSON: {"dry_run","files","bytes","skipped","verified","uploads_skipped","errors":[...]}.]],
   options = {
     { "from-fs", "string", "import from a filesystem-driver tree", "DIR" },
     { "to-fs", "string", "export into a filesystem-driver tree", "DIR" },
@@ -56,8 +58,9 @@ JSON: {"dry_run","files","bytes","skipped","verified","errors":[...]}.]],
     if env.json then
       env.emit(report)
     else
-      env.print("%d files (%s) %s, %d identical skipped, %d blobs verified", report.files,
-        human(report.bytes), report.dry_run and "to copy" or "copied", report.skipped, report.verified)
+      env.print("%d files (%s) %s, %d identical skipped, %d blobs verified, %d uploads without data skipped",
+        report.files, human(report.bytes), report.dry_run and "to copy" or "copied", report.skipped,
+        report.verified, report.uploads_skipped)
       for _, e in ipairs(report.errors) do io.stderr:write("regstore: ", e, "\n") end
     end
     return #report.errors > 0 and 1 or 0

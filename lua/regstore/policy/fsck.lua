@@ -26,8 +26,9 @@
 -- grace is touched; a bad manifest is only reported (its digest may be
 -- named by other manifests: deleting it is the operator's call).
 --
--- Costs: the scan is a driver walk; each link is read once (one round trip
--- each: contents are what fsck checks), each manifest once.
+-- Costs: the scan is listings (scan.lua); each link is read once (one
+-- round trip each: contents are what fsck checks), each manifest once; only
+-- what is repaired is stat'ed (its age).
 
 local context = require "regstore.policy.context"
 local scan = require "regstore.policy.scan"
@@ -44,10 +45,13 @@ local function finding(report, kind, path, detail)
   return f
 end
 
--- Deletes path (a link's directory) when repairing and it is old enough;
--- with `content`, writes that to path instead (a link rewritten).
-local function fix(ctx, report, f, path, modtime, young, content)
-  if not report.repair or modtime > young then return end
+-- Deletes path (a link's directory) when repairing and the file `dated`
+-- (the link) is old enough; with `content`, writes that to path instead (a
+-- link rewritten). Only what is repaired is stat'ed.
+local function fix(ctx, report, f, path, dated, young, content)
+  if not report.repair then return end
+  local info = ctx.drv:stat(dated)
+  if not info or info.modtime > young then return end
   local ok, code, _
   if content then
     ok, _, code = ctx.drv:put_content(path, content)
@@ -63,12 +67,13 @@ end
 -- A link whose content is wrong: rewritten with the digest its path names
 -- when that blob exists (distribution's links hold exactly that), else
 -- removed with its directory.
-local function fix_link(ctx, report, f, kind, fields, modtime, young, blobs)
+local function fix_link(ctx, report, f, kind, fields, young, blobs)
   local P = ctx.paths
+  local link = P:path_for(kind .. "_link", fields)
   if blobs[fields.digest] then
-    fix(ctx, report, f, P:path_for(kind .. "_link", fields), modtime, young, fields.digest)
+    fix(ctx, report, f, link, link, young, fields.digest)
   else
-    fix(ctx, report, f, P:path_for(kind, fields), modtime, young)
+    fix(ctx, report, f, P:path_for(kind, fields), link, young)
   end
 end
 
@@ -96,10 +101,10 @@ local function check_repo(ctx, report, r, blobs, m, young)
     local link = P:path_for("revision_link", f)
     local got, why = read_link(ctx, link, d)
     if not got and why then
-      fix_link(ctx, report, finding(report, "bad_link", link, why), "revision", f, r.revisions[d], young, blobs)
+      fix_link(ctx, report, finding(report, "bad_link", link, why), "revision", f, young, blobs)
     elseif got and not blobs[d] then
       fix(ctx, report, finding(report, "missing_blob", link, "manifest " .. d .. " has no blob data"),
-        P:path_for("revision", f), r.revisions[d], young)
+        P:path_for("revision", f), link, young)
     elseif got then
       local refs, rwhy = m:refs(d)
       if refs == false then
@@ -112,10 +117,10 @@ local function check_repo(ctx, report, r, blobs, m, young)
     local link = P:path_for("layer_link", f)
     local got, why = read_link(ctx, link, d)
     if not got and why then
-      fix_link(ctx, report, finding(report, "bad_link", link, why), "layer", f, r.layers[d], young, blobs)
+      fix_link(ctx, report, finding(report, "bad_link", link, why), "layer", f, young, blobs)
     elseif got and not blobs[d] then
       fix(ctx, report, finding(report, "missing_blob", link, "blob " .. d .. " has no data"),
-        P:path_for("layer", f), r.layers[d], young)
+        P:path_for("layer", f), link, young)
     end
   end
   for _, tag in ipairs(scan.keys(r.tags)) do
@@ -123,11 +128,11 @@ local function check_repo(ctx, report, r, blobs, m, young)
     local link = P:path_for("tag_current_link", f)
     local got, why = read_link(ctx, link)
     if not got and why then
-      fix(ctx, report, finding(report, "bad_link", link, why), P:path_for("tag", f), r.tags[tag], young)
+      fix(ctx, report, finding(report, "bad_link", link, why), P:path_for("tag", f), link, young)
     elseif got and not r.revisions[got] then
       fix(ctx, report, finding(report, "missing_manifest", link,
         string.format("tag %s points at %s, not a manifest of %s", tag, got, name)),
-        P:path_for("tag", f), r.tags[tag], young)
+        P:path_for("tag", f), link, young)
     end
   end
 end
@@ -164,12 +169,12 @@ function fsck.run(target, opts)
   end
 
   local blobs
-  blobs, msg, code = scan.blobs(ctx, function(n, bytes) tick("scan blobs", { blobs = n, bytes = bytes }) end)
+  blobs, msg, code = scan.blobs(ctx, function(n) tick("scan blobs", { blobs = n }) end)
   if not blobs then return nil, msg, code end
   local s
-  s, msg, code = scan.repositories(ctx, { on_entry = function(n) tick("scan repositories", { entries = n }) end })
+  s, msg, code = scan.repositories(ctx, { on_entry = function(n) tick("scan repositories", { repositories = n }) end })
   if not s then return nil, msg, code end
-  local m = mark.new(ctx, blobs)
+  local m = mark.new(ctx)
   for i, name in ipairs(s.names) do
     check_repo(ctx, report, s.repos[name], blobs, m, young)
     tick("check", { done = i, total = #s.names })

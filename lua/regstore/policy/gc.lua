@@ -16,10 +16,12 @@
 -- deletion of data goes through a quarantine and a second mark:
 --
 --   0. Blobs left in quarantine by a gc that died are moved back (below).
---   1. Scan blobs/ (size, mtime) and repositories/ (revision links, layer
---      links, tags), then mark: every manifest (with --delete-untagged only
---      tagged ones, and any younger than grace) and what it references,
---      recursively (mark.lua); every layer link younger than grace.
+--   1. List blobs/ and repositories/ (revision links, layer links, tags:
+--      scan.lua, listings only), then mark: every manifest (with
+--      --delete-untagged only tagged ones, and any younger than grace) and
+--      what it references, recursively (mark.lua). What is left unmarked is
+--      dated (one stat each, only those): a digest that a layer link younger
+--      than grace names is marked too.
 --   2. --delete-untagged: untagged manifests older than grace that no kept
 --      manifest references lose their revision and tag-history links
 --      (tags are looked up again just before). Then layer links older than
@@ -52,7 +54,8 @@
 -- repair, moves them back.
 --
 -- The marks read each manifest once (shared between the two marks); the
--- scans are driver walks (pages of listings, windows of stats in flight).
+-- scans are listings (1024 names a round trip); stats go only to what is
+-- left unmarked.
 
 local context = require "regstore.policy.context"
 local scan = require "regstore.policy.scan"
@@ -74,25 +77,29 @@ local function tagged(ctx, r)
   return set
 end
 
+-- Whether the file at kind/fields is there and older than young.
+local function old(ctx, kind, fields, young)
+  local info = scan.stat(ctx, kind, fields)
+  return info ~= nil and info.modtime <= young, info
+end
+
 -- Step 1: the first mark. Returns marker, queue of untagged manifests.
-local function mark_all(ctx, s, blobs, opts, young, report)
-  local m = mark.new(ctx, blobs)
+local function mark_all(ctx, s, opts, young, report)
+  local m = mark.new(ctx)
   local queue = {}
-  for _, name in ipairs(s.names) do
+  for i, name in ipairs(s.names) do
     local r = s.repos[name]
     local keep = opts.delete_untagged and tagged(ctx, r) or nil
     for _, d in ipairs(scan.keys(r.revisions)) do
-      if keep and not keep[d] and r.revisions[d] <= young then
+      -- an untagged manifest is dated (one stat) only when it may go
+      if keep and not keep[d] and old(ctx, "revision_link", { name = name, digest = d }, young) then
         queue[#queue + 1] = { repository = name, digest = d }
       else
         local ok, msg, code = m:manifest(d)
         if not ok then return nil, msg, code end
       end
     end
-    for d, t in pairs(r.layers) do
-      if t > young then m:mark(d) end
-    end
-    opts.tick("mark", { repositories = #s.names, marked = m.count })
+    opts.tick("mark", { done = i, total = #s.names, marked = m.count })
   end
   for d, why in pairs(m.failed) do
     if why ~= "missing" then report.errors[#report.errors + 1] = "manifest " .. d .. " unreadable: " .. why end
@@ -139,12 +146,65 @@ local function delete_layer_link(ctx, name, d, young)
   return true
 end
 
+-- What the first mark left unmarked, dated: a digest any young layer link
+-- names is marked (a push whose manifest is not written yet); of the rest,
+-- the old links to them and the old blob data go. Only unmarked digests are
+-- stat'ed. Returns links { { name, digest } }, candidates { digests },
+-- sizes { [digest] = bytes }.
+local function date_unmarked(ctx, s, blobs, m, young, tick)
+  local linkers = {}
+  for _, name in ipairs(s.names) do
+    for d in pairs(s.repos[name].layers) do
+      if not m.marked[d] then
+        linkers[d] = linkers[d] or {}
+        linkers[d][#linkers[d] + 1] = name
+      end
+    end
+  end
+  local unmarked = {}
+  for d in pairs(blobs) do
+    if not m.marked[d] then unmarked[d] = true end
+  end
+  for d in pairs(linkers) do unmarked[d] = true end
+  local links, candidates, sizes = {}, {}, {}
+  local list = scan.keys(unmarked)
+  for i, d in ipairs(list) do
+    local mine, young_link = {}, false
+    for _, name in ipairs(linkers[d] or {}) do
+      local is_old, info = old(ctx, "layer_link", { name = name, digest = d }, young)
+      if is_old then
+        mine[#mine + 1] = { name = name, digest = d }
+      elseif info then
+        young_link = true
+      end
+    end
+    if young_link then
+      m:mark(d)
+    else
+      for _, l in ipairs(mine) do links[#links + 1] = l end
+      if blobs[d] then
+        local is_old, info = old(ctx, "blob_data", { digest = d }, young)
+        if is_old then
+          candidates[#candidates + 1] = d
+          sizes[d] = info.size
+        end
+      end
+    end
+    tick("date", { done = i, total = #list })
+  end
+  table.sort(links, function(a, b)
+    if a.name ~= b.name then return a.name < b.name end
+    return a.digest < b.digest
+  end)
+  return links, candidates, sizes
+end
+
 -- Step 4: the second mark, and the links of step 2 that a manifest linked
 -- now needs. Returns the marker.
-local function remark(ctx, first, blobs, removed, report)
+local function remark(ctx, first, removed, report)
   local s, msg, code = scan.repositories(ctx)
   if not s then return nil, msg, code end
-  local m = mark.new(ctx, blobs, first)
+  local m = mark.new(ctx, first)
   for _, name in ipairs(s.names) do
     local r = s.repos[name]
     local gone = removed[name]
@@ -208,36 +268,24 @@ function gc.run(target, opts)
   end
 
   -- 1. scans and the first mark
-  local blobs, msg, code = scan.blobs(ctx, function(n, bytes) tick("scan blobs", { blobs = n, bytes = bytes }) end)
+  local blobs, msg, code = scan.blobs(ctx, function(n) tick("scan blobs", { blobs = n }) end)
   if not blobs then return nil, msg, code end
   local s
   s, msg, code = scan.repositories(ctx, {
-    on_entry = function(n) tick("scan repositories", { entries = n }) end,
+    on_entry = function(n) tick("scan repositories", { repositories = n }) end,
   })
   if not s then return nil, msg, code end
-  local m, queue = mark_all(ctx, s, blobs, o, young, report)
+  local m, queue = mark_all(ctx, s, o, young, report)
   if not m then return nil, queue, code end
-
-  local links = {}
-  for _, name in ipairs(s.names) do
-    for _, d in ipairs(scan.keys(s.repos[name].layers)) do
-      if not m.marked[d] and s.repos[name].layers[d] <= young then
-        links[#links + 1] = { name = name, digest = d }
-      end
-    end
-  end
-  local candidates = {}
-  for _, d in ipairs(scan.keys(blobs)) do
-    if not m.marked[d] and blobs[d].modtime <= young then candidates[#candidates + 1] = d end
-  end
   report.marked = m.count
+  local links, candidates, sizes = date_unmarked(ctx, s, blobs, m, young, tick)
 
   if dry then
     report.manifests = queue
     report.layer_links = #links
     for _, d in ipairs(candidates) do
       report.blobs[#report.blobs + 1] = d
-      report.bytes = report.bytes + blobs[d].size
+      report.bytes = report.bytes + sizes[d]
     end
     return report
   end
@@ -297,7 +345,7 @@ function gc.run(target, opts)
 
   -- 4. second mark; back what it marks, delete the rest
   local m2
-  m2, msg, code = remark(ctx, m, blobs, removed, report)
+  m2, msg, code = remark(ctx, m, removed, report)
   if not m2 then
     -- the store failed: nothing parked may be deleted without the mark
     local n = quarantine.restore_all(ctx)
@@ -314,7 +362,7 @@ function gc.run(target, opts)
       ok, msg, present = quarantine.drop(ctx, d)
       if ok and not present then
         report.blobs[#report.blobs + 1] = d
-        report.bytes = report.bytes + blobs[d].size
+        report.bytes = report.bytes + sizes[d]
       end
     end
     if not ok then report.errors[#report.errors + 1] = msg end

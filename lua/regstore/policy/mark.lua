@@ -8,16 +8,14 @@
 -- Reading is lenient on purpose: what matters to gc is every digest a
 -- manifest could make a client fetch, so any JSON object is read for those
 -- fields whatever its media type says (fsck is where bad content is
--- reported). Each manifest is read and parsed once per marker, whatever the
--- number of repositories that hold it; a manifest larger than MAX_MANIFEST
--- (distribution refuses them on put) is marked but not read.
+-- reported). Each manifest is read and parsed once per marker (and once
+-- per gc run: gc's second marker shares the first one's), whatever the
+-- number of repositories that hold it.
 
 local json = require "cjson.safe"
 local validate = require "regstore.registry.validate"
 
 local mark = {}
-
-mark.MAX_MANIFEST = 4 * 1024 * 1024
 
 local function digest_of(desc)
   if type(desc) ~= "table" then return nil end
@@ -57,28 +55,23 @@ local Marker = {}
 Marker.__index = Marker
 
 --- The references of a stored manifest (cached), or false when it cannot be
--- read as one (missing, too large, not JSON: `why` says which), or nil,
--- message, code when the store failed.
+-- read as one (missing, not JSON: `why` says which), or nil, message, code
+-- when the store failed.
 function Marker:refs(d)
   local hit = self.parsed[d]
   if hit then return hit end
   if self.failed[d] ~= nil then return false, self.failed[d] end
   local ctx = self.ctx
   local path = ctx.paths:path_for("blob_data", { digest = d })
-  local size = self.sizes and self.sizes[d]
   local refs, why
-  if size and size > mark.MAX_MANIFEST then
-    refs, why = false, "larger than " .. mark.MAX_MANIFEST .. " bytes"
+  local content, msg, code = ctx.drv:get_content(path)
+  if not content then
+    if code ~= "not_found" and code ~= "is_dir" and code ~= "not_dir" then return nil, msg, code end
+    refs, why = false, "missing"
   else
-    local content, msg, code = ctx.drv:get_content(path)
-    if not content then
-      if code ~= "not_found" and code ~= "is_dir" and code ~= "not_dir" then return nil, msg, code end
-      refs, why = false, "missing"
-    else
-      self.read = self.read + 1
-      refs, why = mark.references(content)
-      if not refs then refs = false end
-    end
+    self.read = self.read + 1
+    refs, why = mark.references(content)
+    if not refs then refs = false end
   end
   -- content never changes under a digest, so what was read can be shared;
   -- a failure is this marker's own (the manifest may be pushed meanwhile)
@@ -119,17 +112,11 @@ function Marker:manifest(d)
   return true
 end
 
---- A new marker. sizes: { [digest] = { size } or size } from a blob scan,
--- to skip reading what cannot be a manifest; parsed: another marker's
--- cache to share (gc's second mark reads only manifests new to it).
-function mark.new(ctx, sizes, shared)
-  local s
-  if sizes then
-    s = {}
-    for d, v in pairs(sizes) do s[d] = type(v) == "table" and v.size or v end
-  end
+--- A new marker over ctx ({ drv, paths }). shared: another marker whose
+-- parsed manifests to reuse (gc's second mark reads only manifests new to it).
+function mark.new(ctx, shared)
   return setmetatable({
-    ctx = ctx, sizes = s, marked = {}, count = 0, visited = {}, read = 0,
+    ctx = ctx, marked = {}, count = 0, visited = {}, read = 0,
     parsed = shared and shared.parsed or {}, failed = {},
   }, Marker)
 end

@@ -1,125 +1,163 @@
---- One walk of a registry tree, as the policies read it: the repositories
--- with their manifest revisions, layer links, tags and uploads, and the
--- blobs with their sizes. The driver's walk lists each directory in pages
--- and stats its files with a window of reads in flight, so a scan costs a
--- few round trips per directory, never one per entry. Digests come from the
--- paths (as distribution's enumerations take them), not from link contents:
--- reading every link would be one round trip per entry, and fsck is the
--- policy that checks contents.
+--- What the policies read of a registry tree, by listings only: the
+-- repositories with their manifest revisions, layer links, tags and
+-- uploads, and the digests in blobs/. Each directory is listed once, in
+-- pages of 1024 names per round trip; nothing is stat'ed. Distribution's
+-- layout puts every link and every blob in a directory of its own, so a
+-- walk (which stats the files of each directory it visits) would cost a
+-- round trip per entry: the policies stat only the few entries they may act
+-- on (scan.modtime). Digests come from the paths, as distribution's
+-- enumerations take them; fsck is the policy that reads link contents.
 
 local validate = require "regstore.registry.validate"
-local paths = require "regstore.registry.paths"
 
 local scan = {}
 
-local function repo_entry(repos, name)
-  local r = repos[name]
-  if not r then
-    r = { name = name, revisions = {}, layers = {}, tags = {}, uploads = {} }
-    repos[name] = r
+-- The base names of a directory's children; {} when it is missing.
+local function names(ctx, dir)
+  local list, msg, code = ctx.drv:list(dir)
+  if not list then
+    if code == "not_found" or code == "not_dir" then return {} end
+    return nil, msg, code
   end
-  return r
+  for i = 1, #list do list[i] = list[i]:match("([^/]+)$") end
+  return list
+end
+scan.names = names
+
+-- Digests below a directory of <alg>/<hex> entries: { [digest] = true }.
+local function digests(ctx, dir, into)
+  local algs, msg, code = names(ctx, dir)
+  if not algs then return nil, msg, code end
+  for _, alg in ipairs(algs) do
+    local hexes
+    hexes, msg, code = names(ctx, dir .. "/" .. alg)
+    if not hexes then return nil, msg, code end
+    for _, hex in ipairs(hexes) do
+      local d = alg .. ":" .. hex
+      if validate.digest(d) then into[d] = true end
+    end
+  end
+  return into
 end
 
--- A digest from "<alg>/<hex>" parts, or nil.
-local function digest(alg, hex)
-  local d = alg .. ":" .. hex
-  if validate.digest(d) then return d end
-  return nil
+-- Calls f(name, dir, has) for every repository directory: one with an
+-- `_`-entry (has = { _manifests = true, ... }), names nesting.
+local function each_repository(ctx, dir, name, f, tick)
+  local kids, msg, code = names(ctx, dir)
+  if not kids then return nil, msg, code end
+  local has, any = {}, false
+  for _, k in ipairs(kids) do
+    if k:sub(1, 1) == "_" then has[k], any = true, true end
+  end
+  if name and any and validate.name(name) then
+    local ok
+    ok, msg, code = f(name, dir, has)
+    if not ok then return nil, msg, code end
+    tick()
+  end
+  for _, k in ipairs(kids) do
+    if k:sub(1, 1) ~= "_" then
+      local ok
+      ok, msg, code = each_repository(ctx, dir .. "/" .. k, name and name .. "/" .. k or k, f, tick)
+      if not ok then return nil, msg, code end
+    end
+  end
+  return true
 end
 
--- Sorts out one entry below repositories/<name>/_manifests.
-local function manifests_entry(r, rest, info, opts)
-  local alg, hex = rest:match("^/revisions/([^/]+)/([^/]+)/link$")
-  if alg then
-    local d = digest(alg, hex)
-    if d then r.revisions[d] = info.modtime else r.strays = (r.strays or 0) + 1 end
+-- The files of each upload, by a walk of the repository's _uploads (small:
+-- uploads in progress): { [id] = { id, files = { [relative path] = info } } }.
+local function uploads(ctx, dir)
+  local out = {}
+  local base = dir .. "/_uploads"
+  local ok, msg, code = ctx.drv:walk(base, function(info)
+    local id, file = info.path:sub(#base + 2):match("^([^/]+)(.*)$")
+    if not id then return nil end
+    local u = out[id]
+    if not u then
+      u = { id = id, files = {} }
+      out[id] = u
+    end
+    if not info.is_dir and file ~= "" then u.files[file:sub(2)] = info end
     return nil
-  end
-  local tag = rest:match("^/tags/([^/]+)/current/link$")
-  if tag then
-    r.tags[tag] = info.modtime
-    return nil
-  end
-  if info.is_dir and rest:find("^/tags/[^/]+/index$") and not opts.tag_index then return "skip" end
-  return nil
+  end)
+  if not ok and code ~= "not_found" then return nil, msg, code end
+  return out
 end
 
--- Sorts out one entry below repositories/<name>/_uploads.
-local function uploads_entry(r, rest, info)
-  local id, file = rest:match("^/([^/]+)(.*)$")
-  if not id then return nil end
-  local u = r.uploads[id]
-  if not u then
-    u = { id = id, files = {} }
-    r.uploads[id] = u
-  end
-  if not info.is_dir and file ~= "" then u.files[file:sub(2)] = info end
-  return nil
-end
-
---- Walks repositories/. opts: uploads (descend into _uploads), tag_index
--- (descend into tags' history), on_entry (called per entry, for progress).
--- Returns { repos = { [name] = { name, revisions = { [digest] = modtime },
--- layers = { [digest] = modtime }, tags = { [tag] = modtime },
--- uploads = { [id] = { id, files = { [relative path] = info } } } } },
--- names = sorted names, entries = N }, or nil, message, code.
+--- The repositories. opts: uploads (read each upload's files, with their
+-- info), on_entry (called per repository, for progress). Returns
+-- { repos = { [name] = { name, dir, revisions = { [digest] = true },
+-- layers = { [digest] = true }, tags = { [tag] = true }, uploads = { [id] =
+-- { id, files } } } }, names = sorted names }, or nil, message, code.
 function scan.repositories(ctx, opts)
   opts = opts or {}
-  local root = ctx.paths:path_for("repositories")
-  local skip = #root + 2
-  local repos, entries = {}, 0
-  local on_entry = opts.on_entry
-  local ok, msg, code = ctx.drv:walk(root, function(info)
-    entries = entries + 1
-    if on_entry then on_entry(entries) end
-    local rel = info.path:sub(skip)
-    -- the first component that starts with "_" ends the name (names never do)
-    local name, kind, rest = rel:match("^(.-)/(_[^/]+)(.*)$")
-    if not name then
-      if rel:sub(1, 1) == "_" then return "skip" end
-      return nil
+  local repos, count = {}, 0
+  local tick = function()
+    count = count + 1
+    if opts.on_entry then opts.on_entry(count) end
+  end
+  local ok, msg, code = each_repository(ctx, ctx.paths:path_for("repositories"), nil, function(name, dir, has)
+    local r = { name = name, dir = dir, revisions = {}, layers = {}, tags = {}, uploads = {} }
+    local ok, m, c
+    if has._manifests then
+      ok, m, c = digests(ctx, dir .. "/_manifests/revisions", r.revisions)
+      if not ok then return nil, m, c end
+      local t
+      t, m, c = names(ctx, dir .. "/_manifests/tags")
+      if not t then return nil, m, c end
+      for _, tag in ipairs(t) do r.tags[tag] = true end
     end
-    if not validate.name(name) then return "skip" end
-    if kind == "_manifests" then
-      return manifests_entry(repo_entry(repos, name), rest, info, opts)
-    elseif kind == "_layers" then
-      local alg, hex = rest:match("^/([^/]+)/([^/]+)/link$")
-      if alg then
-        local d = digest(alg, hex)
-        local r = repo_entry(repos, name)
-        if d then r.layers[d] = info.modtime else r.strays = (r.strays or 0) + 1 end
-      end
-      return nil
-    elseif kind == "_uploads" then
-      if not opts.uploads then return "skip" end
-      return uploads_entry(repo_entry(repos, name), rest, info)
+    if has._layers then
+      ok, m, c = digests(ctx, dir .. "/_layers", r.layers)
+      if not ok then return nil, m, c end
     end
-    return "skip"
-  end)
-  if not ok and code ~= "not_found" then return nil, msg, code end
-  local names = {}
-  for n in pairs(repos) do names[#names + 1] = n end
-  table.sort(names)
-  return { repos = repos, names = names, entries = entries }
+    if has._uploads and opts.uploads then
+      r.uploads, m, c = uploads(ctx, dir)
+      if not r.uploads then return nil, m, c end
+    end
+    repos[name] = r
+    return true
+  end, tick)
+  if not ok then return nil, msg, code end
+  local list = {}
+  for n in pairs(repos) do list[#list + 1] = n end
+  table.sort(list)
+  return { repos = repos, names = list }
 end
 
---- Walks blobs/: { [digest] = { size, modtime, path } }, count, bytes.
+--- The digests in blobs/: { [digest] = true }, count.
 function scan.blobs(ctx, on_entry)
-  local out, n, bytes = {}, 0, 0
-  local ok, msg, code = ctx.drv:walk(ctx.paths:path_for("blobs"), function(info)
-    if info.is_dir or paths.base(info.path) ~= "data" then return nil end
-    local d = paths.digest_from_path(info.path)
-    if d then
-      out[d] = { size = info.size, modtime = info.modtime, path = info.path }
-      n = n + 1
-      bytes = bytes + info.size
-      if on_entry then on_entry(n, bytes) end
+  local root = ctx.paths:path_for("blobs")
+  local algs, msg, code = names(ctx, root)
+  if not algs then return nil, msg, code end
+  local out, n = {}, 0
+  for _, alg in ipairs(algs) do
+    local prefixes
+    prefixes, msg, code = names(ctx, root .. "/" .. alg)
+    if not prefixes then return nil, msg, code end
+    for _, p in ipairs(prefixes) do
+      local hexes
+      hexes, msg, code = names(ctx, root .. "/" .. alg .. "/" .. p)
+      if not hexes then return nil, msg, code end
+      for _, hex in ipairs(hexes) do
+        local d = alg .. ":" .. hex
+        if hex:sub(1, 2) == p and validate.digest(d) then
+          out[d] = true
+          n = n + 1
+        end
+      end
+      if on_entry then on_entry(n) end
     end
-    return nil
-  end)
-  if not ok and code ~= "not_found" then return nil, msg, code end
-  return out, n, bytes
+  end
+  return out, n
+end
+
+--- A file's { size, modtime }, or nil when it is not there (or not a file).
+function scan.stat(ctx, kind, fields)
+  local info = ctx.drv:stat(ctx.paths:path_for(kind, fields))
+  if info and not info.is_dir then return info end
+  return nil
 end
 
 --- Sorted keys of a table.

@@ -1,0 +1,118 @@
+--- Blobs: HEAD, GET (whole or one Range), DELETE of /v2/<name>/blobs/<digest>.
+--
+-- GET streams: each piece (settings.read_piece bytes) is read by a job on the
+-- bulk pool while the previous piece is being sent (ngx.print, then
+-- ngx.flush(true) yields until nginx wrote it out), so at most two pieces of
+-- a blob are in this worker's memory, and the event loop never waits.
+
+local validate = require "regstore.registry.validate"
+local pool = require "ociregistry.pool"
+local errors = require "ociregistry.errors"
+local http = require "ociregistry.http"
+local settings = require "ociregistry.settings"
+
+local blobs = {}
+
+local function headers(digest)
+  return {
+    ["Content-Type"] = "application/octet-stream",
+    ["Docker-Content-Digest"] = digest,
+    ["Accept-Ranges"] = "bytes",
+    ["ETag"] = '"' .. digest .. '"',
+    ["Cache-Control"] = "max-age=31536000",
+  }
+end
+
+-- first, last byte of a Range header against size; nil when the header is
+-- absent; false when it cannot be satisfied.
+local function range(size)
+  local h = ngx.var.http_range
+  if not h then return nil end
+  local a, b = h:match("^%s*bytes=(%d*)-(%d*)%s*$")
+  if not a or (a == "" and b == "") then return false end
+  local first, last
+  if a == "" then -- the last b bytes
+    first, last = math.max(size - tonumber(b), 0), size - 1
+  else
+    first = tonumber(a)
+    last = b == "" and size - 1 or math.min(tonumber(b), size - 1)
+  end
+  if first > last or first >= size then return false end
+  return first, last
+end
+
+function blobs.head(name, digest)
+  local ok, msg, code = validate.digest(digest)
+  if not ok then return errors.send(code, msg) end
+  local size
+  size, msg, code = pool.meta("blob_stat", name, digest)
+  if not size then return errors.send(code, msg) end
+  local h = headers(digest)
+  h["Content-Length"] = size
+  return http.send(200, h, "")
+end
+
+-- Sends data, then the pieces from pos to last (inclusive), one job ahead.
+local function stream(name, digest, data, pos, last)
+  local piece = settings.read_piece
+  while true do
+    local job
+    if pos <= last then
+      job = ngx.thread.spawn(pool.bulk, "blob_read", name, digest, pos, math.min(piece, last - pos + 1))
+    end
+    local sent, err = http.piece(data)
+    if not job then
+      if not sent then ngx.log(ngx.INFO, "regstore: blob ", digest, " not sent: ", err) end
+      return ngx.exit(ngx.OK)
+    end
+    local ok, got, msg, code = ngx.thread.wait(job)
+    if not sent or not ok or not got or #got == 0 then
+      if sent then
+        ngx.log(ngx.ERR, "regstore: blob ", digest, " at ", pos, ": ", tostring(ok and msg or got),
+          " (", tostring(code), ")")
+      end
+      return ngx.exit(ngx.ERROR) -- the client sees a short body
+    end
+    data, pos = got, pos + #got
+  end
+end
+
+function blobs.get(name, digest)
+  local ok, msg, code = validate.digest(digest)
+  if not ok then return errors.send(code, msg) end
+  local piece = settings.read_piece
+  local first, last, size, data, status = 0, nil, nil, nil, 200
+  if ngx.var.http_range then
+    size, msg, code = pool.meta("blob_stat", name, digest)
+    if not size then return errors.send(code, msg) end
+    first, last = range(size)
+    if first == false then
+      return errors.oci(416, "BLOB_UNKNOWN", "range not satisfiable",
+        { ["Content-Range"] = "bytes */" .. size })
+    end
+    status = 206
+  end
+  local got
+  got, msg, code = pool.bulk("blob_read", name, digest, first, last and math.min(piece, last - first + 1) or piece)
+  if not got then return errors.send(code, msg) end
+  data, size = got, msg -- blob_read returns data, size
+  last = last or size - 1
+  if size == 0 then return http.send(200, headers(digest), "") end
+  if #data > last - first + 1 then data = data:sub(1, last - first + 1) end
+  local h = headers(digest)
+  h["Content-Length"] = last - first + 1
+  if status == 206 then h["Content-Range"] = string.format("bytes %d-%d/%d", first, last, size) end
+  if last - first + 1 <= #data then return http.send(status, h, data) end
+  http.start(status, h)
+  return stream(name, digest, data, first + #data, last)
+end
+
+function blobs.delete(name, digest)
+  local ok, msg, code = validate.digest(digest)
+  if not ok then return errors.send(code, msg) end
+  ok, msg, code = pool.meta("blob_delete", name, digest)
+  if not ok then return errors.send(code, msg) end
+  return http.send(202, {}, "")
+end
+
+return blobs

@@ -1,0 +1,258 @@
+--- The jobs that run on nginx's thread pool (ngx.run_worker_thread): every
+-- call that waits for RADOS runs here, never in the worker's event loop.
+--
+-- Each thread VM is a plain LuaJIT state of its own (lua-nginx-module keeps a
+-- pool of them and hands one to each job); it keeps one connected driver and
+-- registry in this module's upvalues, opened on its first job from the
+-- environment nginx passes on (`env` directives written by `serve`).
+-- Arguments and results cross the VM boundary as plain values only, so an
+-- upload is resumed by id for every piece and closed again before the job
+-- returns: the next piece may run on another VM.
+--
+-- Every job returns its results, or nil, message, code (the registry's codes;
+-- "range" for an upload offset that is not the one the client assumed, with
+-- the upload's size as fourth value).
+
+local jobs = {}
+
+local reg           -- this VM's registry (regstore.registry over one driver)
+
+local function getenv(name)
+  local v = os.getenv(name)
+  if v == "" then return nil end
+  return v
+end
+
+local function registry()
+  if reg then return reg end
+  local regstore = require "regstore"
+  local drv, msg, code = regstore.connect{
+    pool = getenv "REGSTORE_POOL" or "regstore",
+    conf = getenv "CEPH_CONF",
+    id = getenv "REGSTORE_ID",
+    keyring = getenv "REGSTORE_KEYRING",
+    namespace = getenv "REGSTORE_NAMESPACE",
+    window = tonumber(getenv "REGSTORE_SERVE_WINDOW" or "8"),
+  }
+  if not drv then return nil, msg, code end
+  reg = require("regstore.registry").new(drv)
+  return reg
+end
+
+local function repo(name)
+  local r, msg, code = registry()
+  if not r then return nil, msg, code end
+  return r:repository(name)
+end
+
+-- Frees the strings a data job leaves behind before the VM goes back to the
+-- pool (a few MiB per piece; the VM may sit idle for a while).
+local function tidy(...)
+  collectgarbage()
+  return ...
+end
+
+---------------------------------------------------------------- blobs
+
+--- Size of a blob linked into name.
+function jobs.blob_stat(name, digest)
+  local r, msg, code = repo(name)
+  if not r then return nil, msg, code end
+  local d
+  d, msg, code = r.blobs:stat(digest)
+  if not d then return nil, msg, code end
+  return d.size
+end
+
+--- Up to n bytes of a blob from offset, and the blob's size.
+function jobs.blob_read(name, digest, offset, n)
+  local r, msg, code = repo(name)
+  if not r then return nil, msg, code end
+  local rd
+  rd, msg, code = r.blobs:reader(digest, offset)
+  if not rd then return nil, msg, code end
+  local size = rd:size()
+  local parts, got = {}, 0
+  while got < n do
+    local s
+    s, msg, code = rd:read(n - got)
+    if not s then break end
+    parts[#parts + 1] = s
+    got = got + #s
+  end
+  rd:close()
+  if msg then return nil, msg, code end
+  return tidy(table.concat(parts), size)
+end
+
+function jobs.blob_delete(name, digest)
+  local r, msg, code = repo(name)
+  if not r then return nil, msg, code end
+  return r.blobs:delete(digest)
+end
+
+--- Links digest of repository from into name; returns its size.
+function jobs.blob_mount(name, from, digest)
+  local r, msg, code = repo(name)
+  if not r then return nil, msg, code end
+  local d
+  d, msg, code = r.blobs:mount(from, digest)
+  if not d then return nil, msg, code end
+  return d.size
+end
+
+---------------------------------------------------------------- uploads
+
+function jobs.upload_create(name)
+  local r, msg, code = repo(name)
+  if not r then return nil, msg, code end
+  local up
+  up, msg, code = r.blobs:create()
+  if not up then return nil, msg, code end
+  local ok
+  ok, msg, code = up:close()
+  if not ok then return nil, msg, code end
+  return up.id
+end
+
+-- The upload, resumed; checks that it holds `offset` bytes when given.
+local function resume(name, id, offset)
+  local r, msg, code = repo(name)
+  if not r then return nil, msg, code end
+  local up
+  up, msg, code = r.blobs:resume(id)
+  if not up then return nil, msg, code end
+  local size = up:size()
+  if offset and offset ~= size then
+    up:close()
+    return nil, string.format("upload %s holds %.0f bytes, the chunk starts at %.0f", id, size, offset),
+      "range", size
+  end
+  return up
+end
+
+--- Bytes an upload holds.
+function jobs.upload_status(name, id)
+  local up, msg, code, size = resume(name, id)
+  if not up then return nil, msg, code, size end
+  size = up:size()
+  up:close()
+  return size
+end
+
+--- Appends data at offset (nil: wherever the upload is); returns the new size.
+function jobs.upload_write(name, id, offset, data)
+  local up, msg, code, size = resume(name, id, offset)
+  if not up then return nil, msg, code, size end
+  local ok = true
+  if #data > 0 then ok, msg, code = up:write(data) end
+  size = up:size()
+  local closed, cmsg, ccode = up:close()
+  if not ok then return tidy(nil, msg, code) end
+  if not closed then return tidy(nil, cmsg, ccode) end
+  return tidy(size)
+end
+
+--- Appends data (may be empty) at offset, then commits as digest.
+function jobs.upload_commit(name, id, offset, data, digest)
+  local up, msg, code, size = resume(name, id, offset)
+  if not up then return nil, msg, code, size end
+  if #data > 0 then
+    local ok
+    ok, msg, code = up:write(data)
+    if not ok then
+      up:close()
+      return tidy(nil, msg, code)
+    end
+  end
+  local d
+  d, msg, code = up:commit(digest)
+  if not d then
+    up:close()
+    return tidy(nil, msg, code)
+  end
+  return tidy(d.size)
+end
+
+function jobs.upload_cancel(name, id)
+  local r, msg, code = repo(name)
+  if not r then return nil, msg, code end
+  local up
+  up, msg, code = r.blobs:resume(id)
+  if not up then return nil, msg, code end
+  return up:cancel()
+end
+
+---------------------------------------------------------------- manifests
+
+-- The digest a reference names: a digest as it is, a tag looked up.
+local function resolve(r, ref)
+  if ref:find(":", 1, true) then return ref end
+  local d, msg, code = r.tags:get(ref)
+  if not d then
+    if code == "tag_unknown" or code == "tag_invalid" then code = "manifest_unknown" end
+    return nil, msg, code
+  end
+  return d
+end
+
+--- content, media type and digest of a manifest, by tag or digest.
+function jobs.manifest_get(name, ref)
+  local r, msg, code = repo(name)
+  if not r then return nil, msg, code end
+  local digest
+  digest, msg, code = resolve(r, ref)
+  if not digest then return nil, msg, code end
+  local content, mt
+  content, mt, code = r.manifests:get(digest)
+  if not content then return nil, mt, code end
+  return content, mt, digest
+end
+
+--- Stores a manifest under a tag or a digest; returns its digest and the
+-- digest of its subject, if it has one.
+function jobs.manifest_put(name, ref, content, media_type)
+  local r, msg, code = repo(name)
+  if not r then return nil, msg, code end
+  local opts = {}
+  if ref:find(":", 1, true) then opts.digest = ref else opts.tag = ref end
+  local digest
+  digest, msg, code = r.manifests:put(content, media_type, opts)
+  if not digest then return nil, msg, code end
+  local doc = require("cjson.safe").decode(content)
+  local subject = type(doc) == "table" and type(doc.subject) == "table" and doc.subject.digest
+  return digest, type(subject) == "string" and subject or nil
+end
+
+--- Deletes a manifest by digest (and its tags), or just the tag.
+function jobs.manifest_delete(name, ref)
+  local r, msg, code = repo(name)
+  if not r then return nil, msg, code end
+  if ref:find(":", 1, true) then return r.manifests:delete(ref) end
+  local ok
+  ok, msg, code = r.tags:untag(ref)
+  if not ok and (code == "tag_unknown" or code == "tag_invalid") then code = "manifest_unknown" end
+  return ok, msg, code
+end
+
+function jobs.referrers(name, digest, artifact_type)
+  local r, msg, code = repo(name)
+  if not r then return nil, msg, code end
+  return r.manifests:referrers(digest, artifact_type)
+end
+
+---------------------------------------------------------------- listings
+
+function jobs.tags_list(name, n, last)
+  local r, msg, code = repo(name)
+  if not r then return nil, msg, code end
+  return r.tags:list{ n = n, last = last }
+end
+
+function jobs.catalog(n, last)
+  local r, msg, code = registry()
+  if not r then return nil, msg, code end
+  return r:repositories{ n = n, last = last }
+end
+
+return jobs

@@ -1,0 +1,41 @@
+--- GET /v2/<name>/referrers/<digest>[?artifactType=]: an OCI image index of
+-- the manifests whose subject is digest (empty for an unknown digest),
+-- filtered by artifact type when asked (and then says so in
+-- OCI-Filters-Applied).
+
+local cjson = require "cjson.safe"
+local validate = require "regstore.registry.validate"
+local pool = require "ociregistry.pool"
+local errors = require "ociregistry.errors"
+local http = require "ociregistry.http"
+local page = require "ociregistry.page"
+
+local referrers = {}
+
+local INDEX = "application/vnd.oci.image.index.v1+json"
+
+function referrers.list(name, digest)
+  local ok, msg, code = validate.digest(digest)
+  if not ok then return errors.send(code, msg) end
+  local filter = http.arg "artifactType"
+  if filter == "" then filter = nil end
+  local list
+  list, msg, code = pool.meta("referrers", name, digest, filter)
+  if not list then
+    if code ~= "name_unknown" then return errors.send(code, msg) end
+    list = {}
+  end
+  local out = {}
+  for i, d in ipairs(list) do
+    local desc = { mediaType = d.media_type, digest = d.digest, size = d.size, artifactType = d.artifact_type }
+    if next(d.annotations or {}) then desc.annotations = d.annotations end
+    out[i] = desc
+  end
+  local headers = { ["Content-Type"] = INDEX }
+  if filter then headers["OCI-Filters-Applied"] = "artifactType" end
+  local body = string.format('{"schemaVersion":2,"mediaType":%s,"manifests":%s}',
+    cjson.encode(INDEX), page.array(out))
+  return http.send(200, headers, body)
+end
+
+return referrers

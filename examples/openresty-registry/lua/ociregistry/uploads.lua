@@ -1,0 +1,172 @@
+--- Blob uploads: POST (new session, monolithic with ?digest=, cross-repository
+-- ?mount=&from=), PATCH (a chunk, Content-Range checked against the upload's
+-- size: 416 otherwise), PUT ?digest= (last chunk and commit), GET (204 with
+-- Range and Location), DELETE.
+--
+-- A body is streamed: it is read in pieces of settings.upload_piece bytes,
+-- and each piece goes to a job on the bulk pool that resumes the upload by
+-- id, appends, and closes it again; the next piece is read from the client
+-- while the job runs. So a worker holds at most two pieces of an upload.
+
+local validate = require "regstore.registry.validate"
+local pool = require "ociregistry.pool"
+local errors = require "ociregistry.errors"
+local http = require "ociregistry.http"
+local body = require "ociregistry.body"
+local settings = require "ociregistry.settings"
+
+local uploads = {}
+
+local function location(name, id)
+  return "/v2/" .. name .. "/blobs/uploads/" .. id
+end
+
+local function upload_headers(name, id, size)
+  return {
+    Location = location(name, id),
+    Range = "0-" .. (size > 0 and size - 1 or 0),
+    ["Docker-Upload-UUID"] = id,
+  }
+end
+
+local function created(name, digest)
+  return http.send(201, {
+    Location = "/v2/" .. name .. "/blobs/" .. digest,
+    ["Docker-Content-Digest"] = digest,
+  }, "")
+end
+
+-- Sends a failure, after reading the rest of the body so that the
+-- connection stays in step.
+local function fail(b, code, msg, size, name, id)
+  if b and code ~= "body" then b:drain() end
+  if code == "body" then
+    ngx.log(ngx.INFO, "regstore: ", msg)
+    return ngx.exit(400)
+  end
+  local h
+  if code == "range" then h = upload_headers(name, id, size) end
+  return errors.send(code, msg, h)
+end
+
+-- Streams the body into upload id, the first piece at offset (nil: wherever
+-- the upload is). Returns the upload's size, or nil, msg, code[, size].
+local function write_all(name, id, offset, b)
+  local piece = settings.upload_piece
+  local size, job = offset, nil
+  while true do
+    local data, err = b:read(piece)
+    if job then
+      local ok, s, msg, code, cur = ngx.thread.wait(job)
+      job = nil
+      if not ok then return nil, "regstore: " .. tostring(s), "io" end
+      if not s then return nil, msg, code, cur end
+      size = s
+    end
+    if not data then return nil, "request body: " .. tostring(err), "body" end
+    if data == "" then break end
+    job = ngx.thread.spawn(pool.bulk, "upload_write", name, id, size, data)
+  end
+  if size == nil or size == offset then
+    -- nothing written: the status (and the offset check) from the upload
+    local s, msg, code = pool.meta("upload_status", name, id)
+    if not s then return nil, msg, code end
+    if offset and s ~= offset then
+      return nil, string.format("upload holds %.0f bytes, the chunk starts at %.0f", s, offset), "range", s
+    end
+    size = s
+  end
+  return size
+end
+
+-- The start of a Content-Range "<start>-<end>" header; false when malformed,
+-- nil when absent.
+local function chunk_start(b)
+  local h = ngx.var.http_content_range
+  if not h then return nil end
+  local a, e = h:match("^%s*b?y?t?e?s?%s*(%d+)-(%d+)")
+  if not a then return false end
+  a, e = tonumber(a), tonumber(e)
+  if e < a or (b.length and b.length ~= e - a + 1) then return false end
+  return a
+end
+
+-- Streams the body, then commits as digest; answers 201.
+local function commit(name, id, digest, b, offset)
+  local ok, msg, code = validate.digest(digest)
+  if not ok then return fail(b, code, msg) end
+  local size, cur_size
+  if b.length and b.length <= settings.upload_piece then
+    local data, err = b:read(b.length)
+    if not data then return fail(b, "body", "request body: " .. tostring(err)) end
+    size, msg, code, cur_size = pool.bulk("upload_commit", name, id, offset, data, digest)
+  else
+    local cur
+    size, msg, code, cur = write_all(name, id, offset, b)
+    if not size then return fail(b, code, msg, cur or 0, name, id) end
+    size, msg, code = pool.meta("upload_commit", name, id, size, "", digest)
+  end
+  if not size then return fail(b, code, msg, cur_size or 0, name, id) end
+  return created(name, digest)
+end
+
+--- POST /v2/<name>/blobs/uploads/
+function uploads.start(name)
+  local mount, from, digest = http.arg "mount", http.arg "from", http.arg "digest"
+  if mount and from and validate.digest(mount) and validate.name(from) then
+    local size, msg, code = pool.meta("blob_mount", name, from, mount)
+    if size then
+      ngx.req.discard_body()
+      return created(name, mount)
+    end
+    if code ~= "blob_unknown" and code ~= "name_unknown" then return errors.send(code, msg) end
+  end
+  local b, err = body.open()
+  if not b then return fail(nil, "body", tostring(err)) end
+  local id, msg, code = pool.meta("upload_create", name)
+  if not id then return fail(b, code, msg) end
+  if digest then return commit(name, id, digest, b, 0) end
+  b:drain()
+  return http.send(202, upload_headers(name, id, 0), "")
+end
+
+--- PATCH /v2/<name>/blobs/uploads/<id>
+function uploads.patch(name, id)
+  local b, err = body.open()
+  if not b then return fail(nil, "body", tostring(err)) end
+  local offset = chunk_start(b)
+  if offset == false then
+    local size = pool.meta("upload_status", name, id) or 0
+    return fail(b, "range", "malformed Content-Range " .. tostring(ngx.var.http_content_range), size, name, id)
+  end
+  local size, msg, code, cur = write_all(name, id, offset, b)
+  if not size then return fail(b, code, msg, cur or 0, name, id) end
+  return http.send(202, upload_headers(name, id, size), "")
+end
+
+--- PUT /v2/<name>/blobs/uploads/<id>?digest=
+function uploads.finish(name, id)
+  local b, err = body.open()
+  if not b then return fail(nil, "body", tostring(err)) end
+  local digest = http.arg "digest"
+  if not digest then return fail(b, "digest_invalid", "the digest query argument is missing") end
+  local offset = chunk_start(b)
+  if offset == false then offset = nil end
+  return commit(name, id, digest, b, offset)
+end
+
+--- GET /v2/<name>/blobs/uploads/<id>
+function uploads.status(name, id)
+  local size, msg, code = pool.meta("upload_status", name, id)
+  if not size then return errors.send(code, msg) end
+  return http.send(204, upload_headers(name, id, size), "")
+end
+
+--- DELETE /v2/<name>/blobs/uploads/<id>
+function uploads.cancel(name, id)
+  local ok, msg, code = pool.meta("upload_cancel", name, id)
+  if not ok then return errors.send(code, msg) end
+  return http.send(204, {}, "")
+end
+
+return uploads

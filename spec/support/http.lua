@@ -1,0 +1,182 @@
+-- An HTTP client (curl) and a `serve` launcher for the registry specs
+-- (spec/http/*_http.lua): `local http = require "support.http"`.
+--
+--   local srv = http.serve{ namespace = ns [, htpasswd = file] }   -- starts serve
+--   local r = srv:request("PUT", "/v2/a/manifests/t", {
+--     headers = { ["Content-Type"] = mt }, body = s, chunked = false })
+--   r.status, r.headers["location"] (lowercase names), r.body, r:errors()
+--   srv:restart()   srv:stop()
+--
+-- serve runs the LuaJIT build inside nginx, whatever Lua runs the spec:
+-- REGSTORE_LUAJIT_CPATH (test.sh sets it) or the checkout's build/luajit.
+local cjson = require "cjson"
+local regstore = require "regstore"
+
+local http = {}
+
+local function sh(cmd)
+  local f = assert(io.popen(cmd))
+  local out = f:read "*a"
+  f:close()
+  return out
+end
+
+-- os.execute's success in Lua 5.4 (true) and in LuaJIT (0).
+local function run(cmd)
+  local r = os.execute(cmd)
+  return r == true or r == 0
+end
+
+local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+http.quote = q
+
+local function write(path, s)
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+end
+
+local function read(path)
+  local f = io.open(path, "rb")
+  if not f then return "" end
+  local s = f:read "*a"
+  f:close()
+  return s
+end
+
+--- "sha256:<hex>" of s.
+function http.digest(s)
+  return "sha256:" .. regstore.sha256():update(s):hexdigest()
+end
+
+local Response = {}
+Response.__index = Response
+
+--- The decoded `errors` array of a JSON error body (or nil).
+function Response:errors()
+  local ok, doc = pcall(cjson.decode, self.body)
+  if ok and type(doc) == "table" then return doc.errors end
+  return nil
+end
+
+--- The first error's code.
+function Response:code()
+  local e = self:errors()
+  return e and e[1] and e[1].code
+end
+
+--- The body as JSON.
+function Response:json()
+  return cjson.decode(self.body)
+end
+
+local Server = {}
+Server.__index = Server
+
+local tmpdir = os.getenv "TMPDIR" or "/tmp"
+
+--- Sends one request; opts: headers, body, chunked (Transfer-Encoding: chunked).
+function Server:request(method, path, opts)
+  opts = opts or {}
+  local base = string.format("%s/regstore-http-%s", tmpdir, regstore.uuid())
+  local args = { "curl -s -S --max-time 300 -o", q(base .. ".body"), "-D", q(base .. ".head"),
+    "-w '%{http_code}'", "-H 'Expect:'" }
+  if method == "HEAD" then args[#args + 1] = "-I" else args[#args + 1] = "-X " .. method end
+  local has_type = false
+  for k, v in pairs(opts.headers or {}) do
+    args[#args + 1] = "-H " .. q(k .. ": " .. v)
+    if k:lower() == "content-type" then has_type = true end
+  end
+  if opts.body then
+    write(base .. ".in", opts.body)
+    args[#args + 1] = "--data-binary @" .. q(base .. ".in")
+    if not has_type then args[#args + 1] = "-H 'Content-Type:'" end
+    if opts.chunked then args[#args + 1] = "-H 'Transfer-Encoding: chunked'" end
+  elseif method == "PUT" or method == "POST" or method == "PATCH" then
+    args[#args + 1] = "-H 'Content-Length: 0'"
+  end
+  if self.user then args[#args + 1] = "-u " .. q(self.user) end
+  args[#args + 1] = q(self.url .. path)
+  local status = tonumber(sh(table.concat(args, " ") .. " 2>/dev/null"))
+  local headers = {}
+  for line in read(base .. ".head"):gmatch("[^\r\n]+") do
+    local k, v = line:match("^([^:]+):%s*(.-)%s*$")
+    if k then headers[k:lower()] = v end
+  end
+  local r = setmetatable({ status = status, headers = headers, body = read(base .. ".body") }, Response)
+  os.remove(base .. ".body"); os.remove(base .. ".head"); os.remove(base .. ".in")
+  return r
+end
+
+local root = sh("pwd"):gsub("%s+$", "")
+
+local function luajit_cpath()
+  return os.getenv "REGSTORE_LUAJIT_CPATH" or (root .. "/build/luajit/?.so;;")
+end
+
+--- Whether serve can run here (nginx and a LuaJIT build of the module).
+function http.available()
+  local cpath = luajit_cpath()
+  local dir = cpath:match("^([^;]*)/%?%.so")
+  return run("test -x /usr/sbin/nginx") and dir ~= nil and run("test -f " .. q(dir .. "/regstore/core.so"))
+end
+
+local function free_port()
+  for _ = 1, 50 do
+    local port = 5300 + math.random(0, 99)
+    local busy = run("(exec 3<>/dev/tcp/127.0.0.1/" .. port .. ") 2>/dev/null")
+    if not busy then return port end
+  end
+  error("no free port in 5300-5399")
+end
+
+function Server:start()
+  local log = self.dir .. "/serve.log"
+  local cmd = string.format(
+    "cd %s && LUA_PATH= LUA_CPATH=%s setsid examples/openresty-registry/serve --listen 127.0.0.1:%d " ..
+    "--namespace %s %s %s >%s 2>&1 & echo $!",
+    q(root), q(luajit_cpath()), self.port, q(self.namespace), self.extra,
+    self.htpasswd and ("--htpasswd " .. q(self.htpasswd)) or "", q(log))
+  self.pid = tonumber(sh(cmd))
+  for _ = 1, 100 do
+    if read(log):find("serve: registry on", 1, true) then return self end
+    if not run("kill -0 " .. self.pid .. " 2>/dev/null") then break end
+    run("sleep 0.1")
+  end
+  error("serve did not start:\n" .. read(log))
+end
+
+--- Stops serve (SIGTERM, as Ctrl-C would) and waits until it is gone.
+function Server:stop()
+  if not self.pid then return end
+  os.execute("kill -TERM " .. self.pid .. " 2>/dev/null")
+  for _ = 1, 100 do
+    if not run("kill -0 " .. self.pid .. " 2>/dev/null") then break end
+    run("sleep 0.1")
+  end
+  self.pid = nil
+end
+
+function Server:restart()
+  self:stop()
+  return self:start()
+end
+
+--- The serve log so far.
+function Server:log()
+  return read(self.dir .. "/serve.log")
+end
+
+--- Starts serve on a free port in 5300-5399; opts: namespace, htpasswd, user, extra (options).
+function http.serve(opts)
+  math.randomseed(os.time() + tonumber(regstore.uuid():sub(1, 6), 16))
+  local dir = sh("mktemp -d " .. q(tmpdir .. "/regstore-http.XXXXXX")):gsub("%s+$", "")
+  local port = free_port()
+  local self = setmetatable({
+    dir = dir, port = port, url = "http://127.0.0.1:" .. port,
+    namespace = opts.namespace, htpasswd = opts.htpasswd, user = opts.user, extra = opts.extra or "",
+  }, Server)
+  return self:start()
+end
+
+return http

@@ -9,3 +9,5 @@ files["bench/"] = { std = "max" }
 files["examples/scripts/"] = {
   read_globals = { "drv", "reg", "paths", "regstore", "registry", "policy", "json", "options", "log", "progress" },
 }
+-- The OpenResty registry runs inside nginx (the ngx API) on LuaJIT.
+files["examples/openresty-registry/"] = { std = "ngx_lua" }

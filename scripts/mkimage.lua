@@ -84,8 +84,8 @@ local function image(dir, tag, arch, seed, sizes)
     local d = string.format("%s/l%d", work, i)
     sh("mkdir -p " .. q(d))
     -- deterministic bytes: AES-CTR of zeros keyed by seed and index
-    sh(string.format("head -c %d /dev/zero | openssl enc -aes-128-ctr -nosalt -pass pass:%s-%d -pbkdf2 2>/dev/null > %s/data",
-      size, seed, i, q(d)))
+    sh(string.format("head -c %d /dev/zero | openssl enc -aes-128-ctr -nosalt -pass pass:%s-%d -pbkdf2 " ..
+      "2>/dev/null > %s/data", size, seed, i, q(d)))
     sh(string.format("tar --mtime=@0 --owner=0 --group=0 --numeric-owner -C %s -cf %s/layer.tar data", q(d), q(work)))
     diffs[i] = "sha256:" .. sh("sha256sum " .. q(work .. "/layer.tar")):match("^(%x+)")
     local digest, n = add_file(dir, work .. "/layer.tar")

@@ -47,7 +47,8 @@ function f.new(seed)
   for i = 1, 5 do
     local author = helper.bytes(16, seed + i):gsub("[^%w]", "x")
     t.configs[i] = blob(string.format(
-      '{\n\t"author": "%s",\n\t"architecture": "amd64",\n\t"os": "linux",\n\t"rootfs": {"type": "layers", "diff_ids": []}\n}',
+      '{\n\t"author": "%s",\n\t"architecture": "amd64",\n\t"os": "linux",\n' ..
+      '\t"rootfs": {"type": "layers", "diff_ids": []}\n}',
       author), OCI_CONFIG)
   end
   t.layer = blob(helper.bytes(1000, seed + 10), LAYER)
@@ -57,7 +58,8 @@ function f.new(seed)
   end
   t.manifests = {}
   for i = 1, 5 do
-    t.manifests[i] = blob(string.format('{\n\t"schemaVersion": 2,\n\t"mediaType": "%s",\n\t"config": %s,\n\t"layers": [%s]\n}',
+    t.manifests[i] = blob(string.format(
+      '{\n\t"schemaVersion": 2,\n\t"mediaType": "%s",\n\t"config": %s,\n\t"layers": [%s]\n}',
       OCI_MANIFEST, config_desc(t.configs[i]), desc(t.layer)), OCI_MANIFEST)
   end
   -- no mediaType field, no layers
@@ -99,7 +101,8 @@ function f.new(seed)
   t.refs_c_layer = artifact({ '"artifactType":"' .. t.type_b .. '"', '"config":' .. desc(t.empty_json),
     subject(t.manifests[4]), '"layers":[' .. desc(t.ref_b, t.type_b) .. "]" }, "test layer c")
   t.refs_index = blob(string.format(
-    '{"schemaVersion":2,"mediaType":"%s","artifactType":"%s","manifests":[%s,%s],"subject":%s,"annotations":{"%s":"test index"}}',
+    '{"schemaVersion":2,"mediaType":"%s","artifactType":"%s","manifests":[%s,%s],"subject":%s,' ..
+    '"annotations":{"%s":"test index"}}',
     OCI_INDEX, t.type_index, desc(t.refs_a_config, OCI_MANIFEST), desc(t.refs_a_layer, OCI_MANIFEST),
     desc(t.manifests[5], OCI_MANIFEST), t.annotation), OCI_INDEX)
   t.annotations[t.refs_index.digest] = "test index"

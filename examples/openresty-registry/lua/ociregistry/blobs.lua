@@ -81,13 +81,14 @@ function blobs.get(name, digest)
   local ok, msg, code = validate.digest(digest)
   if not ok then return errors.send(code, msg) end
   local piece = settings.read_piece
-  local first, last, size, data, status = 0, nil, nil, nil, 200
+  local first, last, status = 0, nil, 200
   if ngx.var.http_range then
+    local size
     size, msg, code = pool.meta("blob_stat", name, digest)
     if not size then return errors.send(code, msg) end
     first, last = range(size)
     if first == false then
-      return errors.oci(416, "BLOB_UNKNOWN", "range not satisfiable",
+      return errors.oci(416, "SIZE_INVALID", "range not satisfiable",
         { ["Content-Range"] = "bytes */" .. size })
     end
     status = 206
@@ -95,7 +96,7 @@ function blobs.get(name, digest)
   local got
   got, msg, code = pool.bulk("blob_read", name, digest, first, last and math.min(piece, last - first + 1) or piece)
   if not got then return errors.send(code, msg) end
-  data, size = got, msg -- blob_read returns data, size
+  local data, size = got, msg -- blob_read returns data, size
   last = last or size - 1
   if size == 0 then return http.send(200, headers(digest), "") end
   if #data > last - first + 1 then data = data:sub(1, last - first + 1) end

@@ -39,6 +39,7 @@ function pool.run(kind, fn, ...)
   if not ok then
     return nil, "regstore: no free thread (" .. tostring(err) .. ")", "busy"
   end
+  -- luacheck: ignore 143 (run_worker_thread is newer than luacheck's ngx_lua)
   return finish(p, ngx.run_worker_thread(p.name, "ociregistry.jobs", fn, ...))
 end
 

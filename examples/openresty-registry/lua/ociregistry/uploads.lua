@@ -55,10 +55,10 @@ local function write_all(name, id, offset, b)
   local piece = settings.upload_piece
   local size, job = offset, nil
   while true do
-    local data, err = b:read(piece)
-    if job then
-      local ok, s, msg, code, cur = ngx.thread.wait(job)
-      job = nil
+    local data, err = b:read(piece) -- while the previous piece is written
+    local running = job -- the job spawned below replaces it
+    if running then
+      local ok, s, msg, code, cur = ngx.thread.wait(running)
       if not ok then return nil, "regstore: " .. tostring(s), "io" end
       if not s then return nil, msg, code, cur end
       size = s

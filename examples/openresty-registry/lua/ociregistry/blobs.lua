@@ -74,6 +74,7 @@ local function stream(name, digest, data, pos, last)
       return ngx.exit(ngx.ERROR) -- the client sees a short body
     end
     data, pos = got, pos + #got
+    collectgarbage() -- the piece sent is garbage (see uploads.lua)
   end
 end
 

@@ -13,6 +13,8 @@
 -- "range" for an upload offset that is not the one the client assumed, with
 -- the upload's size as fourth value).
 
+local nice = require "ociregistry.nice"
+
 local jobs = {}
 
 local reg           -- this VM's registry (regstore.registry over one driver)
@@ -24,6 +26,7 @@ local function getenv(name)
 end
 
 local function registry()
+  nice.lower()
   if reg then return reg end
   local regstore = require "regstore"
   local drv, msg, code = regstore.connect{
@@ -146,6 +149,7 @@ function jobs.upload_write(name, id, offset, data)
   if not up then return nil, msg, code, size end
   local ok = true
   if #data > 0 then ok, msg, code = up:write(data) end
+  data = nil -- luacheck: ignore 311 (lets tidy() free the piece)
   size = up:size()
   local closed, cmsg, ccode = up:close()
   if not ok then return tidy(nil, msg, code) end

@@ -64,6 +64,10 @@ local function write_all(name, id, offset, b)
       size = s
     end
     if not data then return nil, "request body: " .. tostring(err), "body" end
+    -- The pieces are garbage as soon as they are written; the worker's heap
+    -- is small otherwise, so a full cycle is cheap and keeps the worker's
+    -- memory at a few pieces instead of what the collector's pause allows.
+    collectgarbage()
     if data == "" then break end
     job = ngx.thread.spawn(pool.bulk, "upload_write", name, id, size, data)
   end

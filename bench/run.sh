@@ -306,3 +306,13 @@ BENCH_STREAM_MIB=$MIB "$LUA" "$ROOT/bench/report.lua" "$RESULTS"
 echo
 echo "registry layer (bench/registry.lua), Lua 5.4:"
 printf '%s\n' "$REGISTRY_TABLE"
+
+# ------------------------------------------------------------------ 7: the OpenResty registry
+# skopeo through examples/openresty-registry against docker-registry
+# (filesystem; S3 on RGW), and the event loop under 4 streams, on this
+# cluster (bench/http.sh; BENCH_HTTP=0 skips it).
+if [[ ${BENCH_HTTP:-1} == 1 ]]; then
+	echo
+	say "the OpenResty registry: bench/http.sh"
+	"$ROOT/bench/http.sh" || say "bench/http.sh failed"
+fi

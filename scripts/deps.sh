@@ -8,7 +8,10 @@
 # LuaJIT is OpenResty's (luajit2, libluajit2-5.1-dev): Debian's nginx Lua
 # module needs it, and it conflicts with plain luajit/libluajit-5.1-dev. It
 # installs the same paths (/usr/bin/luajit, /usr/include/luajit-2.1), so a
-# machine that has plain LuaJIT gets it replaced here.
+# machine that has plain LuaJIT gets it replaced here. nginx and its Lua
+# module run the OpenResty registry (examples/openresty-registry); skopeo and
+# podman are its clients in the specs, docker-registry, radosgw and s3cmd its
+# peers in bench/http.sh.
 
 set -euo pipefail
 
@@ -18,7 +21,7 @@ PACKAGES=(
 	librados-dev libradosstriper-dev uuid-dev libssl-dev
 	lua-busted lua-cjson lua-filesystem lua-check luarocks curl
 	ceph-mon ceph-osd ceph-common
-	valgrind skopeo docker-registry
+	valgrind skopeo podman docker-registry radosgw s3cmd curl openssl
 	nginx libnginx-mod-http-lua
 	clang libclang-rt-14-dev
 )

@@ -115,5 +115,19 @@ for lua in "${luas[@]}"; do
 	count "$logs/$lua.tap" "busted ($lua)"
 done
 
+# --- the OpenResty registry (spec/http/*_http.lua) ---
+# examples/openresty-registry/serve runs the LuaJIT build inside Debian's
+# nginx (lua-nginx-module); the specs drive it over HTTP, with curl, skopeo
+# and podman, from a LuaJIT busted. Not in sanitizer mode (no LuaJIT build).
+if [[ ${REGSTORE_SANITIZE:-0} != 1 ]]; then
+	export REGSTORE_LUA=luajit LUA_CPATH="$root/$build/luajit/?.so;;"
+	export REGSTORE_LUAJIT_CPATH="$root/$build/luajit/?.so;;"
+	luajit /usr/bin/busted -o TAP --pattern=_http spec/http >"$logs/http.tap" 2>&1 || true
+	grep -E '^not ok|^#' "$logs/http.tap" | head -100 || true
+	if ! grep -qE '^1\.\.[1-9]' "$logs/http.tap"; then tail -20 "$logs/http.tap"; failed=$((failed + 1)); fi
+	count "$logs/http.tap" "busted http (nginx, LuaJIT)"
+fi
+# --- end the OpenResty registry ---
+
 echo "$passed passed, $failed failed"
 ((failed == 0))

@@ -6,7 +6,7 @@
 -- one this registry gives; every 4xx body is checked to be the spec's JSON.
 local helper = require "helper"
 local http = require "support.http"
-local fixtures = require "spec.http.fixtures"
+local fixtures = require "http.fixtures"
 
 local available = http.available()
 

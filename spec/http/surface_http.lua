@@ -7,7 +7,7 @@
 -- (read through regstore.registry) for being left as it was.
 local helper = require "helper"
 local http = require "support.http"
-local fixtures = require "spec.http.fixtures"
+local fixtures = require "http.fixtures"
 local registry = require "regstore.registry"
 
 local available = http.available()

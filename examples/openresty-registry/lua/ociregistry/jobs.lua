@@ -67,25 +67,80 @@ function jobs.blob_stat(name, digest)
   return d.size
 end
 
+-- Readers left open where the last piece of a GET ended, keyed by
+-- "name digest offset": the next piece of the same stream, when it lands on
+-- this VM (the VM pool hands out the one freed last, so a lone stream mostly
+-- does), goes on without a new lookup and with the reader's read-ahead
+-- window still in flight. Content is addressed by digest, so a reader never
+-- sees other bytes; one that fails is dropped and the piece read afresh.
+-- Bounded: MAX_READERS per VM, each idle at most READER_IDLE seconds.
+local readers, nreaders = {}, 0
+local MAX_READERS, READER_IDLE = 2, 10
+
+local function drop_reader(key)
+  local c = readers[key]
+  if not c then return nil end
+  readers[key], nreaders = nil, nreaders - 1
+  return c
+end
+
+local function keep_reader(key, rd, size)
+  local now = os.time()
+  for k, c in pairs(readers) do
+    if nreaders >= MAX_READERS or now - c.at > READER_IDLE then
+      drop_reader(k)
+      c.r:close()
+    end
+  end
+  readers[key], nreaders = { r = rd, size = size, at = now }, nreaders + 1
+end
+
+local function read_n(rd, n)
+  local parts, got = {}, 0
+  while got < n do
+    local s, msg, code = rd:read(n - got)
+    if not s then
+      if msg then return nil, msg, code end
+      break
+    end
+    parts[#parts + 1] = s
+    got = got + #s
+  end
+  return table.concat(parts)
+end
+
 --- Up to n bytes of a blob from offset, and the blob's size.
 function jobs.blob_read(name, digest, offset, n)
   local r, msg, code = repo(name)
   if not r then return nil, msg, code end
-  local rd
-  rd, msg, code = r.blobs:reader(digest, offset)
-  if not rd then return nil, msg, code end
-  local size = rd:size()
-  local parts, got = {}, 0
-  while got < n do
-    local s
-    s, msg, code = rd:read(n - got)
-    if not s then break end
-    parts[#parts + 1] = s
-    got = got + #s
+  local key = name .. " " .. digest .. " "
+  local c = drop_reader(key .. offset)
+  local data
+  if c then
+    data = read_n(c.r, n)
+    if not data then
+      c.r:close()
+      c = nil
+    end
   end
-  rd:close()
-  if msg then return nil, msg, code end
-  return tidy(table.concat(parts), size)
+  if not c then
+    local rd
+    rd, msg, code = r.blobs:reader(digest, offset)
+    if not rd then return nil, msg, code end
+    c = { r = rd, size = rd:size() }
+    data, msg, code = read_n(rd, n)
+    if not data then
+      rd:close()
+      return nil, msg, code
+    end
+  end
+  local next_offset = offset + #data
+  if #data > 0 and next_offset < c.size then
+    keep_reader(key .. next_offset, c.r, c.size)
+  else
+    c.r:close()
+  end
+  return tidy(data, c.size)
 end
 
 function jobs.blob_delete(name, digest)

@@ -275,10 +275,13 @@ function jobs.manifest_put(name, ref, content, media_type)
   if not r then return nil, msg, code end
   local opts = {}
   if ref:find(":", 1, true) then opts.digest = ref else opts.tag = ref end
+  local doc = require("cjson.safe").decode(content)
+  if media_type == "" and type(doc) == "table" and type(doc.mediaType) == "string" then
+    media_type = doc.mediaType -- no Content-Type: the manifest's own, as distribution does
+  end
   local digest
   digest, msg, code = r.manifests:put(content, media_type, opts)
   if not digest then return nil, msg, code end
-  local doc = require("cjson.safe").decode(content)
   local subject = type(doc) == "table" and type(doc.subject) == "table" and doc.subject.digest
   return digest, type(subject) == "string" and subject or nil
 end

@@ -29,8 +29,11 @@ end
 -- for n + 1 entries, so that a full page knows whether more follows.
 function page.send(path, key, list, n, extra)
   local headers = { ["Content-Type"] = "application/json" }
-  if n and #list > n then
+  local more = n ~= nil and #list > n
+  if more then
     for i = #list, n + 1, -1 do list[i] = nil end
+  end
+  if more and n > 0 then
     headers["Link"] = string.format('<%s?n=%d&last=%s>; rel="next"', path, n, http.escape(list[#list]))
   end
   local fields = {}

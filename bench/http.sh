@@ -100,7 +100,7 @@ wait_http() { # URL PID NAME
 # ------------------------------------------------------------------ the registries
 say "serve on 127.0.0.1:$SERVE_PORT (one worker, namespace $NS)"
 LUA_PATH= LUA_CPATH="$BUILD/luajit/?.so;;" "$ROOT/examples/openresty-registry/serve" \
-	--listen "127.0.0.1:$SERVE_PORT" --workers 1 --namespace "$NS" >"$WORK/serve.log" 2>&1 &
+	--listen "127.0.0.1:$SERVE_PORT" --workers 1 --namespace "$NS" ${BENCH_HTTP_SERVE_OPTS:-} >"$WORK/serve.log" 2>&1 &
 PIDS+=($!)
 wait_http "http://127.0.0.1:$SERVE_PORT/v2/" "${PIDS[-1]}" serve
 
@@ -253,6 +253,8 @@ stream_down() {
 }
 rss() { awk '/^VmRSS/ { print $2 }' "/proc/$WORKER/status" 2>/dev/null || echo 0; }
 rss0=$(rss)
+loopcpu() { awk '{ printf "%.0f %.0f", $1 / 1e6, $2 / 1e6 }' "/proc/$WORKER/task/$WORKER/schedstat"; } # run, wait ms
+read -r cpu0 wait0 <<<"$(loopcpu)"
 t=$(now)
 spids=()
 stream_up 1 & spids+=($!)
@@ -268,6 +270,15 @@ done
 wait "${spids[@]}"
 dt=$(elapsed "$t" "$(now)")
 result "loop streams $(loop)"
+read -r cpu1 wait1 <<<"$(loopcpu)"
+result "loopthread cpu_ms $((cpu1 - cpu0)) runqueue_ms $((wait1 - wait0)) seconds $dt"
+# The machine's own floor: the same loop, no traffic, while 2 x nproc shells
+# spin at nice 0 (what the OSD, the clients and the hashing do to it above).
+say "control: the loop's lag with no traffic while $((2 * $(nproc))) busy loops run for 8s"
+cpids=()
+for ((i = 0; i < 2 * $(nproc); i++)); do timeout 8 sh -c 'while :; do :; done' & cpids+=($!); done
+wait "${cpids[@]}" || true
+result "loop control $(loop)"
 moved=$(cat "$WORK"/up*.count "$WORK"/down*.count | awk -v m="$STREAM_MIB" '{ s += $1 } END { print s * m }')
 read -r a b n <<<"$(percentiles "$WORK/busy" '/v2/$')"; result "latency streams v2 p50_ms $a p99_ms $b n $n"
 read -r a b n <<<"$(percentiles "$WORK/busy" 'manifests')"; result "latency streams manifest p50_ms $a p99_ms $b n $n"
@@ -284,6 +295,8 @@ awk -v mb="$MB" -v peers="${PEERS[*]}" '
 	$2 == "latency" { lat[$3 " " $4] = $6 " / " $8 " ms (n=" $10 ")" }
 	$2 == "streams" { streams = sprintf("%d MiB in %.1f s = %.0f MiB/s (%d uploads, %d downloads)", $4, $6, $4 / $6, $8, $10) }
 	$2 == "loop" { loop[$3] = sprintf("p50 %s / p99 %s / max %s ms (%d ticks)", $7, $9, $11, $5) }
+	$2 == "loopthread" { lt_cpu = $4; lt_wait = $6; lt_s = $8 }
+	$2 == "streams" { moved = $4 }
 	$2 == "worker" { rss = sprintf("idle %.0f MiB, peak %.0f MiB during the streams", $5 / 1024, $7 / 1024) }
 	END {
 		n = split(peers, P, " ")
@@ -301,5 +314,8 @@ awk -v mb="$MB" -v peers="${PEERS[*]}" '
 		printf "  GET manifest idle: %s; under the streams: %s\n", lat["idle manifest"], lat["streams manifest"]
 		printf "  event loop lag (a 10 ms timer in the worker) idle: %s\n", loop["idle"]
 		printf "  event loop lag under the streams: %s\n", loop["streams"]
+		printf "  event loop lag, no traffic, CPUs kept busy (control): %s\n", loop["control"]
+		printf "  the loop thread during the streams: %d ms of CPU in %.1f s (%.2f ms per MiB moved), %d ms runnable but waiting for a CPU\n",
+			lt_cpu, lt_s, lt_cpu / (moved ? moved : 1), lt_wait
 		printf "  streams: %s\n  worker RSS: %s\n", streams, rss
 	}' "$RESULTS"

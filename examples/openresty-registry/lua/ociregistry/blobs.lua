@@ -52,28 +52,28 @@ function blobs.head(name, digest)
   return http.send(200, h, "")
 end
 
--- Sends data, then the pieces from pos to last (inclusive), one job ahead.
-local function stream(name, digest, data, pos, last)
+-- Sends parts, then the pieces from pos to last (inclusive), one job ahead.
+local function stream(name, digest, parts, pos, last)
   local piece = settings.read_piece
   while true do
     local job
     if pos <= last then
       job = ngx.thread.spawn(pool.bulk, "blob_read", name, digest, pos, math.min(piece, last - pos + 1))
     end
-    local sent, err = http.piece(data)
+    local sent, err = http.piece(parts)
     if not job then
       if not sent then ngx.log(ngx.INFO, "regstore: blob ", digest, " not sent: ", err) end
       return ngx.exit(ngx.OK)
     end
-    local ok, got, msg, code = ngx.thread.wait(job)
-    if not sent or not ok or not got or #got == 0 then
+    local ok, got_parts, got, code = ngx.thread.wait(job)
+    if not sent or not ok or not got_parts or got == 0 then
       if sent then
-        ngx.log(ngx.ERR, "regstore: blob ", digest, " at ", pos, ": ", tostring(ok and msg or got),
+        ngx.log(ngx.ERR, "regstore: blob ", digest, " at ", pos, ": ", tostring(ok and got or got_parts),
           " (", tostring(code), ")")
       end
       return ngx.exit(ngx.ERROR) -- the client sees a short body
     end
-    data, pos = got, pos + #got
+    parts, pos = got_parts, pos + got
     collectgarbage() -- the piece sent is garbage (see uploads.lua)
   end
 end
@@ -94,19 +94,16 @@ function blobs.get(name, digest)
     end
     status = 206
   end
-  local got
-  got, msg, code = pool.bulk("blob_read", name, digest, first, last and math.min(piece, last - first + 1) or piece)
-  if not got then return errors.send(code, msg) end
-  local data, size = got, msg -- blob_read returns data, size
+  local parts, got, size = pool.bulk("blob_read", name, digest, first,
+    last and math.min(piece, last - first + 1) or piece)
+  if not parts then return errors.send(size, got) end -- nil, message, code
   last = last or size - 1
   if size == 0 then return http.send(200, headers(digest), "") end
-  if #data > last - first + 1 then data = data:sub(1, last - first + 1) end
   local h = headers(digest)
   h["Content-Length"] = last - first + 1
   if status == 206 then h["Content-Range"] = string.format("bytes %d-%d/%d", first, last, size) end
-  if last - first + 1 <= #data then return http.send(status, h, data) end
   http.start(status, h)
-  return stream(name, digest, data, first + #data, last)
+  return stream(name, digest, parts, first + got, last)
 end
 
 function blobs.delete(name, digest)

@@ -3,6 +3,8 @@
 --   local b, err = body.open()      -- nil, err on a malformed request
 --   b.length                        -- Content-Length, or nil when chunked
 --   local piece, err = b:read(n)    -- up to n bytes; "" at the end
+--   local t, bytes = b:chunks(n)    -- up to n bytes as an array of strings
+--                                   -- of at most 64 KiB; bytes 0 at the end
 --   b:drain()                       -- reads and drops what is left
 --
 -- A body with a Content-Length is read with ngx.req.socket(). A chunked body
@@ -16,14 +18,20 @@ local body = {}
 local Body = {}
 Body.__index = Body
 
+-- The event loop never builds a string larger than this: a big string is a
+-- fresh mmap (LuaJIT's allocator maps anything over 128 KiB) that the loop's
+-- thread would fault in and zero, page by page, for every piece.
+local CHUNK = 65536
+body.CHUNK = CHUNK
+
 local function receive(self, n)
   local data, err, partial = self.sock:receive(n)
   if not data then return nil, err or "closed", partial end
   return data
 end
 
--- Next bytes of a chunked body, up to n.
-local function read_chunked(self, n)
+-- Next bytes of a chunked body, up to n, as an array of strings.
+local function chunked_parts(self, n)
   local parts, got = {}, 0
   while got < n and not self.eof do
     if self.left == 0 then
@@ -41,7 +49,7 @@ local function read_chunked(self, n)
       end
       self.left = size
     end
-    local take = math.min(n - got, self.left)
+    local take = math.min(n - got, self.left, CHUNK)
     local data, err = receive(self, take)
     if not data then return nil, err end
     parts[#parts + 1] = data
@@ -53,26 +61,38 @@ local function read_chunked(self, n)
       if not crlf then return nil, err end
     end
   end
-  return table.concat(parts)
+  return parts, got
 end
 
---- Up to n bytes of the body; "" once it is all read.
-function Body:read(n)
-  if self.chunked then return read_chunked(self, n) end
+--- Up to n bytes of the body as an array of strings of at most 64 KiB, and
+-- their total; an empty array and 0 once it is all read.
+function Body:chunks(n)
+  if self.chunked then return chunked_parts(self, n) end
+  local parts, got = {}, 0
   local left = self.length - self.done
-  if left <= 0 then return "" end
   if n > left then n = left end
-  local data, err = receive(self, n)
-  if not data then return nil, err end
-  self.done = self.done + #data
-  return data
+  while got < n do
+    local data, err = receive(self, math.min(n - got, CHUNK))
+    if not data then return nil, err end
+    parts[#parts + 1] = data
+    got = got + #data
+  end
+  self.done = self.done + got
+  return parts, got
+end
+
+--- Up to n bytes of the body as one string; "" once it is all read.
+function Body:read(n)
+  local parts, err = self:chunks(n)
+  if not parts then return nil, err end
+  return table.concat(parts)
 end
 
 --- Reads what is left and drops it (so that the connection stays usable).
 function Body:drain()
   while true do
-    local s = self:read(1048576)
-    if not s or s == "" then return end
+    local _, got = self:chunks(1048576)
+    if not got or got == 0 then return end
   end
 end
 

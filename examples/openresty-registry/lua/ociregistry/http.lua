@@ -50,11 +50,15 @@ function http.start(status, headers)
   return ngx.send_headers()
 end
 
---- Sends one piece of a body and waits until nginx has written it out (the
--- coroutine yields meanwhile). Returns true, or nil and an error.
-function http.piece(data)
-  local ok, err = ngx.print(data)
-  if not ok then return nil, err end
+--- Sends one piece of a body (an array of strings of at most 64 KiB) and
+-- waits until nginx has written it out (the coroutine yields meanwhile).
+-- The strings go one by one: ngx.print of the whole array would build one
+-- buffer of the piece's size. Returns true, or nil and an error.
+function http.piece(parts)
+  for _, s in ipairs(parts) do
+    local ok, err = ngx.print(s)
+    if not ok then return nil, err end
+  end
   return ngx.flush(true)
 end
 

@@ -35,7 +35,7 @@ local function registry()
     id = getenv "REGSTORE_ID",
     keyring = getenv "REGSTORE_KEYRING",
     namespace = getenv "REGSTORE_NAMESPACE",
-    window = tonumber(getenv "REGSTORE_SERVE_WINDOW" or "8"),
+    window = tonumber(getenv "REGSTORE_SERVE_WINDOW" or "4"),
   }
   if not drv then return nil, msg, code end
   reg = require("regstore.registry").new(drv)
@@ -75,7 +75,7 @@ end
 -- sees other bytes; one that fails is dropped and the piece read afresh.
 -- Bounded: MAX_READERS per VM, each idle at most READER_IDLE seconds.
 local readers, nreaders = {}, 0
-local MAX_READERS, READER_IDLE = 2, 10
+local MAX_READERS, READER_IDLE = 1, 10
 
 local function drop_reader(key)
   local c = readers[key]
@@ -95,10 +95,13 @@ local function keep_reader(key, rd, size)
   readers[key], nreaders = { r = rd, size = size, at = now }, nreaders + 1
 end
 
+-- Up to n bytes as an array of strings of at most 64 KiB: the worker copies
+-- them back and sends them one by one, never holding one big string.
+local CHUNK = 65536
 local function read_n(rd, n)
   local parts, got = {}, 0
   while got < n do
-    local s, msg, code = rd:read(n - got)
+    local s, msg, code = rd:read(math.min(n - got, CHUNK))
     if not s then
       if msg then return nil, msg, code end
       break
@@ -106,18 +109,19 @@ local function read_n(rd, n)
     parts[#parts + 1] = s
     got = got + #s
   end
-  return table.concat(parts)
+  return parts, got
 end
 
---- Up to n bytes of a blob from offset, and the blob's size.
+--- Up to n bytes of a blob from offset (an array of strings), their total,
+-- and the blob's size.
 function jobs.blob_read(name, digest, offset, n)
   local r, msg, code = repo(name)
   if not r then return nil, msg, code end
   local key = name .. " " .. digest .. " "
   local c = drop_reader(key .. offset)
-  local data
+  local data, got
   if c then
-    data = read_n(c.r, n)
+    data, got = read_n(c.r, n)
     if not data then
       c.r:close()
       c = nil
@@ -128,19 +132,19 @@ function jobs.blob_read(name, digest, offset, n)
     rd, msg, code = r.blobs:reader(digest, offset)
     if not rd then return nil, msg, code end
     c = { r = rd, size = rd:size() }
-    data, msg, code = read_n(rd, n)
+    data, got, code = read_n(rd, n)
     if not data then
       rd:close()
-      return nil, msg, code
+      return nil, got, code
     end
   end
-  local next_offset = offset + #data
-  if #data > 0 and next_offset < c.size then
+  local next_offset = offset + got
+  if got > 0 and next_offset < c.size then
     keep_reader(key .. next_offset, c.r, c.size)
   else
     c.r:close()
   end
-  return tidy(data, c.size)
+  return tidy(data, got, c.size)
 end
 
 function jobs.blob_delete(name, digest)
@@ -198,11 +202,13 @@ function jobs.upload_status(name, id)
   return size
 end
 
---- Appends data at offset (nil: wherever the upload is); returns the new size.
+--- Appends data (an array of strings, see body.lua) at offset (nil:
+-- wherever the upload is); returns the new size.
 function jobs.upload_write(name, id, offset, data)
   local up, msg, code, size = resume(name, id, offset)
   if not up then return nil, msg, code, size end
   local ok = true
+  data = table.concat(data) -- here, on the pool's thread, not in the loop
   if #data > 0 then ok, msg, code = up:write(data) end
   data = nil -- luacheck: ignore 311 (lets tidy() free the piece)
   size = up:size()
@@ -212,10 +218,12 @@ function jobs.upload_write(name, id, offset, data)
   return tidy(size)
 end
 
---- Appends data (may be empty) at offset, then commits as digest.
+--- Appends data (an array of strings, may be empty) at offset, then
+-- commits as digest.
 function jobs.upload_commit(name, id, offset, data, digest)
   local up, msg, code, size = resume(name, id, offset)
   if not up then return nil, msg, code, size end
+  data = table.concat(data)
   if #data > 0 then
     local ok
     ok, msg, code = up:write(data)

@@ -55,7 +55,7 @@ local function write_all(name, id, offset, b)
   local piece = settings.upload_piece
   local size, job = offset, nil
   while true do
-    local data, err = b:read(piece) -- while the previous piece is written
+    local data, got = b:chunks(piece) -- while the previous piece is written
     local running = job -- the job spawned below replaces it
     if running then
       local ok, s, msg, code, cur = ngx.thread.wait(running)
@@ -63,12 +63,12 @@ local function write_all(name, id, offset, b)
       if not s then return nil, msg, code, cur end
       size = s
     end
-    if not data then return nil, "request body: " .. tostring(err), "body" end
+    if not data then return nil, "request body: " .. tostring(got), "body" end
     -- The pieces are garbage as soon as they are written; the worker's heap
     -- is small otherwise, so a full cycle is cheap and keeps the worker's
     -- memory at a few pieces instead of what the collector's pause allows.
     collectgarbage()
-    if data == "" then break end
+    if got == 0 then break end
     job = ngx.thread.spawn(pool.bulk, "upload_write", name, id, size, data)
   end
   if size == nil or size == offset then
@@ -101,14 +101,14 @@ local function commit(name, id, digest, b, offset)
   if not ok then return fail(b, code, msg) end
   local size, cur_size
   if b.length and b.length <= settings.upload_piece then
-    local data, err = b:read(b.length)
+    local data, err = b:chunks(b.length)
     if not data then return fail(b, "body", "request body: " .. tostring(err)) end
     size, msg, code, cur_size = pool.bulk("upload_commit", name, id, offset, data, digest)
   else
     local cur
     size, msg, code, cur = write_all(name, id, offset, b)
     if not size then return fail(b, code, msg, cur or 0, name, id) end
-    size, msg, code = pool.meta("upload_commit", name, id, size, "", digest)
+    size, msg, code = pool.meta("upload_commit", name, id, size, {}, digest)
   end
   if not size then return fail(b, code, msg, cur_size or 0, name, id) end
   return created(name, digest)

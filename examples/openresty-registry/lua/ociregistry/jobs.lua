@@ -25,9 +25,21 @@ local function getenv(name)
   return v
 end
 
+local low = false  -- whether the running job is a stream piece (nice.lua)
+local connect
+
 local function registry()
-  nice.lower()
   if reg then return reg end
+  nice.set(false) -- the connection's threads at the worker's priority
+  local r, msg, code = connect()
+  nice.set(low)
+  if not r then return nil, msg, code end
+  reg = r
+  return reg
+end
+
+-- This VM's registry over a new driver, from the environment.
+connect = function()
   local regstore = require "regstore"
   local drv, msg, code = regstore.connect{
     pool = getenv "REGSTORE_POOL" or "regstore",
@@ -38,8 +50,15 @@ local function registry()
     window = tonumber(getenv "REGSTORE_SERVE_WINDOW" or "4"),
   }
   if not drv then return nil, msg, code end
-  reg = require("regstore.registry").new(drv)
-  return reg
+  return require("regstore.registry").new(drv)
+end
+
+--- The entry point of every job (pool.lua): kind "bulk" runs below the
+-- worker's priority, "meta" at it; then jobs[fn](...).
+function jobs.run(kind, fn, ...)
+  low = kind == "bulk"
+  nice.set(low)
+  return jobs[fn](...)
 end
 
 local function repo(name)

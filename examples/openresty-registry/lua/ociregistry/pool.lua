@@ -40,7 +40,7 @@ function pool.run(kind, fn, ...)
     return nil, "regstore: no free thread (" .. tostring(err) .. ")", "busy"
   end
   -- luacheck: ignore 143 (run_worker_thread is newer than luacheck's ngx_lua)
-  return finish(p, ngx.run_worker_thread(p.name, "ociregistry.jobs", fn, ...))
+  return finish(p, ngx.run_worker_thread(p.name, "ociregistry.jobs", "run", kind, fn, ...))
 end
 
 --- pool.run on the meta pool.

@@ -21,7 +21,7 @@ PACKAGES=(
 	librados-dev libradosstriper-dev uuid-dev libssl-dev
 	lua-busted lua-cjson lua-filesystem lua-check luarocks curl
 	ceph-mon ceph-osd ceph-common
-	valgrind skopeo podman docker-registry radosgw s3cmd curl openssl
+	valgrind skopeo podman docker-registry radosgw s3cmd openssl
 	nginx libnginx-mod-http-lua
 	clang libclang-rt-14-dev
 )

@@ -239,12 +239,15 @@ describe("policy gc #cluster", function()
   end)
 end)
 
--- The racing spec: pushers push through the registry layer, whose
--- manifests:put writes its revision link, then checks that every blob it
--- names is still there and takes the link back otherwise (issue 10); the
--- child checks once more after a put succeeded (layer link and data), and
--- counts a put it finds incomplete as failed. gc runs over and over with a
--- grace of 0 meanwhile.
+-- The racing spec: 4 pushers push tagged images through the registry
+-- layer, whose manifests:put writes its revision link, then checks that
+-- every blob it names is still there and takes the link back otherwise
+-- (issue 10); the child checks once more after a put succeeded (layer link
+-- and data), and counts a put it finds incomplete as failed. A quarter of
+-- the pushes push an earlier image of the same pusher again (same blobs,
+-- same manifest, same tag). gc runs over and over with a grace of 0
+-- meanwhile. Afterwards every image whose push succeeded is pulled as a
+-- client would: the tag, the manifest, every blob read to its end.
 describe("policy gc racing pushes #cluster", function()
   local PUSHER = [=[
 local regstore = require "regstore"
@@ -267,29 +270,36 @@ local ok_n, fail_n, i = 0, 0, 0
 local up = assert(repo.blobs:create())
 assert(up:write("upload in progress " .. who))
 assert(up:close())
+local images = {} -- what this pusher pushed: { cfg, layers, tag }, pushed again at random
 while os.time() < deadline do
   i = i + 1
-  -- a config of its own, layers from the old unreferenced pool (shared by all)
-  local cfg = "cfg " .. who .. " " .. i
-  local layers = {}
-  for k = 1, 3 do layers[k] = "old blob " .. math.random(nblobs) end
+  local img
+  if #images > 0 and math.random(4) == 1 then
+    img = images[math.random(#images)]
+  else
+    -- a config of its own, layers from the old unreferenced pool (shared by all)
+    img = { cfg = "cfg " .. who .. " " .. i, layers = {}, tag = "i" .. i }
+    for k = 1, 3 do img.layers[k] = "old blob " .. math.random(nblobs) end
+    images[#images + 1] = img
+  end
   local pushed = true
-  for _, b in ipairs({ cfg, layers[1], layers[2], layers[3] }) do
+  for _, b in ipairs({ img.cfg, img.layers[1], img.layers[2], img.layers[3] }) do
     if not repo.blobs:put(b) then pushed = false end
   end
-  local content, mt = util.image(cfg, layers)
-  local d = pushed and repo.manifests:put(content, mt)
+  local content, mt = util.image(img.cfg, img.layers)
+  local d = pushed and repo.manifests:put(content, mt, { tag = img.tag })
   if d then
-    local whole = there(util.digest(cfg))
-    for _, l in ipairs(layers) do whole = whole and there(util.digest(l)) end
+    local whole = there(util.digest(img.cfg))
+    for _, l in ipairs(img.layers) do whole = whole and there(util.digest(l)) end
     if not whole then
+      repo.tags:untag(img.tag)
       drv:delete(R .. "/repositories/race/" .. who .. "/_manifests/revisions/sha256/" .. d:sub(8))
       d = nil
     end
   end
   if d then
     ok_n = ok_n + 1
-    io.write("PUSHED ", d, "\n")
+    io.write("PUSHED ", d, " ", img.tag, "\n")
   else
     fail_n = fail_n + 1
   end
@@ -316,24 +326,49 @@ end
 io.write(string.format("GC %d %d %d\n", runs, deleted, restored))
 ]=]
 
-  it("every manifest put that succeeded keeps its blobs; uploads in progress survive", function()
+  -- Pulls an image as a client would: the tag, the manifest, then every
+  -- blob through a reader to its end, size and digest checked. Returns the
+  -- number of blob bytes read.
+  local function pull(reg, name, tag, digest)
+    local repo, what = reg:repository(name), name
+    assert.equal(digest, repo.tags:get(tag), what .. ":" .. tag)
+    local content = assert(repo.manifests:get(digest))
+    assert.equal(digest, util.digest(content))
+    local m = require("cjson").decode(content)
+    local bytes = 0
+    local blobs = { m.config }
+    for _, l in ipairs(m.layers) do blobs[#blobs + 1] = l end
+    for _, b in ipairs(blobs) do
+      local r = assert(repo.blobs:reader(b.digest), what .. " lost " .. b.digest)
+      local data = helper.read_all(r, 7) -- several reads even of these small blobs
+      r:close()
+      assert.equal(b.size, #data, what .. " " .. b.digest)
+      assert.equal(b.digest, util.digest(data), what .. " " .. b.digest)
+      bytes = bytes + #data
+    end
+    return bytes
+  end
+
+  it("every image whose push succeeded pulls whole; uploads in progress survive", function()
     local drv, ns = helper.connect()
     local reg = registry.new(drv)
-    local NBLOBS = 12
+    local NBLOBS, PUSHERS = 12, 4
     -- old blobs nobody references (a deleted image's layers), linked nowhere
     local seedrepo = reg:repository("seed")
     for k = 1, NBLOBS do assert(seedrepo.blobs:put("old blob " .. k)) end
     local seconds = helper.long and 60 or 12
     local procs = {}
-    for p = 1, 3 do
+    for p = 1, PUSHERS do
       procs[p] = helper.spawn_lua(PUSHER, { helper.pool(), ns, "p" .. p, tostring(seconds), tostring(NBLOBS) })
     end
     local g = helper.spawn_lua(GC, { helper.pool(), ns, tostring(seconds + 2) })
     local pushed, ups, total_ok, total_failed = {}, {}, 0, 0
-    for p = 1, 3 do
+    for p = 1, PUSHERS do
       local out, rc = helper.wait(procs[p])
       assert.equal(0, rc, out)
-      for d in out:gmatch("PUSHED (%S+)") do pushed[#pushed + 1] = { repo = "race/p" .. p, digest = d } end
+      for d, tag in out:gmatch("PUSHED (%S+) (%S+)") do
+        pushed[#pushed + 1] = { repo = "race/p" .. p, digest = d, tag = tag }
+      end
       ups[#ups + 1] = { repo = "race/p" .. p, id = assert(out:match("UPLOAD (%S+)")) }
       local okn, failn = out:match("DONE (%d+) (%d+)")
       total_ok, total_failed = total_ok + tonumber(okn), total_failed + tonumber(failn)
@@ -344,14 +379,14 @@ io.write(string.format("GC %d %d %d\n", runs, deleted, restored))
     local runs = tonumber(gout:match("GC (%d+)"))
     assert.is_true(runs >= 2, gout)
     assert.is_true(total_ok > 0, "no push succeeded")
-    -- every successful push is whole: manifest, config and layers read back
+    -- every successful push pulls whole (an image pushed again, once)
+    local pulled, bytes, seen = 0, 0, {}
     for _, p in ipairs(pushed) do
-      local repo = reg:repository(p.repo)
-      local content = assert(repo.manifests:get(p.digest))
-      local m = require("cjson").decode(content)
-      assert.equal(m.config.digest, util.digest(assert(repo.blobs:get(m.config.digest))))
-      for _, l in ipairs(m.layers) do
-        assert.equal(l.digest, util.digest(assert(repo.blobs:get(l.digest))), p.repo .. " lost " .. l.digest)
+      local key = p.repo .. ":" .. p.tag
+      if not seen[key] then
+        seen[key] = true
+        bytes = bytes + pull(reg, p.repo, p.tag, p.digest)
+        pulled = pulled + 1
       end
     end
     -- the uploads in progress go on and commit
@@ -363,8 +398,9 @@ io.write(string.format("GC %d %d %d\n", runs, deleted, restored))
     -- and a last gc leaves no quarantine behind
     assert(gc.run(reg, { grace = 0 }))
     assert.is_nil(drv:list(R .. "/_gc"))
-    print(string.format("\n# gc race: %d pushes whole, %d failed cleanly; gc runs, blobs deleted, restored: %s",
-      total_ok, total_failed, gout:match("GC ([^\n]*)")))
+    print(string.format("\n# gc race: %d pushers, %d pushes succeeded (%d images, each pulled whole: %d blob bytes"
+      .. " read), %d failed cleanly; gc runs, blobs deleted, restored: %s", PUSHERS, total_ok, pulled, bytes,
+      total_failed, gout:match("GC ([^\n]*)")))
     helper.clear(drv)
     drv:close()
   end)

@@ -322,6 +322,38 @@ describe("restricted credentials: one pool, one namespace #cluster", function()
     drv:close()
   end)
 
+  it("a read-only client reads and checks; one without mon caps cannot connect", function()
+    local admin = helper.connect { namespace = ns }
+    assert(admin:put_content("/ro/file", "readable"))
+    local extra = {}
+    local function client(suffix, caps)
+      local cid, file = id .. "-" .. suffix, os.tmpname()
+      local out, rc = ceph(string.format("auth get-or-create client.%s %s -o %s", cid, caps, Q(file)))
+      assert(rc == 0, out)
+      extra[#extra + 1] = { cid, file }
+      return cid, file
+    end
+    local rid, rfile = client("ro", "mon 'allow r' osd " .. Q("allow r pool=" .. pool .. " namespace=" .. ns))
+    local ro = assert(regstore.connect { pool = pool, namespace = ns, id = rid, keyring = rfile })
+    assert.equal("readable", ro:get_content("/ro/file"))
+    assert.same({ "/ro/file" }, ro:list("/ro"))
+    assert.same({}, assert(ro:fsck { grace = 0 }).findings)
+    denied(ro:put_content("/ro/new", "x"))
+    denied(ro:move("/ro/file", "/ro/moved"))
+    denied(ro:delete("/ro/file"))
+    ro:close()
+    -- the pool is looked up through the mon: without `mon 'allow r'` cephx refuses
+    local nid, nfile = client("nomon", "osd " .. Q("allow rw pool=" .. pool .. " namespace=" .. ns))
+    denied(regstore.connect { pool = pool, namespace = ns, id = nid, keyring = nfile, timeout = 10 })
+    assert.equal("readable", admin:get_content("/ro/file"))
+    helper.clear(admin)
+    admin:close()
+    for _, c in ipairs(extra) do
+      ceph("auth del client." .. c[1])
+      os.remove(c[2])
+    end
+  end)
+
   it("shows the key in no message, stderr line or JSON document", function()
     assert.is_true(#messages > 50, "too few messages collected: " .. #messages)
     assert.is_true(#cli.outputs > 50, "too few command outputs collected: " .. #cli.outputs)

@@ -57,6 +57,10 @@ describe("restricted credentials: one pool, one namespace #cluster", function()
     other_pool = pool .. "-caps-" .. regstore.uuid():sub(1, 6)
     out, rc = ceph("osd pool create " .. Q(other_pool) .. " 8 8")
     assert(rc == 0, out)
+    -- an admin's put waits for its PGs to peer: the refusals below are then
+    -- the caps' answer, never a wait on an inactive PG
+    out, rc = helper.sh(string.format("timeout 60 rados -p %s put probe /dev/null 2>&1", Q(other_pool)))
+    assert(rc == 0, out)
   end)
 
   teardown(function()

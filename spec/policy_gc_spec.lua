@@ -284,14 +284,18 @@ while os.time() < deadline do
   end
   local pushed = true
   for _, b in ipairs({ img.cfg, img.layers[1], img.layers[2], img.layers[3] }) do
-    if not repo.blobs:put(b) then pushed = false end
+    local bok, bmsg = repo.blobs:put(b)
+    if not bok then pushed = false; io.write("BLOBFAIL x ", img.tag, " ", (tostring(bmsg):gsub("%s", "_")), "\n") end
   end
   local content, mt = util.image(img.cfg, img.layers)
-  local d = pushed and repo.manifests:put(content, mt, { tag = img.tag })
+  local d, pmsg = false, nil
+  if pushed then d, pmsg = repo.manifests:put(content, mt, { tag = img.tag }) end
+  if pushed and not d then io.write("PUTFAIL x ", img.tag, " ", (tostring(pmsg):gsub("%s", "_")), "\n") end
   if d then
     local whole = there(util.digest(img.cfg))
     for _, l in ipairs(img.layers) do whole = whole and there(util.digest(l)) end
     if not whole then
+      io.write("NOTWHOLE ", d, " ", img.tag, "\n")
       repo.tags:untag(img.tag)
       drv:delete(R .. "/repositories/race/" .. who .. "/_manifests/revisions/sha256/" .. d:sub(8))
       d = nil
@@ -329,7 +333,7 @@ io.write(string.format("GC %d %d %d\n", runs, deleted, restored))
   -- Pulls an image as a client would: the tag, the manifest, then every
   -- blob through a reader to its end, size and digest checked. Returns the
   -- number of blob bytes read.
-  local function pull(reg, name, tag, digest)
+  local function pull(reg, drv, name, tag, digest, history)
     local repo, what = reg:repository(name), name
     assert.equal(digest, repo.tags:get(tag), what .. ":" .. tag)
     local content = assert(repo.manifests:get(digest))
@@ -339,7 +343,15 @@ io.write(string.format("GC %d %d %d\n", runs, deleted, restored))
     local blobs = { m.config }
     for _, l in ipairs(m.layers) do blobs[#blobs + 1] = l end
     for _, b in ipairs(blobs) do
-      local r = assert(repo.blobs:reader(b.digest), what .. " lost " .. b.digest)
+      local r, rmsg, rcode = repo.blobs:reader(b.digest)
+      if not r then
+        local hex = b.digest:sub(8)
+        error(string.format("%s:%s lost %s (%s, %s); layer link %s, data %s, in quarantine %s; history: %s",
+          what, tag, b.digest, tostring(rmsg), tostring(rcode),
+          tostring(util.exists(drv, R .. "/repositories/" .. name .. "/_layers/sha256/" .. hex .. "/link")),
+          tostring(util.exists(drv, blob_path(b.digest))), tostring(util.exists(drv, R .. "/_gc/sha256/" .. hex)),
+          history or "?"))
+      end
       local data = helper.read_all(r, 7) -- several reads even of these small blobs
       r:close()
       assert.equal(b.size, #data, what .. " " .. b.digest)
@@ -362,12 +374,14 @@ io.write(string.format("GC %d %d %d\n", runs, deleted, restored))
       procs[p] = helper.spawn_lua(PUSHER, { helper.pool(), ns, "p" .. p, tostring(seconds), tostring(NBLOBS) })
     end
     local g = helper.spawn_lua(GC, { helper.pool(), ns, tostring(seconds + 2) })
-    local pushed, ups, total_ok, total_failed = {}, {}, 0, 0
+    local pushed, ups, total_ok, total_failed, history = {}, {}, 0, 0, {}
     for p = 1, PUSHERS do
       local out, rc = helper.wait(procs[p])
       assert.equal(0, rc, out)
-      for d, tag in out:gmatch("PUSHED (%S+) (%S+)") do
-        pushed[#pushed + 1] = { repo = "race/p" .. p, digest = d, tag = tag }
+      for what, d, tag, rest in out:gmatch("(%u+) (%S+) (%S+)([^\n]*)") do
+        local key = "race/p" .. p .. ":" .. tag
+        history[key] = (history[key] and history[key] .. " " or "") .. what .. rest
+        if what == "PUSHED" then pushed[#pushed + 1] = { repo = "race/p" .. p, digest = d, tag = tag } end
       end
       ups[#ups + 1] = { repo = "race/p" .. p, id = assert(out:match("UPLOAD (%S+)")) }
       local okn, failn = out:match("DONE (%d+) (%d+)")
@@ -385,7 +399,7 @@ io.write(string.format("GC %d %d %d\n", runs, deleted, restored))
       local key = p.repo .. ":" .. p.tag
       if not seen[key] then
         seen[key] = true
-        bytes = bytes + pull(reg, p.repo, p.tag, p.digest)
+        bytes = bytes + pull(reg, drv, p.repo, p.tag, p.digest, history[key])
         pulled = pulled + 1
       end
     end

@@ -65,6 +65,13 @@ function Marker:refs(d)
   local path = ctx.paths:path_for("blob_data", { digest = d })
   local refs, why
   local content, msg, code = ctx.drv:get_content(path)
+  if not content and code == "not_found" then
+    -- parked by gc between its marks: a push that links the manifest
+    -- again meanwhile (its data unreferenced, so quarantined, until the
+    -- push stores it again) must still have its references marked, or the
+    -- second mark drops them under a manifest that is there
+    content, msg, code = ctx.drv:get_content(ctx.paths:path_for("quarantine_blob", { digest = d }))
+  end
   if not content then
     if code ~= "not_found" and code ~= "is_dir" and code ~= "not_dir" then return nil, msg, code end
     refs, why = false, "missing"

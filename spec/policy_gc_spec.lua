@@ -243,7 +243,9 @@ end)
 -- layer, whose manifests:put writes its revision link, then checks that
 -- every blob it names is still there and takes the link back otherwise
 -- (issue 10); the child checks once more after a put succeeded (layer link
--- and data), and counts a put it finds incomplete as failed. A quarter of
+-- and data). A blob gc had quarantined may be missing for a moment then
+-- (until gc's second mark moves it back: counted as transient); one still
+-- missing after 10 s fails the spec. A quarter of
 -- the pushes push an earlier image of the same pusher again (same blobs,
 -- same manifest, same tag). gc runs over and over with a grace of 0
 -- meanwhile. Afterwards every image whose push succeeded is pulled as a
@@ -292,13 +294,22 @@ while os.time() < deadline do
   if pushed then d, pmsg = repo.manifests:put(content, mt, { tag = img.tag }) end
   if pushed and not d then io.write("PUTFAIL x ", img.tag, " ", (tostring(pmsg):gsub("%s", "_")), "\n") end
   if d then
-    local whole = there(util.digest(img.cfg))
-    for _, l in ipairs(img.layers) do whole = whole and there(util.digest(l)) end
-    if not whole then
-      io.write("NOTWHOLE ", d, " ", img.tag, "\n")
-      repo.tags:untag(img.tag)
-      drv:delete(R .. "/repositories/race/" .. who .. "/_manifests/revisions/sha256/" .. d:sub(8))
-      d = nil
+    -- A blob the first mark of a running gc found unreferenced is in its
+    -- quarantine until the second mark, which sees this put's revision
+    -- and moves it back: missing for that moment, never for good.
+    local function whole()
+      local ok = there(util.digest(img.cfg))
+      for _, l in ipairs(img.layers) do ok = ok and there(util.digest(l)) end
+      return ok
+    end
+    if not whole() then
+      local t0 = regstore.clock()
+      while not whole() and regstore.clock() - t0 < 10 do drv:stat("/") end
+      if whole() then
+        io.write("TRANSIENT ", d, " ", img.tag, "\n")
+      else
+        io.write("NOTWHOLE ", d, " ", img.tag, "\n")
+      end
     end
   end
   if d then
@@ -387,6 +398,11 @@ io.write(string.format("GC %d %d %d\n", runs, deleted, restored))
       local okn, failn = out:match("DONE (%d+) (%d+)")
       total_ok, total_failed = total_ok + tonumber(okn), total_failed + tonumber(failn)
     end
+    -- a put that succeeded with a blob gone for good is the failure this
+    -- spec is for
+    for key, h in pairs(history) do
+      assert.is_nil(h:match("NOTWHOLE"), key .. " lost a blob after its put succeeded: " .. h)
+    end
     local gout, grc = helper.wait(g)
     assert.equal(0, grc, gout)
     assert.is_nil(gout:match("GCERROR"), gout)
@@ -415,6 +431,9 @@ io.write(string.format("GC %d %d %d\n", runs, deleted, restored))
     print(string.format("\n# gc race: %d pushers, %d pushes succeeded (%d images, each pulled whole: %d blob bytes"
       .. " read), %d failed cleanly; gc runs, blobs deleted, restored: %s", PUSHERS, total_ok, pulled, bytes,
       total_failed, gout:match("GC ([^\n]*)")))
+    local transient = 0
+    for _, h in pairs(history) do for _ in h:gmatch("TRANSIENT") do transient = transient + 1 end end
+    print(string.format("# gc race: %d successful puts found a blob in gc's quarantine for a moment", transient))
     helper.clear(drv)
     drv:close()
   end)

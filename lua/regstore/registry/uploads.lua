@@ -67,8 +67,6 @@ local uploads = {}
 
 local READ_SIZE = 1048576
 
-local reopen   -- function(self, data): see below
-
 ---------------------------------------------------------------- helpers
 
 local Upload = {}
@@ -99,32 +97,25 @@ local function load_state(self, offset)
   return nil
 end
 
--- The largest saved state at or below offset (a fresh hasher when none).
-local function best_state(self, offset)
+-- The offsets of the saved hash states, largest first.
+local function state_offsets(self)
   local list = self._ctx.drv:list(path(self, "upload_hash_states"))
   local offsets = {}
   for _, p in ipairs(list or {}) do
-    local n = p:match("/(%d+)$")
-    n = n and tonumber(n)
-    if n and n <= offset then offsets[#offsets + 1] = n end
+    local n = tonumber(p:match("/(%d+)$"))
+    if n then offsets[#offsets + 1] = n end
   end
   table.sort(offsets, function(a, b) return a > b end)
-  for _, n in ipairs(offsets) do
-    local h = load_state(self, n)
+  return offsets
+end
+
+-- The largest saved state at or below offset (a fresh hasher when none).
+local function best_state(self, offset)
+  for _, n in ipairs(state_offsets(self)) do
+    local h = n <= offset and load_state(self, n)
     if h then return h end
   end
   return regstore.sha256()
-end
-
--- Whether some bytes of the upload were kept once: a hash state saved at
--- an offset above 0.
-local function kept_bytes(self)
-  local list = self._ctx.drv:list(path(self, "upload_hash_states"))
-  for _, p in ipairs(list or {}) do
-    local n = tonumber(p:match("/(%d+)$"))
-    if n and n > 0 then return true end
-  end
-  return false
 end
 
 local REOPEN_TRIES = 50
@@ -135,11 +126,12 @@ local REOPEN_TRIES = 50
 -- writer's record is gone and its file not linked yet, for a round trip
 -- or two) or has moved them into blobs/ (and then removed `startedat`
 -- first): look again until one of the two shows.
-function reopen(self, data)
+local function reopen(self, data)
   local drv = self._ctx.drv
   local started = path(self, "upload_started_at")
-  local kept = kept_bytes(self)
-  for _ = 1, kept and REOPEN_TRIES or 1 do
+  -- bytes were kept once: a hash state saved at an offset above 0
+  local kept = (state_offsets(self)[1] or 0) > 0
+  for _ = 1, REOPEN_TRIES do
     local info, msg, code = drv:stat(started)
     if not info then return failed(self, msg, code) end
     if not kept then return drv:writer(data, false) end

@@ -18,7 +18,7 @@
 
 #include "internal.h"
 
-static void put_entry(rs_entry *e, const char *val, size_t len) {
+void rs_entry_parse(rs_entry *e, const char *val, size_t len) {
   if (len == 0) {
     e->kind = RS_ENT_DIR;
   } else {
@@ -54,7 +54,7 @@ int rs_lookup_finish(rs_conn *c, rs_lookup *l, rs_entry *e) {
     char *k, *v;
     size_t kl, vl;
     e->dir_exists = 1;
-    if (rados_omap_get_next2(l->it, &k, &v, &kl, &vl) == 0 && k) put_entry(e, v, vl);
+    if (rados_omap_get_next2(l->it, &k, &v, &kl, &vl) == 0 && k) rs_entry_parse(e, v, vl);
   } else if (rc == -ENOENT) {
     rc = 0;
   }

@@ -353,7 +353,7 @@ static int unblock_ref(rs_conn *c, const char *oid, const char *src,
   for (i = 0; i < info.nrefs; i++) {
     const rs_dirent *ref = &info.refs[i];
     if (strcmp(ref->name, dst) != 0) continue;
-    if ((long long)time(NULL) - strtoll(ref->val, NULL, 10) >= RS_REF_GRACE &&
+    if (rs_ref_age(ref->val, time(NULL)) >= RS_REF_GRACE &&
         rs_path_names(c, dst, oid) == 0)
       rs_blob_drop_ref(c, oid, dst, ref->val);
     else if (tries > 0) {

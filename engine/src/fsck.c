@@ -239,8 +239,8 @@ static int check_blob(fsck *f, const char *id, size_t first, size_t last) {
   if (info.m.bad) found(f, "bad_metadata", chunk0, NULL, 0, "size or stripe record does not parse");
   for (i = 0; i < info.nrefs; i++) {
     const rs_dirent *ref = &info.refs[i];
-    time_t t = (time_t)strtoll(ref->val, NULL, 10);
-    if (old_enough(f, t) && rs_path_names(f->c, ref->name, id) == 0) {
+    if ((double)rs_ref_age(ref->val, time(NULL)) >= f->grace &&
+        rs_path_names(f->c, ref->name, id) == 0) {
       int fixed = f->o->repair && rs_blob_drop_ref(f->c, id, ref->name, ref->val) == 0;
       found(f, "stale_ref", chunk0, ref->name, fixed, "back-reference of a name that points elsewhere");
     }
@@ -260,8 +260,9 @@ static int check_blob(fsck *f, const char *id, size_t first, size_t last) {
     uint64_t count = rs_chunk_count(info.m.stripe, info.m.size);
     size_t extra = 0;
     for (i = first; i < last; i++) {
-      const char *dash = strrchr(f->chunks.v[i], '-');
-      if (dash && strtoull(dash + 1, NULL, 10) >= count) {
+      char cid[RS_OID_MAX];
+      uint64_t index;
+      if (rs_chunk_parse(f->chunks.v[i], strlen(f->chunks.v[i]), cid, &index) == 0 && index >= count) {
         extra++;
         if (f->o->repair) rs_remove_object(f->c, f->chunks.v[i]);
       }
@@ -278,15 +279,14 @@ static int check_blobs(fsck *f) {
   if (f->recorded.n) qsort(f->recorded.v, f->recorded.n, sizeof *f->recorded.v, cmp_str);
   while (i < f->chunks.n && !f->stop) {
     char id[RS_OID_MAX];
-    const char *dash = strrchr(f->chunks.v[i], '-');
-    size_t len = dash ? (size_t)(dash - f->chunks.v[i]) : 0, j = i;
+    uint64_t index;
+    size_t len, j = i;
     int rc;
-    if (!dash || len >= sizeof id) {
-      i++;
+    if (rs_chunk_parse(f->chunks.v[i], strlen(f->chunks.v[i]), id, &index) < 0) {
+      i++; /* not a chunk of a blob of ours */
       continue;
     }
-    memcpy(id, f->chunks.v[i], len);
-    id[len] = '\0';
+    len = strlen(id);
     while (j < f->chunks.n && strncmp(f->chunks.v[j], id, len) == 0 && f->chunks.v[j][len] == '-') j++;
     rc = check_blob(f, id, i, j);
     if (rc < 0) return rc;

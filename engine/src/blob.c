@@ -124,6 +124,17 @@ void rs_meta_collect(rados_xattrs_iter_t it, rs_meta *m) {
   rs_meta_finish(m);
 }
 
+/*
+ * Whether chunk 0 holds the bytes a committed blob's records say it does
+ * (at least min(size, stripe)): fewer means damage (a lost stripe record,
+ * a size record larger than the data), never a race, since chunk 0 is cut
+ * only down to the committed size and removed last.
+ */
+int rs_blob_intact(const rs_blobinfo *info) {
+  uint64_t want = info->m.size < info->m.stripe ? info->m.size : info->m.stripe;
+  return !info->m.bad && info->head >= want;
+}
+
 void rs_blobinfo_free(rs_blobinfo *info) {
   free(info->appender);
   info->appender = NULL;
@@ -164,6 +175,7 @@ static int info_finish(rs_conn *c, info_read *r, rs_blobinfo *info) {
   if (rc == 0 && r->xval < 0) rc = r->xval;
   if (rc == 0 && r->oit && r->oval < 0) rc = r->oval;
   if (rc == 0) rs_meta_collect(r->xit, &info->m);
+  if (rc == 0 && r->sval >= 0) info->head = r->psize;
   if (rc == 0 && r->oit) {
     char *k, *v;
     size_t kl, vl;
@@ -259,7 +271,8 @@ int rs_blob_remove_chunks(rs_conn *c, const char *oid, uint64_t from,
   int rc = rs_aio_init(&aio, c, c->window * 2);
   if (rc < 0) return rc;
   aio.ok_enoent = 1;
-  for (i = from; i < upto && rc == 0; i++) {
+  /* A failure (a timeout above all) ends the loop: the rest is not sent. */
+  for (i = from; i < upto && rc == 0 && aio.err == 0; i++) {
     char name[RS_OID_MAX];
     rs_chunk_name(name, oid, i);
     rc = rs_aio_remove(&aio, name);

@@ -219,6 +219,39 @@ static int check_pending(fsck *f, const char *obj) {
   return rc;
 }
 
+/*
+ * A committed blob whose records do not match its chunks: chunk 0 shorter
+ * than the records say it holds, or chunks below the size missing (data
+ * lost, or a stripe record that lost its value).  Reported as bad_metadata.
+ */
+static int layout_broken(fsck *f, const rs_blobinfo *info, const char *chunk0,
+                         size_t first, size_t last) {
+  uint64_t count = rs_chunk_count(info->m.stripe, info->m.size), present = 0;
+  uint64_t want = info->m.size < info->m.stripe ? info->m.size : info->m.stripe;
+  char id[RS_OID_MAX];
+  size_t i;
+  for (i = first; i < last; i++) {
+    uint64_t index;
+    if (rs_chunk_parse(f->chunks.v[i], strlen(f->chunks.v[i]), id, &index) == 0 && index < count)
+      present++;
+  }
+  if (info->head < want) {
+    found(f, "bad_metadata", chunk0, NULL, 0,
+          "chunk 0 holds %llu bytes, its records (size %llu, stripe %lu) say %llu",
+          (unsigned long long)info->head, (unsigned long long)info->m.size,
+          (unsigned long)info->m.stripe, (unsigned long long)want);
+    return 1;
+  }
+  if (present < count) {
+    found(f, "bad_metadata", chunk0, NULL, 0,
+          "%llu of its %llu chunks are missing (size %llu, stripe %lu): data is lost",
+          (unsigned long long)(count - present), (unsigned long long)count,
+          (unsigned long long)info->m.size, (unsigned long)info->m.stripe);
+    return 1;
+  }
+  return 0;
+}
+
 /* Chunks [first, last) of the sorted chunk list are one blob's: id. */
 static int check_blob(fsck *f, const char *id, size_t first, size_t last) {
   rs_blobinfo info;
@@ -237,6 +270,10 @@ static int check_blob(fsck *f, const char *id, size_t first, size_t last) {
   }
   if (rc < 0) return rc;
   if (info.m.bad) found(f, "bad_metadata", chunk0, NULL, 0, "size or stripe record does not parse");
+  else if (named && !info.m.has_size)
+    found(f, "bad_metadata", chunk0, NULL, 0, "named blob without its size record");
+  else if (named && old_enough(f, info.mtime) && layout_broken(f, &info, chunk0, first, last))
+    info.m.bad = 1; /* reported; and its chunks are no orphans to remove */
   for (i = 0; i < info.nrefs; i++) {
     const rs_dirent *ref = &info.refs[i];
     if ((double)rs_ref_age(ref->val, time(NULL)) >= f->grace &&
@@ -256,7 +293,7 @@ static int check_blob(fsck *f, const char *id, size_t first, size_t last) {
     }
     found(f, "unreferenced_blob", id, NULL, f->o->repair, "blob no name and no pending record holds (%zu chunks)",
           last - first);
-  } else if (named && info.m.has_size && !recorded && !info.appender) {
+  } else if (named && info.m.has_size && !info.m.bad && !recorded && !info.appender) {
     uint64_t count = rs_chunk_count(info.m.stripe, info.m.size);
     size_t extra = 0;
     for (i = first; i < last; i++) {

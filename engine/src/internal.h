@@ -133,6 +133,7 @@ int rs_dir_link_file(rs_conn *c, const char *dir, const char *name,
 int rs_dir_link_chain(rs_conn *c, const char *dir, int known);
 int rs_dir_unlink(rs_conn *c, const char *dir, const char *name,
                   const char *expect);
+int rs_dir_unlink_damaged(rs_conn *c, const char *dir, const char *name);
 int rs_dir_prune(rs_conn *c, const char *dir);
 int rs_dir_forget(rs_conn *c, const char *dir);
 int rs_obj_exists(rs_conn *c, const char *oid);
@@ -214,6 +215,7 @@ typedef struct rs_blobinfo {
   rs_meta m;
   time_t mtime;
   uint64_t version;
+  uint64_t head;    /* bytes chunk 0 holds */
   rs_dirent *refs;  /* names pointing at the blob, with the time each was added */
   size_t nrefs;
   char *appender;   /* the path whose writer appends in place, or NULL */
@@ -224,6 +226,7 @@ int rs_blob_info(rs_conn *c, const char *oid, rs_blobinfo *info, int with_refs);
 int rs_blob_info_many(rs_conn *c, const char *const *oids, size_t n,
                       rs_blobinfo *out, int with_refs);
 void rs_blobinfo_free(rs_blobinfo *info);
+int rs_blob_intact(const rs_blobinfo *info);
 void rs_ref_stamp(char out[24]);
 /* Seconds since a back-reference's stamp (its omap value) was made. */
 long long rs_ref_age(const char *stamp, time_t now);

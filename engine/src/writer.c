@@ -74,7 +74,7 @@ static int claim_inplace(rs_writer *w, const rs_entry *e, rs_status *st) {
   RS_CRASH("append.blob_claimed");
   /* The size is read once the claim is held: no commit can move it now. */
   rc = rs_blob_info(w->c, e->oid, &info, 1);
-  if (rc == 0 && (info.m.bad || !info.m.has_size)) {
+  if (rc == 0 && (info.m.bad || !info.m.has_size || !rs_blob_intact(&info))) {
     rs_blobinfo_free(&info);
     rc = -EIO;
   }

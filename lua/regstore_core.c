@@ -180,6 +180,11 @@ static void set_methods(lua_State *L, const char *cls, const luaL_Reg *meta,
 
 /* ------------------------------------------------------------------ module */
 
+/*
+ * The string stays on the stack until l_connect returns: an __index
+ * metamethod may hand out a string that nothing else holds, and the next
+ * field's metamethod may run the collector.
+ */
 static const char *opt_field_string(lua_State *L, const char *key) {
   const char *s = NULL;
   lua_getfield(L, 1, key);
@@ -187,7 +192,6 @@ static const char *opt_field_string(lua_State *L, const char *key) {
     if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "connect: '%s' must be a string", key);
     s = lua_tostring(L, -1);
   }
-  lua_pop(L, 1); /* the string stays alive in the options table */
   return s;
 }
 
@@ -212,6 +216,7 @@ static int l_connect(lua_State *L) {
   double chunk, window;
   int rc;
   luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
   memset(&o, 0, sizeof o);
   o.pool = opt_field_string(L, "pool");
   if (!o.pool) luaL_argerror(L, 1, "'pool' is required");
@@ -326,7 +331,7 @@ static int d_list(lua_State *L) {
     lua_getfield(L, 3, "after");
     if (!lua_isnil(L, -1)) {
       if (lua_type(L, -1) != LUA_TSTRING) return luaL_argerror(L, 3, "after must be a string");
-      after = lua_tostring(L, -1); /* stays alive in the table */
+      after = lua_tostring(L, -1); /* kept on the stack: __index may make it */
     }
     lua_getfield(L, 3, "n");
     if (!lua_isnil(L, -1)) {
@@ -340,7 +345,6 @@ static int d_list(lua_State *L) {
       /* No page is that long: beyond 2^53 it means the whole listing (0). */
       max = v < ((uint64_t)1 << 53) ? (size_t)v : 0;
     }
-    lua_pop(L, 2);
   }
   if (rs_list_page(d->c, path, after, max, &names, &n, &st) < 0)
     return push_failure(L, &st);

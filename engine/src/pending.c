@@ -104,6 +104,10 @@ int rs_pending_list(rs_conn *c, const char *path, int tree, rs_record **out,
   for (i = 0; i < count; i++)
     if (rs_record_parse(ents[i].name, ents[i].val, &recs[*n]) == 0) (*n)++;
   rs_dirents_free(ents, count);
+  if (*n == 0) { /* only records that do not parse: callers free nothing then */
+    free(recs);
+    return 0;
+  }
   *out = recs;
   return 0;
 }

@@ -162,6 +162,16 @@ ROLES.listopts = {
     return hostile_table { "n", "after", "last" }
   end,
 }
+ROLES.replaceopts = {
+  good = function() return pick { nil, { replace = true }, { replace = false } } end,
+  -- Only tables that are surely bad: the calls taking them write.
+  bad = function()
+    local k = rnd(3)
+    if k == 1 then return wrong_type("table"), "type" end
+    if k == 2 then return { replace = pick { "no", 0, 1, {} } }, "type" end
+    return setmetatable({}, { __index = function() collectgarbage() error(MARK .. " __index", 0) end }), "meta"
+  end,
+}
 ROLES.fn = {
   good = function()
     return pick { function() end, function() return "skip" end, function() return "stop" end }
@@ -299,13 +309,15 @@ local function handles_done(...)
 end
 
 local DRIVER_CALLS = {
-  { "put_content", { "path", "data" }, true, function(a) return ctx.drv:put_content(a[1], a[2]) end },
+  { "put_content", { "path", "data", "replaceopts" }, true, function(a)
+    return ctx.drv:put_content(a[1], a[2], a[3])
+  end },
   { "get_content", { "path" }, false, function(a) return ctx.drv:get_content(a[1]) end },
   { "stat", { "path" }, false, function(a) return ctx.drv:stat(a[1]) end },
   { "list", { "path", "listopts" }, false, function(a) return ctx.drv:list(a[1], a[2]) end },
   { "reader", { "path", "offset" }, false, function(a) return ctx.drv:reader(a[1], a[2]) end },
   { "writer", { "path", "bool" }, true, function(a) return ctx.drv:writer(a[1], a[2]) end },
-  { "move", { "path", "path" }, true, function(a) return ctx.drv:move(a[1], a[2]) end },
+  { "move", { "path", "path", "replaceopts" }, true, function(a) return ctx.drv:move(a[1], a[2], a[3]) end },
   { "delete", { "path" }, true, function(a) return ctx.drv:delete(a[1]) end },
   { "walk", { "path", "fn" }, false, function(a) return ctx.drv:walk(a[1], a[2]) end },
   { "fsck", { "fsckopts" }, false, function(a) return ctx.drv:fsck(a[1]) end },

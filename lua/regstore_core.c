@@ -68,6 +68,15 @@ static int push_bad_path(lua_State *L, int i) {
   const char *var = check_path(L, i); \
   if (!var) return push_bad_path(L, i)
 
+/*
+ * For calls with more arguments: a path with a NUL is answered only after
+ * every argument's type was checked (a wrong type raises, whatever the
+ * path); BAD_PATH_CHECK then returns the invalid_path failure.
+ */
+#define PATH_ARG_LATER(var, i) const char *var = check_path(L, i)
+#define BAD_PATH_CHECK(var, i) \
+  if (!var) return push_bad_path(L, i)
+
 /* A number argument, strictly: strings are not numbers here. */
 static void check_number(lua_State *L, int i) {
   if (lua_type(L, i) != LUA_TNUMBER)
@@ -180,6 +189,11 @@ static void set_methods(lua_State *L, const char *cls, const luaL_Reg *meta,
 
 /* ------------------------------------------------------------------ module */
 
+/*
+ * The string stays on the stack until l_connect returns: an __index
+ * metamethod may hand out a string that nothing else holds, and the next
+ * field's metamethod may run the collector.
+ */
 static const char *opt_field_string(lua_State *L, const char *key) {
   const char *s = NULL;
   lua_getfield(L, 1, key);
@@ -187,7 +201,6 @@ static const char *opt_field_string(lua_State *L, const char *key) {
     if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "connect: '%s' must be a string", key);
     s = lua_tostring(L, -1);
   }
-  lua_pop(L, 1); /* the string stays alive in the options table */
   return s;
 }
 
@@ -212,6 +225,7 @@ static int l_connect(lua_State *L) {
   double chunk, window;
   int rc;
   luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
   memset(&o, 0, sizeof o);
   o.pool = opt_field_string(L, "pool");
   if (!o.pool) luaL_argerror(L, 1, "'pool' is required");
@@ -269,11 +283,12 @@ static int d_close(lua_State *L) {
 
 static int d_put_content(lua_State *L) {
   Driver *d = check_driver(L);
-  PATH_ARG(path, 2);
+  PATH_ARG_LATER(path, 2);
   size_t len;
   const char *data = check_string(L, 3, &len);
   int flags = opt_replace_flags(L, 4);
   rs_status st;
+  BAD_PATH_CHECK(path, 2);
   return push_result(L, rs_put(d->c, path, data, len, flags, &st), &st);
 }
 
@@ -314,8 +329,8 @@ static int d_stat(lua_State *L) {
 /* list(path [, { after = name, n = N }]): after and n page the listing. */
 static int d_list(lua_State *L) {
   Driver *d = check_driver(L);
-  PATH_ARG(path, 2);
-  int root = strcmp(path, "/") == 0;
+  PATH_ARG_LATER(path, 2);
+  int root = path && strcmp(path, "/") == 0;
   const char *after = NULL;
   size_t max = 0;
   rs_status st;
@@ -326,22 +341,22 @@ static int d_list(lua_State *L) {
     lua_getfield(L, 3, "after");
     if (!lua_isnil(L, -1)) {
       if (lua_type(L, -1) != LUA_TSTRING) return luaL_argerror(L, 3, "after must be a string");
-      after = lua_tostring(L, -1); /* stays alive in the table */
+      after = lua_tostring(L, -1); /* kept on the stack: __index may make it */
     }
     lua_getfield(L, 3, "n");
     if (!lua_isnil(L, -1)) {
       uint64_t v;
       if (lua_type(L, -1) != LUA_TNUMBER) return luaL_argerror(L, 3, "n must be a number");
       if (to_count(L, -1, &v) < 0) return luaL_argerror(L, 3, "n must be a whole number, 0 or more");
-      if (v == 0) {
+      if (v == 0 && path) {
         lua_newtable(L);
         return 1;
       }
       /* No page is that long: beyond 2^53 it means the whole listing (0). */
       max = v < ((uint64_t)1 << 53) ? (size_t)v : 0;
     }
-    lua_pop(L, 2);
   }
+  BAD_PATH_CHECK(path, 2);
   if (rs_list_page(d->c, path, after, max, &names, &n, &st) < 0)
     return push_failure(L, &st);
   lua_createtable(L, (int)n, 0);
@@ -355,9 +370,11 @@ static int d_list(lua_State *L) {
 
 static int d_move(lua_State *L) {
   Driver *d = check_driver(L);
-  PATH_ARG(src, 2);
-  PATH_ARG(dst, 3);
+  PATH_ARG_LATER(src, 2);
+  PATH_ARG_LATER(dst, 3);
   int flags = opt_replace_flags(L, 4);
+  BAD_PATH_CHECK(src, 2);
+  BAD_PATH_CHECK(dst, 3);
   rs_status st;
   return push_result(L, rs_move(d->c, src, dst, flags, &st), &st);
 }
@@ -418,12 +435,13 @@ static int walk_visit(void *arg, const char *path, const rs_stat *info) {
 
 static int d_walk(lua_State *L) {
   Driver *d = check_driver(L);
-  PATH_ARG(path, 2);
+  PATH_ARG_LATER(path, 2);
   struct walk_ctx w = {L, NULL, NULL, RS_WALK_CONTINUE, 0};
   rs_conn *c = d->c;
   rs_status st;
   int rc;
   luaL_checktype(L, 3, LUA_TFUNCTION);
+  BAD_PATH_CHECK(path, 2);
   lua_settop(L, 3);
   lua_pushcfunction(L, walk_call); /* allocates in LuaJIT: before the hold */
   rs_conn_hold(c);
@@ -435,10 +453,11 @@ static int d_walk(lua_State *L) {
 
 static int d_writer(lua_State *L) {
   Driver *d = check_driver(L);
-  PATH_ARG(path, 2);
+  PATH_ARG_LATER(path, 2);
   int append = opt_bool(L, 3);
   rs_status st;
   Writer *w;
+  BAD_PATH_CHECK(path, 2);
   lua_pushvalue(L, 1);
   w = new_handle(L, sizeof *w, WRITER, 1);
   w->state = W_CLOSED;
@@ -453,12 +472,13 @@ static int d_writer(lua_State *L) {
  */
 static int d_reader(lua_State *L) {
   Driver *d = check_driver(L);
-  PATH_ARG(path, 2);
+  PATH_ARG_LATER(path, 2);
   uint64_t offset = 0;
   rs_status st;
   Reader *r;
+  if (!lua_isnoneornil(L, 3)) check_number(L, 3);
+  BAD_PATH_CHECK(path, 2);
   if (!lua_isnoneornil(L, 3)) {
-    check_number(L, 3);
     if (to_offset(L, 3, &offset) < 0) {
       char num[64];
       lua_pushnil(L);

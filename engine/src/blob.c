@@ -30,6 +30,35 @@ void rs_chunk_name(char *out, const char *oid, uint64_t index) {
   snprintf(out, RS_OID_MAX, "%s-%" PRIu64, oid, index);
 }
 
+/* Whether s (len bytes) is a blob id: "blob:" and a uuid, as rs_blob_new makes. */
+int rs_oid_valid(const char *s, size_t len) {
+  static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+  size_t plen = strlen(RS_BLOB_PREFIX), i;
+  if (len != plen + sizeof shape - 1 || memcmp(s, RS_BLOB_PREFIX, plen) != 0) return 0;
+  for (i = 0; i < sizeof shape - 1; i++) {
+    unsigned char ch = (unsigned char)s[plen + i];
+    int hex = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+    if (shape[i] == '-' ? ch != '-' : !hex) return 0;
+  }
+  return 1;
+}
+
+/*
+ * A chunk's object name, "<blob id>-<n>": 0 with the id and n, or -EINVAL
+ * for any other name (an id that is no blob id, a missing or non-decimal n).
+ */
+int rs_chunk_parse(const char *name, size_t len, char id[RS_OID_MAX],
+                   uint64_t *index) {
+  const char *dash = memrchr(name, '-', len);
+  size_t idlen = dash ? (size_t)(dash - name) : 0;
+  if (!dash || !rs_oid_valid(name, idlen) ||
+      rs_parse_size(dash + 1, len - idlen - 1, index) < 0)
+    return -EINVAL;
+  memcpy(id, name, idlen);
+  id[idlen] = '\0';
+  return 0;
+}
+
 /* Chunks a file of size bytes occupies; an empty file still has chunk 0. */
 uint64_t rs_chunk_count(uint32_t stripe, uint64_t size) {
   uint64_t n = size / stripe + (size % stripe != 0);
@@ -52,24 +81,58 @@ int rs_parse_size(const char *s, size_t len, uint64_t *out) {
   return 0;
 }
 
+/* Starts *m as chunk 0 without any record: the seed's stripe, no size. */
+void rs_meta_init(rs_meta *m) {
+  memset(m, 0, sizeof *m);
+  m->stripe = RS_SEED_STRIPE;
+}
+
+/* Takes one xattr of chunk 0 into *m (others are ignored). */
+void rs_meta_apply(rs_meta *m, const char *name, const char *val, size_t len) {
+  uint64_t v;
+  if (strcmp(name, RS_SIZE_XATTR) == 0) {
+    m->has_size = rs_parse_size(val, len, &m->size) == 0;
+    m->bad |= !m->has_size;
+  } else if (strcmp(name, RS_STRIPE_XATTR) == 0) {
+    if (rs_parse_size(val, len, &v) == 0 && v >= 4096 && v <= RS_MAX_CHUNK_SIZE)
+      m->stripe = (uint32_t)v;
+    else
+      m->bad = 1;
+  }
+}
+
+/*
+ * Once every record is in: a size that would make more than RS_MAX_CHUNKS
+ * chunks of the stripe is corrupt (the engine never writes one), and is
+ * treated as unreadable rather than walked chunk by chunk.
+ */
+void rs_meta_finish(rs_meta *m) {
+  if (m->has_size && m->size / m->stripe >= RS_MAX_CHUNKS) {
+    m->has_size = 0;
+    m->size = 0;
+    m->bad = 1;
+  }
+}
+
 /* Size and stripe records from chunk 0's xattrs. */
 void rs_meta_collect(rados_xattrs_iter_t it, rs_meta *m) {
   const char *name, *val;
   size_t len;
-  uint64_t v;
-  memset(m, 0, sizeof *m);
-  m->stripe = RS_SEED_STRIPE;
-  while (it && rados_getxattrs_next(it, &name, &val, &len) == 0 && name) {
-    if (strcmp(name, RS_SIZE_XATTR) == 0) {
-      m->has_size = rs_parse_size(val, len, &m->size) == 0;
-      m->bad |= !m->has_size;
-    } else if (strcmp(name, RS_STRIPE_XATTR) == 0) {
-      if (rs_parse_size(val, len, &v) == 0 && v >= 4096 && v <= RS_MAX_CHUNK_SIZE)
-        m->stripe = (uint32_t)v;
-      else
-        m->bad = 1;
-    }
-  }
+  rs_meta_init(m);
+  while (it && rados_getxattrs_next(it, &name, &val, &len) == 0 && name)
+    rs_meta_apply(m, name, val, len);
+  rs_meta_finish(m);
+}
+
+/*
+ * Whether chunk 0 holds the bytes a committed blob's records say it does
+ * (at least min(size, stripe)): fewer means damage (a lost stripe record,
+ * a size record larger than the data), never a race, since chunk 0 is cut
+ * only down to the committed size and removed last.
+ */
+int rs_blob_intact(const rs_blobinfo *info) {
+  uint64_t want = info->m.size < info->m.stripe ? info->m.size : info->m.stripe;
+  return !info->m.bad && info->head >= want;
 }
 
 void rs_blobinfo_free(rs_blobinfo *info) {
@@ -112,6 +175,7 @@ static int info_finish(rs_conn *c, info_read *r, rs_blobinfo *info) {
   if (rc == 0 && r->xval < 0) rc = r->xval;
   if (rc == 0 && r->oit && r->oval < 0) rc = r->oval;
   if (rc == 0) rs_meta_collect(r->xit, &info->m);
+  if (rc == 0 && r->sval >= 0) info->head = r->psize;
   if (rc == 0 && r->oit) {
     char *k, *v;
     size_t kl, vl;
@@ -207,7 +271,8 @@ int rs_blob_remove_chunks(rs_conn *c, const char *oid, uint64_t from,
   int rc = rs_aio_init(&aio, c, c->window * 2);
   if (rc < 0) return rc;
   aio.ok_enoent = 1;
-  for (i = from; i < upto && rc == 0; i++) {
+  /* A failure (a timeout above all) ends the loop: the rest is not sent. */
+  for (i = from; i < upto && rc == 0 && aio.err == 0; i++) {
     char name[RS_OID_MAX];
     rs_chunk_name(name, oid, i);
     rc = rs_aio_remove(&aio, name);

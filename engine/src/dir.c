@@ -18,7 +18,7 @@
 
 #include "internal.h"
 
-static void put_entry(rs_entry *e, const char *val, size_t len) {
+void rs_entry_parse(rs_entry *e, const char *val, size_t len) {
   if (len == 0) {
     e->kind = RS_ENT_DIR;
   } else {
@@ -54,7 +54,7 @@ int rs_lookup_finish(rs_conn *c, rs_lookup *l, rs_entry *e) {
     char *k, *v;
     size_t kl, vl;
     e->dir_exists = 1;
-    if (rados_omap_get_next2(l->it, &k, &v, &kl, &vl) == 0 && k) put_entry(e, v, vl);
+    if (rados_omap_get_next2(l->it, &k, &v, &kl, &vl) == 0 && k) rs_entry_parse(e, v, vl);
   } else if (rc == -ENOENT) {
     rc = 0;
   }
@@ -248,6 +248,45 @@ int rs_dir_unlink(rs_conn *c, const char *dir, const char *name,
   rados_write_op_omap_rm_keys(op, keys, 1);
   rc = rs_write_op(c, op, dir);
   rados_release_write_op(op);
+  return rc;
+}
+
+/*
+ * Removes name when its value is not a blob id (a damaged entry that names
+ * no data), guarded by that exact value, NULs and all: -ECANCELED when it
+ * holds a blob id now (replaced meanwhile), -ENOENT when it is gone.
+ */
+int rs_dir_unlink_damaged(rs_conn *c, const char *dir, const char *name) {
+  const char *keys[1] = {name};
+  size_t klen[1] = {strlen(name)};
+  rados_read_op_t rop = rados_create_read_op();
+  rados_omap_iter_t it = NULL;
+  char *k, *v, *val = NULL;
+  size_t kl, vl = 0;
+  int prval = 0, rc;
+  rados_read_op_omap_get_vals_by_keys2(rop, keys, 1, klen, &it, &prval);
+  rc = rs_read_op(c, rop, dir, NULL);
+  if (rc == 0 && prval < 0) rc = prval;
+  if (rc == 0) {
+    if (rados_omap_get_next2(it, &k, &v, &kl, &vl) == 0 && k) {
+      if (vl == 0 || rs_oid_valid(v, vl)) rc = -ECANCELED;
+      else if (!(val = malloc(vl))) rc = -ENOMEM;
+      else memcpy(val, v, vl);
+    } else {
+      rc = -ENOENT;
+    }
+  }
+  if (it) rados_omap_get_end(it);
+  rados_release_read_op(rop);
+  if (rc == 0) {
+    rados_write_op_t op = rados_create_write_op();
+    rados_write_op_assert_exists(op);
+    rados_write_op_omap_cmp(op, name, LIBRADOS_CMPXATTR_OP_EQ, val, vl, NULL);
+    rados_write_op_omap_rm_keys(op, keys, 1);
+    rc = rs_write_op(c, op, dir);
+    rados_release_write_op(op);
+  }
+  free(val);
   return rc;
 }
 

@@ -134,7 +134,8 @@ static int head_finish(rs_conn *c, head_read *h, int collect, rs_meta *m,
   if (rc == 0 && h->rval < 0) rc = h->rval;
   if (rc == 0 && collect) {
     rs_meta_collect(h->it, m);
-    if (!m->has_size) rc = m->bad ? -EIO : -ENOENT; /* not committed (any more) */
+    if (m->bad) rc = -EIO; /* a record that does not parse: never guess a layout */
+    else if (!m->has_size) rc = -ENOENT; /* not committed (any more) */
     *got = h->nread;
   }
   if (h->it) rados_getxattrs_end(h->it);
@@ -245,7 +246,8 @@ int rs_get(rs_conn *c, const char *path, char **data, size_t *len,
   rc = -EAGAIN;
   for (tries = 0; tries < RS_RETRIES && rc == -EAGAIN; tries++)
     rc = get_once(c, path, &sp, data, len, st);
-  if (rc == -EAGAIN) return rs_fail(st, -EIO, path, "file kept changing while reading");
+  if (rc == -EAGAIN)
+    return rs_fail(st, -EIO, path, "file kept changing, or its data is damaged (see fsck), while reading");
   return rc;
 }
 
@@ -267,11 +269,13 @@ int rs_stat_path(rs_conn *c, const char *path, rs_stat *out, rs_status *st) {
     if (rc == -ENOENT || (rc == 0 && !info.m.has_size && !info.m.bad)) continue; /* replaced meanwhile */
     if (rc < 0) return rs_fail_rados(st, rc, path, "stat");
     if (info.m.bad) return rs_fail(st, -EIO, path, "unreadable size or stripe record of");
+    if (!rs_blob_intact(&info))
+      return rs_fail(st, -EIO, path, "data damaged (chunk 0 is shorter than its records say) of");
     out->size = info.m.size;
     out->mtime = info.mtime;
     return 0;
   }
-  return rs_fail(st, -EIO, path, "file kept changing while looking at");
+  return rs_fail(st, -EIO, path, "file kept changing, or its data is damaged (see fsck), while looking at");
 }
 
 void rs_names_free(char **names, size_t count) {
@@ -353,7 +357,7 @@ static int unblock_ref(rs_conn *c, const char *oid, const char *src,
   for (i = 0; i < info.nrefs; i++) {
     const rs_dirent *ref = &info.refs[i];
     if (strcmp(ref->name, dst) != 0) continue;
-    if ((long long)time(NULL) - strtoll(ref->val, NULL, 10) >= RS_REF_GRACE &&
+    if (rs_ref_age(ref->val, time(NULL)) >= RS_REF_GRACE &&
         rs_path_names(c, dst, oid) == 0)
       rs_blob_drop_ref(c, oid, dst, ref->val);
     else if (tries > 0) {
@@ -549,7 +553,12 @@ int rs_delete(rs_conn *c, const char *path, rs_status *st) {
       if (rc < 0) return rs_fail_rados(st, rc, path, "delete");
       return found || found_below ? 0 : rs_fail(st, -RS_ENOENT, path, NULL);
     }
-    if (e.kind == RS_ENT_FILE) {
+    if (e.kind == RS_ENT_FILE && !rs_oid_valid(e.oid, strlen(e.oid))) {
+      /* A damaged entry (no blob id): it names no data, only the name goes. */
+      rc = rs_dir_unlink_damaged(c, sp.dir, sp.base);
+      if (rc == -ECANCELED || rc == -ENOENT) continue; /* changed meanwhile */
+      if (rc == 0) rc = rs_dir_prune(c, sp.dir);
+    } else if (e.kind == RS_ENT_FILE) {
       rc = delete_file(c, path, &sp, e.oid);
       if (rc == -ECANCELED) continue; /* replaced meanwhile: look again */
     } else {

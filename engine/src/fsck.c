@@ -219,6 +219,39 @@ static int check_pending(fsck *f, const char *obj) {
   return rc;
 }
 
+/*
+ * A committed blob whose records do not match its chunks: chunk 0 shorter
+ * than the records say it holds, or chunks below the size missing (data
+ * lost, or a stripe record that lost its value).  Reported as bad_metadata.
+ */
+static int layout_broken(fsck *f, const rs_blobinfo *info, const char *chunk0,
+                         size_t first, size_t last) {
+  uint64_t count = rs_chunk_count(info->m.stripe, info->m.size), present = 0;
+  uint64_t want = info->m.size < info->m.stripe ? info->m.size : info->m.stripe;
+  char id[RS_OID_MAX];
+  size_t i;
+  for (i = first; i < last; i++) {
+    uint64_t index;
+    if (rs_chunk_parse(f->chunks.v[i], strlen(f->chunks.v[i]), id, &index) == 0 && index < count)
+      present++;
+  }
+  if (info->head < want) {
+    found(f, "bad_metadata", chunk0, NULL, 0,
+          "chunk 0 holds %llu bytes, its records (size %llu, stripe %lu) say %llu",
+          (unsigned long long)info->head, (unsigned long long)info->m.size,
+          (unsigned long)info->m.stripe, (unsigned long long)want);
+    return 1;
+  }
+  if (present < count) {
+    found(f, "bad_metadata", chunk0, NULL, 0,
+          "%llu of its %llu chunks are missing (size %llu, stripe %lu): data is lost",
+          (unsigned long long)(count - present), (unsigned long long)count,
+          (unsigned long long)info->m.size, (unsigned long)info->m.stripe);
+    return 1;
+  }
+  return 0;
+}
+
 /* Chunks [first, last) of the sorted chunk list are one blob's: id. */
 static int check_blob(fsck *f, const char *id, size_t first, size_t last) {
   rs_blobinfo info;
@@ -237,10 +270,14 @@ static int check_blob(fsck *f, const char *id, size_t first, size_t last) {
   }
   if (rc < 0) return rc;
   if (info.m.bad) found(f, "bad_metadata", chunk0, NULL, 0, "size or stripe record does not parse");
+  else if (named && !info.m.has_size)
+    found(f, "bad_metadata", chunk0, NULL, 0, "named blob without its size record");
+  else if (named && old_enough(f, info.mtime) && layout_broken(f, &info, chunk0, first, last))
+    info.m.bad = 1; /* reported; and its chunks are no orphans to remove */
   for (i = 0; i < info.nrefs; i++) {
     const rs_dirent *ref = &info.refs[i];
-    time_t t = (time_t)strtoll(ref->val, NULL, 10);
-    if (old_enough(f, t) && rs_path_names(f->c, ref->name, id) == 0) {
+    if ((double)rs_ref_age(ref->val, time(NULL)) >= f->grace &&
+        rs_path_names(f->c, ref->name, id) == 0) {
       int fixed = f->o->repair && rs_blob_drop_ref(f->c, id, ref->name, ref->val) == 0;
       found(f, "stale_ref", chunk0, ref->name, fixed, "back-reference of a name that points elsewhere");
     }
@@ -256,12 +293,13 @@ static int check_blob(fsck *f, const char *id, size_t first, size_t last) {
     }
     found(f, "unreferenced_blob", id, NULL, f->o->repair, "blob no name and no pending record holds (%zu chunks)",
           last - first);
-  } else if (named && info.m.has_size && !recorded && !info.appender) {
+  } else if (named && info.m.has_size && !info.m.bad && !recorded && !info.appender) {
     uint64_t count = rs_chunk_count(info.m.stripe, info.m.size);
     size_t extra = 0;
     for (i = first; i < last; i++) {
-      const char *dash = strrchr(f->chunks.v[i], '-');
-      if (dash && strtoull(dash + 1, NULL, 10) >= count) {
+      char cid[RS_OID_MAX];
+      uint64_t index;
+      if (rs_chunk_parse(f->chunks.v[i], strlen(f->chunks.v[i]), cid, &index) == 0 && index >= count) {
         extra++;
         if (f->o->repair) rs_remove_object(f->c, f->chunks.v[i]);
       }
@@ -278,15 +316,14 @@ static int check_blobs(fsck *f) {
   if (f->recorded.n) qsort(f->recorded.v, f->recorded.n, sizeof *f->recorded.v, cmp_str);
   while (i < f->chunks.n && !f->stop) {
     char id[RS_OID_MAX];
-    const char *dash = strrchr(f->chunks.v[i], '-');
-    size_t len = dash ? (size_t)(dash - f->chunks.v[i]) : 0, j = i;
+    uint64_t index;
+    size_t len, j = i;
     int rc;
-    if (!dash || len >= sizeof id) {
-      i++;
+    if (rs_chunk_parse(f->chunks.v[i], strlen(f->chunks.v[i]), id, &index) < 0) {
+      i++; /* not a chunk of a blob of ours */
       continue;
     }
-    memcpy(id, f->chunks.v[i], len);
-    id[len] = '\0';
+    len = strlen(id);
     while (j < f->chunks.n && strncmp(f->chunks.v[j], id, len) == 0 && f->chunks.v[j][len] == '-') j++;
     rc = check_blob(f, id, i, j);
     if (rc < 0) return rc;

@@ -30,6 +30,11 @@ void rs_crash_point(const char *point);
 #endif
 /* Bounded retries when a guarded op loses a race. */
 #define RS_RETRIES 32
+/*
+ * Most chunks a blob may have (chunk indexes fit 32 bits): a size record
+ * saying more is corrupt, and no loop over a blob's chunks runs longer.
+ */
+#define RS_MAX_CHUNKS ((uint64_t)1 << 32)
 /* Longest oid: "blob:" + uuid + "-" + 20 digits. */
 #define RS_OID_MAX 64
 
@@ -109,6 +114,8 @@ typedef struct rs_entry {
   char oid[RS_OID_MAX];   /* for a file */
   int dir_exists;         /* the parent object exists */
 } rs_entry;
+/* What a directory omap value says: a subdirectory ("") or a file's blob. */
+void rs_entry_parse(rs_entry *e, const char *val, size_t len);
 int rs_dir_lookup(rs_conn *c, const char *dir, const char *name, rs_entry *e);
 typedef struct rs_lookup {
   rados_read_op_t op;
@@ -126,6 +133,7 @@ int rs_dir_link_file(rs_conn *c, const char *dir, const char *name,
 int rs_dir_link_chain(rs_conn *c, const char *dir, int known);
 int rs_dir_unlink(rs_conn *c, const char *dir, const char *name,
                   const char *expect);
+int rs_dir_unlink_damaged(rs_conn *c, const char *dir, const char *name);
 int rs_dir_prune(rs_conn *c, const char *dir);
 int rs_dir_forget(rs_conn *c, const char *dir);
 int rs_obj_exists(rs_conn *c, const char *oid);
@@ -186,6 +194,9 @@ int rs_pending_drop(rs_conn *c, const char *path, int tree, int *found);
 void rs_blob_new(char oid[RS_OID_MAX]);
 void rs_chunk_name(char *out, const char *oid, uint64_t index);
 uint64_t rs_chunk_count(uint32_t stripe, uint64_t size);
+int rs_oid_valid(const char *s, size_t len);
+int rs_chunk_parse(const char *name, size_t len, char id[RS_OID_MAX],
+                   uint64_t *index);
 int rs_parse_size(const char *s, size_t len, uint64_t *out);
 typedef struct rs_meta {
   uint64_t size;
@@ -193,6 +204,9 @@ typedef struct rs_meta {
   int has_size;   /* committed */
   int bad;        /* a record that does not parse */
 } rs_meta;
+void rs_meta_init(rs_meta *m);
+void rs_meta_apply(rs_meta *m, const char *name, const char *val, size_t len);
+void rs_meta_finish(rs_meta *m);
 void rs_meta_collect(rados_xattrs_iter_t it, rs_meta *m);
 /* pending.c: drops the data of a record its caller claimed. */
 int rs_record_discard(rs_conn *c, const rs_record *r, int blob_rc,
@@ -201,6 +215,7 @@ typedef struct rs_blobinfo {
   rs_meta m;
   time_t mtime;
   uint64_t version;
+  uint64_t head;    /* bytes chunk 0 holds */
   rs_dirent *refs;  /* names pointing at the blob, with the time each was added */
   size_t nrefs;
   char *appender;   /* the path whose writer appends in place, or NULL */
@@ -211,7 +226,10 @@ int rs_blob_info(rs_conn *c, const char *oid, rs_blobinfo *info, int with_refs);
 int rs_blob_info_many(rs_conn *c, const char *const *oids, size_t n,
                       rs_blobinfo *out, int with_refs);
 void rs_blobinfo_free(rs_blobinfo *info);
+int rs_blob_intact(const rs_blobinfo *info);
 void rs_ref_stamp(char out[24]);
+/* Seconds since a back-reference's stamp (its omap value) was made. */
+long long rs_ref_age(const char *stamp, time_t now);
 int rs_blob_seal(rs_conn *c, const char *oid, uint32_t stripe, uint64_t size,
                  const void *head, size_t headlen, const char *ref);
 int rs_blob_add_ref(rs_conn *c, const char *oid, const char *from,

@@ -34,25 +34,46 @@ static void record_key(char *out, size_t len, const rs_record *r) {
   snprintf(out, len, "%s %s", r->path, r->oid);
 }
 
-/* A record from its key and value; -EINVAL when they do not parse. */
+/*
+ * A record from its key and value; -EINVAL when they do not parse.  Both
+ * come back from RADOS, so they are taken strictly, in the form
+ * rs_pending_put writes: "<path> <blob id>" with a valid path and a blob
+ * id, and "<size> <stripe> <owner>" in decimal without leading zeros,
+ * single blanks, a stripe
+ * within 4 KiB..64 MiB and a size of at most RS_MAX_CHUNKS of it (the
+ * older "<size>" and "<size> <stripe>" read with 4 MiB stripes and no
+ * owner, as before).
+ */
 int rs_record_parse(const char *key, const char *val, rs_record *r) {
-  const char *sp = strrchr(key, ' ');
-  char owner[sizeof r->owner] = RS_OWNER_IDLE;
-  unsigned long long size;
-  unsigned stripe = RS_SEED_STRIPE;
-  int n;
+  const char *sp = strrchr(key, ' '), *f[3], *end = val + strlen(val);
+  size_t fl[3], pathlen = sp ? (size_t)(sp - key) : 0;
+  uint64_t size, stripe = RS_SEED_STRIPE;
+  int nf = 0;
   memset(r, 0, sizeof *r);
-  if (!sp || (size_t)(sp - key) >= sizeof r->path || strlen(sp + 1) >= RS_OID_MAX ||
-      strncmp(sp + 1, RS_BLOB_PREFIX, strlen(RS_BLOB_PREFIX)) != 0 ||
-      strlen(val) >= RS_RECORD_MAX)
+  if (!sp || pathlen >= sizeof r->path || !rs_oid_valid(sp + 1, strlen(sp + 1)) ||
+      (size_t)(end - val) >= RS_RECORD_MAX)
     return -EINVAL;
-  n = sscanf(val, "%llu %u %23s", &size, &stripe, owner);
-  if (n < 1 || stripe < 4096 || stripe > RS_MAX_CHUNK_SIZE) return -EINVAL;
-  memcpy(r->path, key, (size_t)(sp - key));
+  memcpy(r->path, key, pathlen);
+  if (!rs_path_valid(r->path, 0)) return -EINVAL;
+  for (f[0] = val; nf < 3; nf++) {
+    const char *blank = memchr(f[nf], ' ', (size_t)(end - f[nf]));
+    fl[nf] = (size_t)((blank ? blank : end) - f[nf]);
+    if (fl[nf] == 0) return -EINVAL;  /* empty field, doubled or edge blank */
+    if (!blank) break;
+    if (nf == 2) return -EINVAL;      /* a fourth field */
+    f[nf + 1] = blank + 1;
+  }
+  if ((fl[0] > 1 && f[0][0] == '0') || (nf >= 1 && f[1][0] == '0')) return -EINVAL;
+  if (rs_parse_size(f[0], fl[0], &size) < 0) return -EINVAL;
+  if (nf >= 1 && rs_parse_size(f[1], fl[1], &stripe) < 0) return -EINVAL;
+  if (stripe < 4096 || stripe > RS_MAX_CHUNK_SIZE || size / stripe >= RS_MAX_CHUNKS)
+    return -EINVAL;
+  if (nf == 2 && fl[2] >= sizeof r->owner) return -EINVAL;
   strcpy(r->oid, sp + 1);
   r->size = size;
-  r->stripe = stripe;
-  snprintf(r->owner, sizeof r->owner, "%s", owner);
+  r->stripe = (uint32_t)stripe;
+  if (nf == 2) memcpy(r->owner, f[2], fl[2]);
+  else strcpy(r->owner, RS_OWNER_IDLE);
   strcpy(r->value, val);
   return 0;
 }
@@ -83,6 +104,10 @@ int rs_pending_list(rs_conn *c, const char *path, int tree, rs_record **out,
   for (i = 0; i < count; i++)
     if (rs_record_parse(ents[i].name, ents[i].val, &recs[*n]) == 0) (*n)++;
   rs_dirents_free(ents, count);
+  if (*n == 0) { /* only records that do not parse: callers free nothing then */
+    free(recs);
+    return 0;
+  }
   *out = recs;
   return 0;
 }

@@ -83,10 +83,12 @@ static int find_blob(rs_conn *c, const char *path, rs_entry *e,
     if (e->kind != RS_ENT_FILE) return rs_fail(st, -RS_EISDIR, path, NULL);
     rc = rs_blob_info(c, e->oid, info, 0);
     if (rc == 0 && info->m.bad) return rs_fail(st, -EIO, path, "unreadable size or stripe record of");
+    if (rc == 0 && info->m.has_size && !rs_blob_intact(info))
+      return rs_fail(st, -EIO, path, "data damaged (chunk 0 is shorter than its records say) of");
     if (rc == 0 && info->m.has_size) return 0;
     if (rc < 0 && rc != -ENOENT) return rs_fail_rados(st, rc, path, "open");
   }
-  return rs_fail(st, -EIO, path, "file kept changing while opening");
+  return rs_fail(st, -EIO, path, "file kept changing, or its data is damaged (see fsck), while opening");
 }
 
 /* Points the reader at the blob its path names now, reads asked ahead. */
@@ -150,7 +152,8 @@ int rs_reader_open(rs_conn *c, const char *path, uint64_t offset,
     }
     rc = restart(r, st);
   }
-  if (rc == 0 && r->ring[0].busy) rc = rs_fail(st, -EIO, path, "file kept changing while opening");
+  if (rc == 0 && r->ring[0].busy)
+    rc = rs_fail(st, -EIO, path, "file kept changing, or its data is damaged (see fsck), while opening");
   if (rc < 0) {
     rs_reader_free(r);
     return rc;
@@ -162,8 +165,12 @@ int rs_reader_open(rs_conn *c, const char *path, uint64_t offset,
 /* The blob went away under the reader: not_found only if the path did. */
 static int lost_blob(rs_reader *r, rs_status *st) {
   rs_entry e;
-  if (rs_resolve(r->c, r->path, &e, NULL) == 0 && e.kind == RS_ENT_NONE)
+  int rc = rs_resolve(r->c, r->path, &e, NULL);
+  if (rc == 0 && e.kind == RS_ENT_NONE)
     return rs_fail(st, -RS_ENOENT, r->path, "file deleted while reading, at offset %llu:",
+                   (unsigned long long)r->pos);
+  if (rc == 0 && e.kind == RS_ENT_FILE && strcmp(e.oid, r->oid) == 0)
+    return rs_fail(st, -EIO, r->path, "data missing (damaged, see fsck) at offset %llu of",
                    (unsigned long long)r->pos);
   return rs_fail(st, -EIO, r->path, "file replaced while reading, at offset %llu:",
                  (unsigned long long)r->pos);

@@ -76,9 +76,21 @@ int rs_blob_drop_ref(rs_conn *c, const char *oid, const char *name,
   return rc == -ENOENT ? 0 : rc;
 }
 
+/*
+ * A stamp the engine did not write (not decimal, or more than a day ahead
+ * of now, past any clock skew between clients) counts as made at the
+ * epoch: as old as can be, so it neither keeps a blob forever nor
+ * overflows the subtraction.
+ */
+long long rs_ref_age(const char *stamp, time_t now) {
+  uint64_t t;
+  if (now < 0 || rs_parse_size(stamp, strlen(stamp), &t) < 0 || t > (uint64_t)now + 86400)
+    t = 0;
+  return (long long)now - (long long)t;
+}
+
 static int ref_young(const rs_dirent *ref) {
-  long long t = strtoll(ref->val, NULL, 10);
-  return (long long)time(NULL) - t < RS_REF_GRACE;
+  return rs_ref_age(ref->val, time(NULL)) < RS_REF_GRACE;
 }
 
 /* Whether a reference other than name keeps the blob: 1, 0, or < 0. */

@@ -65,6 +65,9 @@ int rs_sha256_restore(rs_sha256 *h, const unsigned char *s, size_t len) {
   int i;
   if (len != RS_SHA256_STATE_LEN || memcmp(s, MAGIC, 4) != 0) return -EINVAL;
   n = (uint64_t)get_be32(s + 100) << 32 | get_be32(s + 104);
+  /* SHA-256 counts bits in 64: a larger byte count cannot be restored (it
+   * would come back as another count, and another digest). */
+  if (n > UINT64_MAX >> 3) return -EINVAL;
   memset(&h->ctx, 0, sizeof h->ctx);
   for (i = 0; i < 8; i++) h->ctx.h[i] = get_be32(s + 4 + 4 * i);
   h->ctx.Nl = (SHA_LONG)(n << 3);

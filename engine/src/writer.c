@@ -74,7 +74,7 @@ static int claim_inplace(rs_writer *w, const rs_entry *e, rs_status *st) {
   RS_CRASH("append.blob_claimed");
   /* The size is read once the claim is held: no commit can move it now. */
   rc = rs_blob_info(w->c, e->oid, &info, 1);
-  if (rc == 0 && (info.m.bad || !info.m.has_size)) {
+  if (rc == 0 && (info.m.bad || !info.m.has_size || !rs_blob_intact(&info))) {
     rs_blobinfo_free(&info);
     rc = -EIO;
   }
@@ -258,6 +258,10 @@ int rs_writer_write(rs_writer *w, const void *data, size_t len,
   int rc = 0, offloaded = 0;
   if (w->state != W_OPEN) return rs_fail(st, -EINVAL, w->path, "writer is finished");
   rs_deadline_start(w->c);
+  /* An earlier write of the window that failed (a timeout above all) fails
+   * this one and every later one, before anything is hashed: bytes after a
+   * hole are never taken. */
+  if (w->aio.err) return rs_fail_rados(st, w->aio.err, w->path, "write");
   if (w->hash && len >= RS_HASH_OFFLOAD) {
     if (!w->hashjob) w->hashjob = rs_hashjob_new(w->hash);
     if (w->hashjob) {
@@ -283,6 +287,7 @@ int rs_writer_write(rs_writer *w, const void *data, size_t len,
     }
     p += n;
     len -= n;
+    if (rc == 0) rc = w->aio.err; /* kept: commit and close fail with it too */
   }
   if (offloaded) rs_hashjob_wait(w->hashjob); /* the bytes are the caller's */
   if (rc < 0) return rs_fail_rados(st, rc, w->path, "write");

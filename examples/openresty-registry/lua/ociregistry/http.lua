@@ -11,7 +11,8 @@ local REASONS = {
   [200] = "OK", [201] = "Created", [202] = "Accepted", [204] = "No Content",
   [206] = "Partial Content", [400] = "Bad Request", [401] = "Unauthorized",
   [404] = "Not Found", [405] = "Method Not Allowed", [413] = "Payload Too Large",
-  [416] = "Range Not Satisfiable", [500] = "Internal Server Error",
+  [414] = "URI Too Long", [416] = "Range Not Satisfiable", [431] = "Request Header Fields Too Large",
+  [500] = "Internal Server Error",
   [503] = "Service Unavailable",
 }
 

@@ -107,25 +107,28 @@ local function ref_problem(route, ref)
   end
 end
 
---- The error_page handler for requests nginx refused itself, before any
--- location ran: status is what nginx found (400: a NUL or a ".." above the
--- root in the path, a malformed request; 414: a request line over
--- large_client_header_buffers; 431: a header line over them). Answers the
--- spec's JSON with the code of the part of the path that is wrong (the
--- repository name, then the reference), UNSUPPORTED when the path is fine.
--- It only classifies: nothing is run for such a request.
+--- The answer to requests no route of /v2 runs: those nginx refused itself,
+-- before any location (error_page: 400 for a NUL or a ".." above the root
+-- in the path or a malformed request, 414 for a request line over
+-- large_client_header_buffers, 431 for a header line over them), and those
+-- whose path nginx's normalisation took out of /v2 (404, location /). When
+-- the path the client sent names a route, the code is that of its part
+-- that is wrong (the repository name, then the reference), with 400;
+-- otherwise UNSUPPORTED, or NAME_UNKNOWN for 404. It only classifies:
+-- nothing is run for such a request.
 function router.refused(status)
-  local msg = ({ [414] = "request line too long", [431] = "request header too large" })[status]
-    or "malformed request"
   local rest = router.path():match("^/v2/(.*)$")
   local route, name, ref = match(rest or "")
-  if status == 400 and route then
+  if route and status ~= 414 and status ~= 431 then
     local ok, why = validate.name(name)
     if not ok then return errors.oci(400, "NAME_INVALID", (why:gsub("^regstore: ", ""))) end
     local code, bad = ref_problem(route, ref)
     if code then return errors.oci(400, code, (bad:gsub("^regstore: ", ""))) end
   end
-  return errors.oci(status, "UNSUPPORTED", msg, { Connection = "close" })
+  if status == 404 then return errors.oci(404, "NAME_UNKNOWN", "not a registry endpoint") end
+  local msg = ({ [414] = "request line too long", [431] = "request header too large" })[status]
+    or "malformed request"
+  return errors.oci(status, "UNSUPPORTED", msg)
 end
 
 return router

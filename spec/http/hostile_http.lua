@@ -337,7 +337,8 @@ describe("registry HTTP under hostile requests #http", function()
     end
     write(cfg, table.concat(lines, "\n") .. "\n")
     local t0 = clock()
-    local out = helper.sh("curl -s --no-progress-meter --max-time 120 -Z --parallel-max 50 -K " .. q(cfg))
+    local out = helper.sh("curl -s --no-progress-meter --max-time 120 -Z --parallel-immediate --parallel-max 50 -K "
+      .. q(cfg))
     local dt = clock() - t0
     os.remove(cfg)
     local counts, ids = {}, {}
@@ -497,6 +498,39 @@ describe("registry HTTP with the OSD stopped #http #cluster", function()
       report[#report + 1] = line
       pause(0.5) -- the OSD catches up before the next stop
     end
+    -- 24 requests at once (blob GETs and HEADs, manifest GETs): more than
+    -- the 6 threads, yet each answers within the timeout, none queues
+    -- behind another's timeout
+    stop(pid)
+    local cfg = os.tmpname()
+    local lines = {}
+    for i = 1, 24 do -- a block of options per url, "next" between them
+      local path = ({ "/blobs/" .. t.layer.digest, "/manifests/v1", "/blobs/" .. t.configs[1].digest })[i % 3 + 1]
+      lines[#lines + 1] = string.format('url = "%s/v2/%s%s"\noutput = "/dev/null"\n' ..
+        'write-out = "%%{http_code} %%{time_total}\\n"%s', srv.url, name, path, i % 4 == 0 and "\nhead" or "")
+    end
+    write(cfg, table.concat(lines, "\nnext\n") .. "\n")
+    local burst = helper.sh("curl -s --no-progress-meter --max-time 30 -Z --parallel-immediate --parallel-max 24 -K "
+      .. q(cfg))
+    resume()
+    os.remove(cfg)
+    local statuses, burst_worst, at_once = {}, 0, 0
+    for status, secs in burst:gmatch("(%d+) ([%d.]+)") do
+      statuses[status] = (statuses[status] or 0) + 1
+      if tonumber(secs) > burst_worst then burst_worst = tonumber(secs) end
+      if tonumber(secs) < 1 then at_once = at_once + 1 end
+    end
+    local counts = {}
+    for k, v in pairs(statuses) do counts[#counts + 1] = v .. " x " .. k end
+    table.sort(counts)
+    report[#report + 1] = string.format("24 at once: %s in at most %.1f s (%d in under 1 s)",
+      table.concat(counts, ", "), burst_worst, at_once)
+    if statuses["503"] ~= 24 or burst_worst > TIMEOUT + 2 then
+      failed = true
+      report[#report] = report[#report] .. "  <-- expected 24x503 within " .. (TIMEOUT + 2) .. " s"
+    end
+    pause(0.5)
+
     for _, line in ipairs(report) do print("# " .. line) end
     print(string.format("# GET /v2/ during the stops: worst %.0f ms", v2_worst * 1000))
     assert.is_false(failed, "\n" .. table.concat(report, "\n"))

@@ -254,18 +254,18 @@ describe("registry HTTP under hostile requests #http", function()
     -- monolithic POST ?digest= and PUT of a session
     lie("monolithic POST, length short", "POST", "/v2/hostile/lie/blobs/uploads/?digest=" .. whole, short, 400,
       "DIGEST_INVALID")
-    lie("monolithic POST, length long", "POST", "/v2/hostile/lie/blobs/uploads/?digest=" .. whole, long, 400)
+    lie("monolithic POST, length long", "POST", "/v2/hostile/lie/blobs/uploads/?digest=" .. whole, long, 400, "BLOB_UPLOAD_INVALID")
     local loc = start("hostile/lie")
     -- a PUT's body is the last chunk: appended, then the commit's digest
     -- check refuses it; the upload keeps the declared bytes, as after a PATCH
     lie("PUT, length short", "PUT", loc .. "?digest=" .. whole, short, 400, "DIGEST_INVALID")
     assert.are.equal("0-" .. (short - 1), req("GET", loc).headers.range)
-    lie("PUT, length long", "PUT", loc .. "?digest=" .. whole, long, 400)
+    lie("PUT, length long", "PUT", loc .. "?digest=" .. whole, long, 400, "BLOB_UPLOAD_INVALID")
     assert.are.equal("0-" .. (short - 1), req("GET", loc).headers.range) -- nothing more
     assert.are.equal(404, req("HEAD", "/v2/hostile/lie/blobs/" .. whole).status)
     -- PATCH: the long one keeps nothing, the short one what it declared
     loc = start("hostile/lie")
-    lie("PATCH, length long", "PATCH", loc, long, 400)
+    lie("PATCH, length long", "PATCH", loc, long, 400, "BLOB_UPLOAD_INVALID")
     assert.are.equal("0-0", req("GET", loc).headers.range)
     lie("PATCH, length short", "PATCH", loc, short, 202)
     assert.are.equal("0-" .. (short - 1), req("GET", loc).headers.range)
@@ -281,6 +281,50 @@ describe("registry HTTP under hostile requests #http", function()
     assert.is_true(r.body == body:sub(1, short))
     for _, line in ipairs(report) do print("# " .. line) end
     assert.are.same({}, strays(before, tree(drv), { REPOS .. "hostile/lie/", BLOBS }))
+    healthy()
+  end)
+
+  it("malformed bodies: bad chunked encoding, two lengths, other transfer encodings: 400/501, nothing kept", function()
+    local before = tree(drv)
+    local port = srv.port
+    local loc = start("hostile/chunks")
+    local function head(method, path, extra)
+      return string.format("%s %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n%s" ..
+        "Connection: close\r\n\r\n", method, path, extra)
+    end
+    local te = "Transfer-Encoding: chunked\r\n"
+    local mpath = "/v2/hostile/chunks/manifests/v1"
+    local cases = {
+      -- what, request, status, code, whether it waits for the client timeout
+      { "chunk size not hex", head("PATCH", loc, te) .. "zz\r\nabc\r\n0\r\n\r\n", 400, "BLOB_UPLOAD_INVALID" },
+      { "chunk longer than its size", head("PATCH", loc, te) .. "5\r\nabcdefghij\r\n0\r\n\r\n", 400,
+        "BLOB_UPLOAD_INVALID" },
+      { "chunk size of 17 hex digits", head("PATCH", loc, te) .. string.rep("f", 17) .. "\r\nabc\r\n0\r\n\r\n", 400,
+        "BLOB_UPLOAD_INVALID" },
+      { "chunked body that stops", head("PATCH", loc, te) .. "100\r\nabc", 400, "BLOB_UPLOAD_INVALID", true },
+      { "chunked manifest, bad size", head("PUT", mpath, te) .. "zz\r\n{}\r\n0\r\n\r\n", 400, "MANIFEST_INVALID" },
+      { "manifest shorter than its length", head("PUT", mpath, "Content-Length: 50\r\n") .. "{}", 400,
+        "MANIFEST_INVALID", true },
+      { "Content-Length and chunked", head("PATCH", loc, "Content-Length: 3\r\n" .. te) .. "3\r\nabc\r\n0\r\n\r\n",
+        400, "UNSUPPORTED" },
+      { "two Content-Lengths", head("PATCH", loc, "Content-Length: 3\r\nContent-Length: 4\r\n") .. "abc", 400,
+        "UNSUPPORTED" },
+      { "negative Content-Length", head("PATCH", loc, "Content-Length: -3\r\n") .. "abc", 400, "UNSUPPORTED" },
+      { "gzip, chunked", head("PATCH", loc, "Transfer-Encoding: gzip, chunked\r\n"), 501, "UNSUPPORTED" },
+    }
+    local wrong = {}
+    for _, c in ipairs(cases) do
+      local status, answer, dt = raw(port, c[2], CLIENT_TIMEOUT + 15)
+      local limit = c[5] and CLIENT_TIMEOUT + 5 or 3
+      if status ~= c[3] or json_code(answer) ~= c[4] or dt > limit then
+        wrong[#wrong + 1] = string.format("%s: %s %s in %.1f s (want %d %s within %d s)", c[1], tostring(status),
+          tostring(json_code(answer)), dt, c[3], c[4], limit)
+      end
+    end
+    assert.are.same({}, wrong)
+    assert.are.equal("0-0", req("GET", loc).headers.range) -- not a byte of any of them
+    assert.are.equal(404, req("GET", mpath).status)
+    assert.are.same({}, strays(before, tree(drv), { REPOS .. "hostile/chunks/_uploads/" }))
     healthy()
   end)
 

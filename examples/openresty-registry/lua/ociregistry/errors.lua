@@ -39,6 +39,16 @@ function errors.oci(status, code, message, headers)
   return http.send(status, h, body)
 end
 
+--- A request body that could not be read (malformed chunked encoding, the
+-- client gone, or silent past --client-timeout): 400 with the route's code
+-- (BLOB_UPLOAD_INVALID, MANIFEST_INVALID). On the raw socket of a chunked
+-- body too: without an answer there the client would see the connection
+-- just close.
+function errors.body(code, message)
+  ngx.log(ngx.INFO, "regstore: ", tostring(message))
+  return errors.oci(400, code, tostring(message))
+end
+
 --- Sends the error for a registry failure (message, code as the layer returns them).
 function errors.send(code, message, headers)
   local m = MAP[code]

@@ -12,7 +12,7 @@ local REASONS = {
   [206] = "Partial Content", [400] = "Bad Request", [401] = "Unauthorized",
   [404] = "Not Found", [405] = "Method Not Allowed", [413] = "Payload Too Large",
   [414] = "URI Too Long", [416] = "Range Not Satisfiable", [431] = "Request Header Fields Too Large",
-  [500] = "Internal Server Error",
+  [500] = "Internal Server Error", [501] = "Not Implemented",
   [503] = "Service Unavailable",
 }
 

@@ -110,7 +110,8 @@ end
 --- The answer to requests no route of /v2 runs: those nginx refused itself,
 -- before any location (error_page: 400 for a NUL or a ".." above the root
 -- in the path or a malformed request, 414 for a request line over
--- large_client_header_buffers, 431 for a header line over them), and those
+-- large_client_header_buffers, 431 for a header line over them, 501 for a
+-- Transfer-Encoding other than chunked), and those
 -- whose path nginx's normalisation took out of /v2 (404, location /). When
 -- the path the client sent names a route, the code is that of its part
 -- that is wrong (the repository name, then the reference), with 400;
@@ -119,15 +120,15 @@ end
 function router.refused(status)
   local rest = router.path():match("^/v2/(.*)$")
   local route, name, ref = match(rest or "")
-  if route and status ~= 414 and status ~= 431 then
+  if route and (status == 400 or status == 404) then
     local ok, why = validate.name(name)
     if not ok then return errors.oci(400, "NAME_INVALID", (why:gsub("^regstore: ", ""))) end
     local code, bad = ref_problem(route, ref)
     if code then return errors.oci(400, code, (bad:gsub("^regstore: ", ""))) end
   end
   if status == 404 then return errors.oci(404, "NAME_UNKNOWN", "not a registry endpoint") end
-  local msg = ({ [414] = "request line too long", [431] = "request header too large" })[status]
-    or "malformed request"
+  local msg = ({ [414] = "request line too long", [431] = "request header too large",
+    [501] = "transfer encoding not supported" })[status] or "malformed request"
   return errors.oci(status, "UNSUPPORTED", msg)
 end
 

@@ -254,7 +254,8 @@ describe("registry HTTP under hostile requests #http", function()
     -- monolithic POST ?digest= and PUT of a session
     lie("monolithic POST, length short", "POST", "/v2/hostile/lie/blobs/uploads/?digest=" .. whole, short, 400,
       "DIGEST_INVALID")
-    lie("monolithic POST, length long", "POST", "/v2/hostile/lie/blobs/uploads/?digest=" .. whole, long, 400, "BLOB_UPLOAD_INVALID")
+    lie("monolithic POST, length long", "POST", "/v2/hostile/lie/blobs/uploads/?digest=" .. whole, long, 400,
+      "BLOB_UPLOAD_INVALID")
     local loc = start("hostile/lie")
     -- a PUT's body is the last chunk: appended, then the commit's digest
     -- check refuses it; the upload keeps the declared bytes, as after a PATCH

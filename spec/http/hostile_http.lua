@@ -489,7 +489,10 @@ describe("registry HTTP with the OSD stopped #http #cluster", function()
       { "manifest PUT", "PUT", "/v2/" .. name .. "/manifests/v2", mput },
       { "upload POST", "POST", "/v2/" .. name .. "/blobs/uploads/" },
       { "upload PATCH", "PATCH", loc, octets("some bytes") },
+      { "upload PUT", "PUT", loc .. "?digest=" .. http.digest("some bytes"), octets("some bytes") },
       { "tags list", "GET", "/v2/" .. name .. "/tags/list" },
+      { "catalog", "GET", "/v2/_catalog" },
+      { "referrers", "GET", "/v2/" .. name .. "/referrers/" .. t.manifests[1].digest },
     }
     local report, failed = {}, false
     local v2_worst = 0

@@ -330,6 +330,7 @@ describe("registry HTTP under hostile requests #http", function()
   end)
 
   it("20 slow clients trickling headers and bodies do not hold up other requests", function()
+    local before = tree(drv)
     local port = srv.port
     local loc = start("hostile/slow")
     local secs = 12 -- each sends a byte a second for this long; client timeout is 5 s between bytes
@@ -367,6 +368,7 @@ describe("registry HTTP under hostile requests #http", function()
     print(string.format("# GET /v2/ with 20 slow clients open: %d answers, median %.0f ms, worst %.0f ms",
       #times, times[math.ceil(#times / 2)] * 1000, worst * 1000))
     assert.is_true(worst < 1.5, string.format("GET /v2/ took %.2f s with 20 slow clients open", worst))
+    assert.are.same({}, strays(before, tree(drv), { REPOS .. "hostile/slow/" }))
     healthy() -- a push and pull meanwhile
   end)
 

@@ -107,16 +107,16 @@ local function ref_problem(route, ref)
   end
 end
 
---- The answer to requests no route of /v2 runs: those nginx refused itself,
--- before any location (error_page: 400 for a NUL or a ".." above the root
--- in the path or a malformed request, 414 for a request line over
+--- The answer to requests no route of /v2 runs: those nginx refused itself
+-- (error_page: 400 for a NUL or a ".." above the root in the path or a
+-- malformed request, 414 for a request line over
 -- large_client_header_buffers, 431 for a header line over them, 501 for a
--- Transfer-Encoding other than chunked), and those
--- whose path nginx's normalisation took out of /v2 (404, location /). When
--- the path the client sent names a route, the code is that of its part
--- that is wrong (the repository name, then the reference), with 400;
--- otherwise UNSUPPORTED, or NAME_UNKNOWN for 404. It only classifies:
--- nothing is run for such a request.
+-- Transfer-Encoding other than chunked), and those whose path nginx's
+-- normalisation took out of /v2 (404, location /). When the path the
+-- client sent names a route, the code is that of its part that is wrong
+-- (the repository name, then the reference), with 400; otherwise
+-- UNSUPPORTED, or NAME_UNKNOWN for 404. It only classifies: nothing is run
+-- for such a request.
 function router.refused(status)
   local rest = router.path():match("^/v2/(.*)$")
   local route, name, ref = match(rest or "")

@@ -280,6 +280,20 @@ describe("registry HTTP under hostile requests #http", function()
     assert.are.equal(201, req("PUT", loc .. "?digest=" .. prefix).status)
     r = req("GET", "/v2/hostile/lie/blobs/" .. prefix)
     assert.is_true(r.body == body:sub(1, short))
+    -- a PATCH of more than a piece (4 MiB) that goes silent: the whole
+    -- pieces that came are kept (the Range says how much), not the rest
+    local big = helper.bytes(5 * 1048576, 78)
+    loc = start("hostile/lie")
+    local status, answer, dt = raw(port, request("PATCH", loc, 6 * 1048576, big), CLIENT_TIMEOUT + 15)
+    report[#report + 1] = string.format("PATCH of 5 MiB, length 6 MiB: %s %s in %.1f s", tostring(status),
+      tostring(json_code(answer)), dt)
+    assert.are.equal(400, status)
+    assert.are.equal("BLOB_UPLOAD_INVALID", json_code(answer))
+    assert.is_true(dt < CLIENT_TIMEOUT + 10)
+    assert.are.equal("0-" .. (4 * 1048576 - 1), req("GET", loc).headers.range)
+    assert.are.equal("DIGEST_INVALID", req("PUT", loc .. "?digest=" .. http.digest(big)):code())
+    prefix = http.digest(big:sub(1, 4 * 1048576))
+    assert.are.equal(201, req("PUT", loc .. "?digest=" .. prefix).status)
     for _, line in ipairs(report) do print("# " .. line) end
     assert.are.same({}, strays(before, tree(drv), { REPOS .. "hostile/lie/", BLOBS }))
     healthy()

@@ -75,12 +75,14 @@ Server.__index = Server
 
 local tmpdir = os.getenv "TMPDIR" or "/tmp"
 
---- Sends one request; opts: headers, body, chunked (Transfer-Encoding: chunked).
+--- Sends one request; opts: headers, body, chunked (Transfer-Encoding:
+-- chunked), user ("name:password", else the server's), max_time (seconds,
+-- default 300). The path goes as it is ("..", "%2e" and all).
 function Server:request(method, path, opts)
   opts = opts or {}
   local base = string.format("%s/regstore-http-%s", tmpdir, regstore.uuid())
-  local args = { "curl -s -S --max-time 300 -o", q(base .. ".body"), "-D", q(base .. ".head"),
-    "-w '%{http_code}'", "-H 'Expect:'" }
+  local args = { "curl -s -S --path-as-is --max-time", tostring(opts.max_time or 300),
+    "-o", q(base .. ".body"), "-D", q(base .. ".head"), "-w '%{http_code}'", "-H 'Expect:'" }
   if method == "HEAD" then args[#args + 1] = "-I" else args[#args + 1] = "-X " .. method end
   local has_type = false
   for k, v in pairs(opts.headers or {}) do
@@ -95,7 +97,8 @@ function Server:request(method, path, opts)
   elseif method == "PUT" or method == "POST" or method == "PATCH" then
     args[#args + 1] = "-H 'Content-Length: 0'"
   end
-  if self.user then args[#args + 1] = "-u " .. q(self.user) end
+  local user = opts.user or self.user
+  if user then args[#args + 1] = "-u " .. q(user) end
   args[#args + 1] = q(self.url .. path)
   local status = tonumber(sh(table.concat(args, " ") .. " 2>/dev/null"))
   local headers = {}
@@ -121,13 +124,15 @@ function http.available()
   return run("test -x /usr/sbin/nginx") and dir ~= nil and run("test -f " .. q(dir .. "/regstore/core.so"))
 end
 
+-- REGSTORE_HTTP_PORTS: the first of 100 ports to pick from (default 5300).
 local function free_port()
+  local first = tonumber(os.getenv "REGSTORE_HTTP_PORTS" or "") or 5300
   for _ = 1, 50 do
-    local port = 5300 + math.random(0, 99)
+    local port = first + math.random(0, 99)
     local busy = run("(exec 3<>/dev/tcp/127.0.0.1/" .. port .. ") 2>/dev/null")
     if not busy then return port end
   end
-  error("no free port in 5300-5399")
+  error(string.format("no free port in %d-%d", first, first + 99))
 end
 
 function Server:start()
@@ -167,7 +172,8 @@ function Server:log()
   return read(self.dir .. "/serve.log")
 end
 
---- Starts serve on a free port in 5300-5399; opts: namespace, htpasswd, user, extra (options).
+--- Starts serve on a free port (5300-5399 unless REGSTORE_HTTP_PORTS); opts:
+-- namespace, htpasswd, user, extra (options).
 function http.serve(opts)
   math.randomseed(os.time() + tonumber(regstore.uuid():sub(1, 6), 16))
   local dir = sh("mktemp -d " .. q(tmpdir .. "/regstore-http.XXXXXX")):gsub("%s+$", "")

@@ -37,8 +37,10 @@ local function chunked_parts(self, n)
     if self.left == 0 then
       local line, err = receive(self, "*l")
       if not line then return nil, err end
-      local size = tonumber(line:match("^%s*(%x+)"), 16)
-      if not size then return nil, "bad chunk size line" end
+      -- at most 15 hex digits: a size a double holds exactly
+      local digits = line:match("^%s*(%x+)%s*$") or line:match("^%s*(%x+)%s*;")
+      if not digits or #digits > 15 then return nil, "bad chunk size line" end
+      local size = tonumber(digits, 16)
       if size == 0 then
         repeat -- trailers, up to the empty line
           line, err = receive(self, "*l")
@@ -59,6 +61,7 @@ local function chunked_parts(self, n)
       local crlf
       crlf, err = receive(self, "*l")
       if not crlf then return nil, err end
+      if crlf ~= "" then return nil, "chunk longer than its size line says" end
     end
   end
   return parts, got

@@ -25,6 +25,10 @@ local MAP = {
   tag_unknown = { 404, "MANIFEST_UNKNOWN" },
   range = { 416, "BLOB_UPLOAD_INVALID" },
   busy = { 503, "TOOMANYREQUESTS" },
+  -- RADOS did not answer within the driver's timeout (an OSD down or
+  -- stopped): distribution's code for 503; the client may retry. `io` and
+  -- anything else unknown stay 500 UNKNOWN (and are logged).
+  timeout = { 503, "UNAVAILABLE", { ["Retry-After"] = "5" } },
 }
 
 --- Sends the spec's JSON error body with the given status and OCI code.
@@ -35,6 +39,16 @@ function errors.oci(status, code, message, headers)
   return http.send(status, h, body)
 end
 
+--- A request body that could not be read (malformed chunked encoding, the
+-- client gone, or silent past --client-timeout): 400 with the route's code
+-- (BLOB_UPLOAD_INVALID, MANIFEST_INVALID). On the raw socket of a chunked
+-- body too: without an answer there the client would see the connection
+-- just close.
+function errors.body(code, message)
+  ngx.log(ngx.INFO, "regstore: ", tostring(message))
+  return errors.oci(400, code, tostring(message))
+end
+
 --- Sends the error for a registry failure (message, code as the layer returns them).
 function errors.send(code, message, headers)
   local m = MAP[code]
@@ -43,6 +57,12 @@ function errors.send(code, message, headers)
     return errors.oci(500, "UNKNOWN", "internal error: " .. tostring(code), headers)
   end
   local msg = tostring(message or m[2]):gsub("^regstore: ", "")
+  if m[3] then
+    local h = {}
+    for k, v in pairs(m[3]) do h[k] = v end
+    for k, v in pairs(headers or {}) do h[k] = v end
+    headers = h
+  end
   return errors.oci(m[1], m[2], msg, headers)
 end
 

@@ -11,7 +11,8 @@ local REASONS = {
   [200] = "OK", [201] = "Created", [202] = "Accepted", [204] = "No Content",
   [206] = "Partial Content", [400] = "Bad Request", [401] = "Unauthorized",
   [404] = "Not Found", [405] = "Method Not Allowed", [413] = "Payload Too Large",
-  [416] = "Range Not Satisfiable", [500] = "Internal Server Error",
+  [414] = "URI Too Long", [416] = "Range Not Satisfiable", [431] = "Request Header Fields Too Large",
+  [500] = "Internal Server Error", [501] = "Not Implemented",
   [503] = "Service Unavailable",
 }
 
@@ -37,7 +38,10 @@ function http.send(status, headers, body)
   ngx.status = status
   for k, v in pairs(headers) do ngx.header[k] = v end
   if headers["Content-Length"] == nil then ngx.header["Content-Length"] = #body end
-  if #body > 0 and ngx.req.get_method() ~= "HEAD" then ngx.print(body) end
+  -- Headers sent here, not by ngx.exit: ngx.exit(status >= 300) with
+  -- nothing sent yet has nginx answer its own error page instead (a HEAD
+  -- would lose Content-Type and the challenge of a 401 would go through it).
+  if #body > 0 and ngx.req.get_method() ~= "HEAD" then ngx.print(body) else ngx.send_headers() end
   return ngx.exit(status)
 end
 

@@ -48,6 +48,9 @@ connect = function()
     keyring = getenv "REGSTORE_KEYRING",
     namespace = getenv "REGSTORE_NAMESPACE",
     window = tonumber(getenv "REGSTORE_SERVE_WINDOW" or "4"),
+    -- every call answers `timeout` (503 UNAVAILABLE) when RADOS does not
+    -- answer within this many seconds (serve --timeout)
+    timeout = tonumber(getenv "REGSTORE_TIMEOUT" or "30"),
   }
   if not drv then return nil, msg, code end
   return require("regstore.registry").new(drv)

@@ -35,19 +35,13 @@ end
 function manifests.put(name, ref)
   local max = settings.max_manifest
   local b, err = body.open()
-  if not b then
-    ngx.log(ngx.INFO, "regstore: manifest body: ", err)
-    return ngx.exit(400)
-  end
+  if not b then return errors.body("MANIFEST_INVALID", "manifest body: " .. tostring(err)) end
   if b.length and b.length > max then
     return errors.oci(413, "SIZE_INVALID", string.format("manifest larger than %d bytes", max))
   end
   local content
   content, err = b:read(max + 1)
-  if not content then
-    ngx.log(ngx.INFO, "regstore: manifest body: ", err)
-    return ngx.exit(400)
-  end
+  if not content then return errors.body("MANIFEST_INVALID", "manifest body: " .. tostring(err)) end
   if #content > max then
     return errors.oci(413, "SIZE_INVALID", string.format("manifest larger than %d bytes", max))
   end

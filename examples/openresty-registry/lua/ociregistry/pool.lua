@@ -22,6 +22,19 @@ for _, p in pairs(pools) do p.sem = semaphore.new(p.size) end
 
 local WAIT = 120   -- seconds a job may wait for a free thread
 
+-- Whether the last job that got an answer from RADOS or gave up on it gave
+-- up ("timeout": an OSD down or stopped). While it is so, a job that would
+-- have to queue for a thread is not run: it answers "timeout" at once. In
+-- an outage every thread holds a job that waits out the driver's timeout,
+-- and requests queued behind them would each wait a timeout more per job
+-- ahead; so they answer 503 within one timeout, and the jobs that find a
+-- thread free serve as probes: the first answer clears it.
+local rados_down = false
+
+local function note(code)
+  if code == "timeout" then rados_down = true elseif code ~= "busy" then rados_down = false end
+end
+
 local function finish(p, ok, ...)
   p.sem:post(1)
   if not ok then
@@ -29,15 +42,30 @@ local function finish(p, ok, ...)
     ngx.log(ngx.ERR, "regstore job failed: ", tostring(err))
     return nil, "regstore: job failed: " .. tostring(err), "io"
   end
+  local first, _, code = ...
+  note(first == nil and code or nil)
   return ...
+end
+
+local function unavailable()
+  return nil, "regstore: the storage is not answering (the last call timed out); not queued", "timeout"
 end
 
 --- Runs jobs[fn](...) on pool kind ("bulk" or "meta"); returns its results.
 function pool.run(kind, fn, ...)
   local p = pools[kind]
-  local ok, err = p.sem:wait(WAIT)
-  if not ok then
-    return nil, "regstore: no free thread (" .. tostring(err) .. ")", "busy"
+  local ok = p.sem:wait(0)
+  if not ok then -- every thread busy: queue, unless RADOS is not answering
+    if rados_down then return unavailable() end
+    local err
+    ok, err = p.sem:wait(WAIT)
+    if not ok then
+      return nil, "regstore: no free thread (" .. tostring(err) .. ")", "busy"
+    end
+    if rados_down then
+      p.sem:post(1)
+      return unavailable()
+    end
   end
   -- luacheck: ignore 143 (run_worker_thread is newer than luacheck's ngx_lua)
   return finish(p, ngx.run_worker_thread(p.name, "ociregistry.jobs", "run", kind, fn, ...))

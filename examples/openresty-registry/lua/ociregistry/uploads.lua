@@ -40,10 +40,7 @@ end
 -- connection stays in step.
 local function fail(b, code, msg, size, name, id)
   if b and code ~= "body" then b:drain() end
-  if code == "body" then
-    ngx.log(ngx.INFO, "regstore: ", msg)
-    return ngx.exit(400)
-  end
+  if code == "body" then return errors.body("BLOB_UPLOAD_INVALID", msg) end
   local h
   if code == "range" then h = upload_headers(name, id, size) end
   return errors.send(code, msg, h)
@@ -126,7 +123,7 @@ function uploads.start(name)
     if code ~= "blob_unknown" and code ~= "name_unknown" then return errors.send(code, msg) end
   end
   local b, err = body.open()
-  if not b then return fail(nil, "body", tostring(err)) end
+  if not b then return fail(nil, "body", "request body: " .. tostring(err)) end
   local id, msg, code = pool.meta("upload_create", name)
   if not id then return fail(b, code, msg) end
   if digest then return commit(name, id, digest, b, 0) end
@@ -137,7 +134,7 @@ end
 --- PATCH /v2/<name>/blobs/uploads/<id>
 function uploads.patch(name, id)
   local b, err = body.open()
-  if not b then return fail(nil, "body", tostring(err)) end
+  if not b then return fail(nil, "body", "request body: " .. tostring(err)) end
   local offset = chunk_start(b)
   if offset == false then
     local size = pool.meta("upload_status", name, id) or 0
@@ -151,7 +148,7 @@ end
 --- PUT /v2/<name>/blobs/uploads/<id>?digest=
 function uploads.finish(name, id)
   local b, err = body.open()
-  if not b then return fail(nil, "body", tostring(err)) end
+  if not b then return fail(nil, "body", "request body: " .. tostring(err)) end
   local digest = http.arg "digest"
   if not digest then return fail(b, "digest_invalid", "the digest query argument is missing") end
   local offset = chunk_start(b)

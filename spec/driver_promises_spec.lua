@@ -415,57 +415,15 @@ end)
 -- 5. Timeouts do not multiply: with the OSD stopped, every call gives up
 -- with "timeout" within the connection's timeout plus a second.
 --
--- The OSD is stopped (SIGSTOP) for one call at a time and for STOP_MAX
--- seconds at most (a watchdog process sends SIGCONT then, even when the call
--- is still running): an OSD paused past its PGs' read lease (0.8 x
--- osd_heartbeat_grace = 16 s, renewed every 8 s) comes back with "laggy" PGs
--- whose ops wait "for readable" until the OSD restarts (seen with Ceph 16.2
--- here; ceph/ceph-container#1682), which would wedge every later spec.
+-- The OSD is stopped (SIGSTOP) for one call at a time, for STOP_MAX
+-- seconds at most (spec/support/osd.lua says why).
 describe("issue 6 defect 5: every call is bounded by timeout + 1 s #cluster", function()
   local TIMEOUT = 3
   local STOP_MAX = TIMEOUT + 2
   local fx = helper.fixture { chunk_size = 65536, timeout = TIMEOUT }
   baseline(fx)
-  local stopped, watchdog, t_stop -- the stopped OSD, the watchdog's pid, when
-
-  -- The OSD of the cluster this spec is connected to ($CEPH_CONF), by pid file.
-  local function osd_pid()
-    local dir = os.getenv "REGSTORE_CLUSTER_DIR"
-    assert(dir and dir ~= "", "REGSTORE_CLUSTER_DIR is not set: start the cluster with scripts/cluster.sh")
-    local f = assert(io.open(dir .. "/run/osd.0.pid"))
-    local pid = tonumber((f:read "*a"):match("%d+"))
-    f:close()
-    assert(pid, "no pid in " .. dir .. "/run/osd.0.pid")
-    local cf = assert(io.open("/proc/" .. pid .. "/cmdline"))
-    local cmd = cf:read("*a"):gsub("%z", " ")
-    cf:close()
-    local conf = os.getenv "CEPH_CONF" or (dir .. "/ceph.conf")
-    assert(cmd:find("ceph-osd", 1, true) and cmd:find(conf, 1, true),
-      "pid " .. pid .. " is not the ceph-osd of " .. conf .. ": " .. cmd)
-    return pid
-  end
-
-  local function pause(secs) os.execute("sleep " .. secs) end
-
-  local function stop(pid)
-    local out, rc = helper.sh(string.format(
-      "kill -STOP %d && { (sleep %d; kill -CONT %d) >/dev/null 2>&1 & echo \"watchdog $!\"; }", pid, STOP_MAX, pid))
-    t_stop = clock()
-    stopped = pid
-    watchdog = tonumber(out:match("watchdog (%d+)"))
-    assert(rc == 0 and watchdog, "kill -STOP " .. pid .. " failed: " .. out)
-  end
-
-  local function resume()
-    if not stopped then return end
-    if clock() - t_stop < STOP_MAX - 0.5 then
-      helper.sh("kill " .. watchdog .. " 2>/dev/null") -- still asleep: its SIGCONT must not cut the next stop
-    else
-      while clock() - t_stop < STOP_MAX + 0.5 do pause(0.1) end -- it has sent, or is sending, its SIGCONT
-    end
-    helper.sh("kill -CONT " .. stopped)
-    stopped = nil
-  end
+  local osd -- the stopper, once the cluster is known
+  local function resume() if osd then osd:resume() end end
   teardown(resume) -- again, whatever happened
 
   it("commit, cancel, put, get, stat, list, delete and move with the OSD stopped", function()
@@ -488,30 +446,38 @@ describe("issue 6 defect 5: every call is bounded by timeout + 1 s #cluster", fu
     local wa = assert(drv:writer("/t/keep", true))
     assert.is_true(wa:write("67890"))
 
-    local pid = osd_pid()
+    osd = require("support.osd").stopper(STOP_MAX)
     finally(function()
       resume()
       for _, w in ipairs { wc, w5, wn, wa } do pcall(w.close, w) end
     end)
-    local report, failed = {}, false
+    local report, failed, void = {}, false, 0
     -- A cancel may also answer true (what it drops may be the writer's own
-    -- buffer); everything else needs the OSD and must say "timeout".
+    -- buffer); everything else needs the OSD and must say "timeout".  A
+    -- wrong answer given while the OSD was running again (another process
+    -- resumed it) proves nothing: it is reported, and more than two fail.
     local function timed(what, f, ...)
       local may_succeed = what:find("cancel", 1, true) ~= nil
-      stop(pid)
+      osd:stop()
       local t0 = clock()
       local ok, msg, code = f(...)
       local dt = clock() - t0
+      local held = osd:stopped()
       resume()
-      local line = string.format("%s: %.1f s, %s, %s, %s", what, dt, tostring(ok), tostring(msg), tostring(code))
+      local got = type(ok) == "string" and #ok .. " bytes" or tostring(ok)
+      local line = string.format("%s: %.1f s, %s, %s, %s", what, dt, got, tostring(msg), tostring(code))
       local good = ok == nil and code == "timeout" and type(msg) == "string" or (may_succeed and ok == true)
-      if dt > TIMEOUT + 1 or not good then
+      if not good and dt <= TIMEOUT + 1 and not held then
+        void = void + 1
+        line = line .. "  (the OSD was running again: resumed by another process; not counted)"
+        if void > 2 then failed = true end
+      elseif dt > TIMEOUT + 1 or not good then
         failed = true
         line = line .. "  <-- expected nil, msg, \"timeout\"" .. (may_succeed and " (or true)" or "")
           .. " within " .. (TIMEOUT + 1) .. " s"
       end
       report[#report + 1] = line
-      pause(0.5) -- the OSD catches up before the next stop
+      os.execute("sleep 0.5") -- the OSD catches up before the next stop
     end
     timed("writer commit of 5 bytes", wc.commit, wc)
     timed("writer cancel of 5 bytes", w5.cancel, w5)
@@ -534,6 +500,7 @@ describe("issue 6 defect 5: every call is bounded by timeout + 1 s #cluster", fu
     assert(a == "moved" or b == "moved", "the moved file is at neither name: " .. tostring(a) .. ", "
       .. tostring(b))
     assert.is_false(failed, "\n" .. table.concat(report, "\n"))
+    if void > 0 then print("\n# defect 5: " .. table.concat(report, "\n# ")) end
     assert.is_true(drv:delete("/t"))
     repair(drv)
   end)

@@ -447,8 +447,7 @@ end)
 -------------------------------------------------------------------------------
 -- The OSD stopped (SIGSTOP), as issue 6's defect-5 spec does
 -- (spec/driver_promises_spec.lua): one request at a time, STOP_MAX seconds at
--- most (a watchdog sends SIGCONT then), so that the OSD's PGs never pass
--- their read lease.
+-- most (spec/support/osd.lua says why).
 describe("registry HTTP with the OSD stopped #http #cluster", function()
   if not available then
     pending("nginx or the LuaJIT build is missing")
@@ -457,41 +456,10 @@ describe("registry HTTP with the OSD stopped #http #cluster", function()
   local TIMEOUT = 3
   local STOP_MAX = TIMEOUT + 4
   local srv
-  local stopped, watchdog, t_stop
-
-  local function osd_pid()
-    local dir = os.getenv "REGSTORE_CLUSTER_DIR"
-    assert(dir and dir ~= "", "REGSTORE_CLUSTER_DIR is not set: start the cluster with scripts/cluster.sh")
-    local f = assert(io.open(dir .. "/run/osd.0.pid"))
-    local pid = tonumber((f:read "*a"):match("%d+"))
-    f:close()
-    local cf = assert(io.open("/proc/" .. pid .. "/cmdline"))
-    local cmd = cf:read("*a"):gsub("%z", " ")
-    cf:close()
-    local conf = os.getenv "CEPH_CONF" or (dir .. "/ceph.conf")
-    assert(cmd:find("ceph-osd", 1, true) and cmd:find(conf, 1, true),
-      "pid " .. pid .. " is not the ceph-osd of " .. conf .. ": " .. cmd)
-    return pid
-  end
+  local osd -- the stopper, once the test runs
   local function pause(secs) os.execute("sleep " .. secs) end
-  local function stop(pid)
-    local out, rc = helper.sh(string.format(
-      "kill -STOP %d && { (sleep %d; kill -CONT %d) >/dev/null 2>&1 & echo \"watchdog $!\"; }", pid, STOP_MAX, pid))
-    t_stop = clock()
-    stopped = pid
-    watchdog = tonumber(out:match("watchdog (%d+)"))
-    assert(rc == 0 and watchdog, "kill -STOP " .. pid .. " failed: " .. out)
-  end
-  local function resume()
-    if not stopped then return end
-    if clock() - t_stop < STOP_MAX - 0.5 then
-      helper.sh("kill " .. watchdog .. " 2>/dev/null") -- still asleep: its SIGCONT must not cut the next stop
-    else
-      while clock() - t_stop < STOP_MAX + 0.5 do pause(0.1) end -- it has sent, or is sending, its SIGCONT
-    end
-    helper.sh("kill -CONT " .. stopped)
-    stopped = nil
-  end
+  local function stop() osd:stop() end
+  local function resume() if osd then osd:resume() end end
 
   setup(function()
     srv = http.serve{ namespace = helper.namespace("http-osd"), extra = "--timeout " .. TIMEOUT }
@@ -522,7 +490,7 @@ describe("registry HTTP with the OSD stopped #http #cluster", function()
       assert.are.equal(200, req("HEAD", "/v2/" .. name .. "/manifests/v1").status)
     end
 
-    local pid = osd_pid()
+    osd = require("support.osd").stopper(STOP_MAX)
     finally(resume)
     local cases = {
       { "blob GET", "GET", "/v2/" .. name .. "/blobs/" .. t.layer.digest },
@@ -537,10 +505,10 @@ describe("registry HTTP with the OSD stopped #http #cluster", function()
       { "catalog", "GET", "/v2/_catalog" },
       { "referrers", "GET", "/v2/" .. name .. "/referrers/" .. t.manifests[1].digest },
     }
-    local report, failed = {}, false
+    local report, failed, void = {}, false, 0
     local v2_worst = 0
     for _, c in ipairs(cases) do
-      stop(pid)
+      stop()
       -- the request in the background; /v2/ meanwhile, three times
       local out = os.tmpname()
       local opts = c[4] or {}
@@ -566,6 +534,7 @@ describe("registry HTTP with the OSD stopped #http #cluster", function()
         pause(0.3)
       end
       helper.sh("while kill -0 " .. bg .. " 2>/dev/null; do sleep 0.1; done")
+      local held = osd:stopped()
       resume()
       local f = assert(io.open(out))
       local status, secs = f:read("*a"):match("(%d+) ([%d.]+)")
@@ -582,7 +551,12 @@ describe("registry HTTP with the OSD stopped #http #cluster", function()
       local line = string.format("%s: %s %s in %.1f s", c[1], tostring(status), tostring(code), secs or -1)
       local good = status == 503 and (c[2] == "HEAD" or code == "UNAVAILABLE") and secs and secs <= TIMEOUT + 2
         and head:lower():find("content-type: application/json", 1, true)
-      if not good then
+      if not good and not held and secs and secs <= TIMEOUT + 2 then
+        -- the OSD was running again (another process resumed it): proves nothing
+        void = void + 1
+        if void > 2 then failed = true end
+        line = line .. "  (the OSD was running again: resumed by another process; not counted)"
+      elseif not good then
         failed = true
         line = line .. "  <-- expected 503 UNAVAILABLE (JSON) within " .. (TIMEOUT + 2) .. " s"
       end
@@ -592,7 +566,7 @@ describe("registry HTTP with the OSD stopped #http #cluster", function()
     -- 24 requests at once (blob GETs and HEADs, manifest GETs): more than
     -- the 6 threads, yet each answers within the timeout, none queues
     -- behind another's timeout
-    stop(pid)
+    stop()
     local cfg = os.tmpname()
     local lines = {}
     for i = 1, 24 do -- a block of options per url, "next" between them

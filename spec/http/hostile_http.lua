@@ -20,11 +20,7 @@ local q = http.quote
 
 local CLIENT_TIMEOUT = 5 -- serve --client-timeout for these specs
 
-local function write(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
+local write = http.write_file
 
 -- Every path of the driver tree under "/" (files and directories).
 local function tree(drv)
@@ -87,11 +83,7 @@ describe("registry HTTP under hostile requests #http", function()
   teardown(function() if srv then srv:stop() end end)
 
   local function req(method, path, opts) return srv:request(method, path, opts) end
-  local function octets(body, extra)
-    local h = { ["Content-Type"] = "application/octet-stream" }
-    for k, v in pairs(extra or {}) do h[k] = v end
-    return { headers = h, body = body }
-  end
+  local octets = http.octets
   local function start(name)
     local r = req("POST", "/v2/" .. name .. "/blobs/uploads/")
     assert.are.equal(202, r.status, r.body)
@@ -471,7 +463,7 @@ describe("registry HTTP with the OSD stopped #http #cluster", function()
 
   it("blobs, manifests and uploads answer 503 UNAVAILABLE within the timeout; /v2/ answers; data intact", function()
     local function req(method, path, opts) return srv:request(method, path, opts) end
-    local function octets(body) return { headers = { ["Content-Type"] = "application/octet-stream" }, body = body } end
+    local octets = http.octets
     local name = "hostile/outage"
     local t = fixtures.new(950)
     local function upload(b)

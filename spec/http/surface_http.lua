@@ -28,11 +28,7 @@ describe("registry HTTP surface #http", function()
   teardown(function() if srv then srv:stop() end end)
 
   local function req(method, path, opts) return srv:request(method, path, opts) end
-  local function octets(body, extra)
-    local h = { ["Content-Type"] = "application/octet-stream" }
-    for k, v in pairs(extra or {}) do h[k] = v end
-    return { headers = h, body = body }
-  end
+  local octets = http.octets
   local function start(name)
     local r = req("POST", "/v2/" .. name .. "/blobs/uploads/")
     assert.are.equal(202, r.status)

@@ -36,6 +36,15 @@ local function write(path, s)
   f:close()
 end
 
+http.write_file = write
+
+-- A request body of raw bytes, with any extra headers.
+function http.octets(body, extra)
+  local h = { ["Content-Type"] = "application/octet-stream" }
+  for k, v in pairs(extra or {}) do h[k] = v end
+  return { headers = h, body = body }
+end
+
 local function read(path)
   local f = io.open(path, "rb")
   if not f then return "" end

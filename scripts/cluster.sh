@@ -1,18 +1,27 @@
 #!/usr/bin/env bash
-# cluster.sh - a throwaway one-mon, one-memstore-OSD Ceph cluster for regstore tests.
+# cluster.sh - a throwaway one-mon, one-OSD Ceph cluster for regstore tests.
 #
 # Usage:
 #   scripts/cluster.sh start  [DIR [PORT]]   start (or reuse) a cluster, print export lines
 #   scripts/cluster.sh env    [DIR]          print export lines of the cluster in DIR
 #   scripts/cluster.sh status [DIR]          exit 0 if the cluster in DIR is running
+#   scripts/cluster.sh restart-osd [DIR]     SIGKILL the OSD (by pid file; if it runs), start it again,
+#                                            wait until it is up and serves every PG
+#                                            (persistent stores only)
 #   scripts/cluster.sh stop   [DIR]          stop the daemons (by pid file) and remove DIR
 #
 #   eval "$(scripts/cluster.sh start)"
 #
 # Defaults: DIR=${REGSTORE_CLUSTER_DIR:-/tmp/regstore-cluster},
 #           PORT=${REGSTORE_CLUSTER_PORT:-3310} (the mon's msgr2 port on 127.0.0.1).
-# Environment: REGSTORE_CLUSTER_BYTES  memstore capacity (default 6 GiB)
-#              REGSTORE_CLUSTER_TIMEOUT seconds allowed for each wait in start (default 60)
+# Environment: REGSTORE_CLUSTER_STORE  the OSD's object store (start only):
+#                memstore   objects in memory, the default: fastest, but a
+#                           killed OSD comes back empty
+#                filestore  objects in files under DIR/osd, a journal file
+#                           beside them: survives SIGKILL and restart-osd
+#              REGSTORE_CLUSTER_BYTES  memstore capacity (default 6 GiB)
+#              REGSTORE_CLUSTER_TIMEOUT seconds allowed for each wait in start
+#                                       and restart-osd (default 60)
 #
 # stdout carries only `export NAME=VALUE` lines (start, env); progress and
 # errors go to stderr. Everything the cluster writes lives under DIR: ceph.conf,
@@ -22,6 +31,7 @@
 set -euo pipefail
 
 readonly POOL=regstore
+readonly PG_NUM=8
 readonly MARKER=.regstore-cluster
 
 # The caller's Ceph environment must not leak into the cluster's own commands.
@@ -35,7 +45,9 @@ usage() {
 	usage: cluster.sh start  [DIR [PORT]]
 	       cluster.sh env    [DIR]
 	       cluster.sh status [DIR]
+	       cluster.sh restart-osd [DIR]
 	       cluster.sh stop   [DIR]
+	environment: REGSTORE_CLUSTER_STORE=memstore|filestore (start; default memstore)
 	EOF
 	exit 2
 }
@@ -58,11 +70,15 @@ set_paths() {
 	OSD_PID=$RUN/osd.0.pid
 }
 
+# store_of: the OSD's object store, as the cluster's ceph.conf says.
+store_of() { sed -n 's/^osd objectstore = //p' "$CONF" 2>/dev/null; }
+
 print_env() {
 	printf 'export CEPH_CONF=%q\n' "$CONF"
 	printf 'export CEPH_KEYRING=%q\n' "$KEYRING"
 	printf 'export REGSTORE_POOL=%q\n' "$POOL"
 	printf 'export REGSTORE_CLUSTER_DIR=%q\n' "$DIR"
+	printf 'export REGSTORE_CLUSTER_STORE=%q\n' "$(store_of)"
 }
 
 # ---------------------------------------------------------------- processes
@@ -149,6 +165,31 @@ probe() {
 		r -p "$POOL" rm regstore-probe
 }
 
+# osd_up_from: osd.0's up_from epoch in the osdmap; empty when it is down.
+osd_up_from() {
+	c osd dump 2>/dev/null |
+		awk '$1 == "osd.0" && $2 == "up" { for (i = 3; i < NF; i++) if ($i == "up_from") print $(i + 1) }'
+}
+
+# osd_back OLD: osd.0 is up again in the osdmap, as a new instance (up_from
+# other than OLD). A killed OSD stays "up" in the map until its new instance
+# boots: with no peer to report it, the mon would wait 900 s to mark it down.
+osd_back() {
+	local e
+	e=$(osd_up_from) && [[ -n $e && $e != "$1" ]]
+}
+
+# pgs_clean: every PG of the pool is active+clean on the OSD, as its admin
+# socket says (this cluster has no mgr, so `ceph pg stat` never answers).
+pgs_clean() {
+	local out all clean
+	out=$(timeout 20 ceph -c "$CONF" daemon osd.0 dump_pgstate_history) || return 1
+	all=$(grep -c '"currently"' <<<"$out") || true
+	clean=$(grep -c '"currently": "Started/Primary/Active/Clean"' <<<"$out") || true
+	echo "$clean of $all PGs active+clean"
+	((all >= PG_NUM && clean == all))
+}
+
 port_in_use() {
 	ss -Hltn "sport = :$1" 2>/dev/null | grep -q .
 }
@@ -168,8 +209,40 @@ fail_start() {
 	exit 1
 }
 
+# store_conf STORE BYTES: the [global] lines of the OSD's object store.
+store_conf() {
+	local store=$1 bytes=$2
+	case $store in
+	memstore)
+		cat <<-EOF
+		osd objectstore = memstore
+		memstore device bytes = $bytes
+		# memstore's own byte count can wrap below zero under writes, truncates and
+		# removes (seen: used = 2^64 - 44 KiB), which trips the full failsafe and
+		# blocks every write; the OSD then reckons fullness from PG stats instead.
+		fake statfs for testing = $bytes
+		EOF
+		;;
+	filestore)
+		cat <<-EOF
+		osd objectstore = filestore
+		# Objects are files under osd data, a journal file beside them: the OSD
+		# keeps what it acknowledged across SIGKILL and a restart.
+		osd journal = $OSD_DATA/journal
+		osd journal size = 256
+		# osd data is usually on ext4, whose xattrs and names are short: without
+		# these the OSD refuses to start (ENAMETOOLONG). regstore's object names
+		# are at most 64 bytes, the specs' namespaces shorter.
+		osd max object name len = 256
+		osd max object namespace len = 64
+		EOF
+		;;
+	*) die "unknown REGSTORE_CLUSTER_STORE '$store' (memstore or filestore)" ;;
+	esac
+}
+
 write_conf() {
-	local fsid=$1 port=$2 bytes=$3
+	local fsid=$1 port=$2 bytes=$3 store=$4
 	cat >"$CONF" <<-EOF
 	# Generated by regstore scripts/cluster.sh - throwaway test cluster.
 	[global]
@@ -197,12 +270,7 @@ write_conf() {
 	mon data avail crit = 0
 	mon data avail warn = 0
 
-	osd objectstore = memstore
-	memstore device bytes = $bytes
-	# memstore's own byte count can wrap below zero under writes, truncates and
-	# removes (seen: used = 2^64 - 44 KiB), which trips the full failsafe and
-	# blocks every write; the OSD then reckons fullness from PG stats instead.
-	fake statfs for testing = $bytes
+	$(store_conf "$store" "$bytes")
 	osd class load list = *
 	osd class default list = *
 
@@ -230,12 +298,14 @@ write_conf() {
 
 cmd_start() {
 	local port=$1 bytes=${REGSTORE_CLUSTER_BYTES:-6442450944}
-	local limit=${REGSTORE_CLUSTER_TIMEOUT:-60}
+	local limit=${REGSTORE_CLUSTER_TIMEOUT:-60} store=${REGSTORE_CLUSTER_STORE:-memstore}
 	local t0=$SECONDS fsid osd_uuid osd_id
 
 	if ! [[ $port =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then
 		die "bad port '$port'"
 	fi
+	[[ $store == memstore || $store == filestore ]] ||
+		die "bad REGSTORE_CLUSTER_STORE '$store' (memstore or filestore)"
 	[[ $bytes =~ ^[0-9]+$ ]] || die "bad REGSTORE_CLUSTER_BYTES '$bytes'"
 	[[ $limit =~ ^[0-9]+$ ]] || die "bad REGSTORE_CLUSTER_TIMEOUT '$limit'"
 	local t
@@ -246,6 +316,8 @@ cmd_start() {
 	if [[ -e $DIR ]]; then
 		if running; then
 			say "cluster already running in $DIR (mon pid $(pid_of "$MON_PID"), osd pid $(pid_of "$OSD_PID"))"
+			[[ $(store_of) == "$store" ]] ||
+				say "warning: its OSD uses $(store_of), not $store (stop it to start another)"
 			print_env
 			return 0
 		fi
@@ -268,10 +340,10 @@ cmd_start() {
 	: >"$DIR/$MARKER"
 	fsid=$(uuidgen)
 	osd_uuid=$(uuidgen)
-	write_conf "$fsid" "$port" "$bytes"
+	write_conf "$fsid" "$port" "$bytes" "$store"
 	export CEPH_CONF=$CONF
 
-	say "creating cluster $fsid in $DIR (mon on 127.0.0.1:$port)"
+	say "creating cluster $fsid in $DIR (mon on 127.0.0.1:$port, $store OSD)"
 	{
 		ceph-authtool -c /dev/null --create-keyring "$DIR/mon.keyring" --gen-key -n mon. --cap mon 'allow *' &&
 			ceph-authtool -c /dev/null --create-keyring "$KEYRING" --gen-key -n client.admin \
@@ -298,7 +370,7 @@ cmd_start() {
 	say "osd up after $((SECONDS - t0))s"
 
 	{
-		c osd pool create "$POOL" 8 8 &&
+		c osd pool create "$POOL" "$PG_NUM" "$PG_NUM" &&
 			c osd pool application enable "$POOL" regstore
 	} >>"$LOG/setup.log" 2>&1 || fail_start "creating pool $POOL failed (see $LOG/setup.log)"
 	# The first op on a new pool waits for its PGs to peer.
@@ -307,6 +379,50 @@ cmd_start() {
 	running || fail_start "a daemon died during start"
 	say "cluster ready in $((SECONDS - t0))s (mon pid $(pid_of "$MON_PID"), osd pid $(pid_of "$OSD_PID"))"
 	print_env
+}
+
+# ---------------------------------------------------------------- restart-osd
+
+fail_restart() {
+	local f
+	say "error: OSD restart failed: $*"
+	for f in "$LOG"/restart.log "$LOG"/osd.0.log; do
+		[[ -s $f ]] || continue
+		say "---- tail of $f"
+		tail -n 25 "$f" >&2 || true
+	done
+	exit 1
+}
+
+# The OSD dies as in a crash (SIGKILL, found by its pid file; unless it is
+# dead already) and starts again on the same store; done when its new
+# instance is up in the osdmap,
+# every PG is active+clean, and a put/get on the pool goes through.
+cmd_restart_osd() {
+	local limit=${REGSTORE_CLUSTER_TIMEOUT:-60} t0=$SECONDS store pid old
+	[[ $limit =~ ^[0-9]+$ ]] || die "bad REGSTORE_CLUSTER_TIMEOUT '$limit'"
+	[[ -f $DIR/$MARKER ]] || die "$DIR is not a cluster directory made by this script"
+	store=$(store_of)
+	[[ $store != memstore ]] ||
+		die "the OSD in $DIR is a memstore OSD: it would come back empty (start the cluster with REGSTORE_CLUSTER_STORE=filestore)"
+	pid_of "$MON_PID" >/dev/null || die "no monitor running in $DIR"
+	old=$(osd_up_from) || true
+
+	if pid=$(pid_of "$OSD_PID"); then
+		kill -KILL "$pid" 2>/dev/null || die "kill -KILL $pid failed"
+		wait_gone 100 "$pid" || die "osd pid $pid still alive 10 s after SIGKILL"
+		say "osd pid $pid killed (SIGKILL)"
+	else
+		say "no OSD running in $DIR (killed already?); starting it"
+	fi
+
+	ceph-osd -c "$CONF" -i 0 >>"$LOG/restart.log" 2>&1 || fail_restart "ceph-osd did not start"
+	retry "$limit" "osd.0 to boot again" osd_back "$old" || fail_restart "osd.0 not up again"
+	say "osd up again after $((SECONDS - t0))s"
+	retry "$limit" "every PG of pool $POOL to be active+clean" pgs_clean || fail_restart "PGs not active+clean"
+	retry "$limit" "a put/get on pool $POOL" probe || fail_restart "probe on pool $POOL failed"
+	pid=$(pid_of "$OSD_PID") || fail_restart "the OSD died after its restart"
+	say "osd restarted in $((SECONDS - t0))s (pid $pid, $store)"
 }
 
 # ---------------------------------------------------------------- stop / env / status
@@ -356,10 +472,10 @@ main() {
 		set_paths "${1:-${REGSTORE_CLUSTER_DIR:-/tmp/regstore-cluster}}"
 		cmd_start "${2:-${REGSTORE_CLUSTER_PORT:-3310}}"
 		;;
-	stop | env | status)
+	stop | env | status | restart-osd)
 		(($# <= 1)) || usage
 		set_paths "${1:-${REGSTORE_CLUSTER_DIR:-/tmp/regstore-cluster}}"
-		"cmd_$cmd"
+		"cmd_${cmd//-/_}"
 		;;
 	-h | --help | help) usage ;;
 	*) usage ;;

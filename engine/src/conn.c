@@ -32,7 +32,19 @@ static int configure(rados_t cl, const rs_options *o, rs_status *st) {
   snprintf(secs, sizeof secs, "%ld", whole);
   if ((rc = set_opt(cl, "rados_osd_op_timeout", secs, st)) < 0) return rc;
   if ((rc = set_opt(cl, "rados_mon_op_timeout", secs, st)) < 0) return rc;
-  return set_opt(cl, "client_mount_timeout", secs, st);
+  if ((rc = set_opt(cl, "client_mount_timeout", secs, st)) < 0) return rc;
+  /* The Objecter asks the mon for a newer OSD map when an op has waited
+   * objecter_timeout (checked every objecter_tick_interval): that is how a
+   * client whose OSD died finds it again at its new address after a
+   * restart.  With the defaults (10 s, every 5 s) an op cancelled sooner by
+   * rados_osd_op_timeout never counts as late, and such a connection sent
+   * every op to the dead address for good (seen with Ceph 16.2 and a 2 s
+   * timeout: no call succeeded in 60 s after the OSD was back).  Half and a
+   * quarter of the op timeout, the defaults at most. */
+  snprintf(secs, sizeof secs, "%.3f", whole / 2.0 < 10 ? whole / 2.0 : 10);
+  if ((rc = set_opt(cl, "objecter_timeout", secs, st)) < 0) return rc;
+  snprintf(secs, sizeof secs, "%.3f", whole / 4.0 < 5 ? whole / 4.0 : 5);
+  return set_opt(cl, "objecter_tick_interval", secs, st);
 }
 
 /*

@@ -9,6 +9,11 @@
 #   REGSTORE_SANITIZE=1 scripts/test.sh   only the memory-safety suite (below)
 #   REGSTORE_FUZZ_SECS=N          seconds per fuzz target (default 30)
 #
+# A killed OSD (issue 9), after the Lua 5.4 and LuaJIT runs: a second
+# throwaway cluster whose OSD keeps its objects on disk (filestore), where
+# spec/driver_osd_restart_spec.lua SIGKILLs and restarts the OSD (on the
+# memstore cluster of the other runs that spec is pending).
+#
 # Memory safety (issue 9), after the Lua 5.4 and LuaJIT runs:
 #   - the whole spec suite once more under Lua 5.4 against an ASan+UBSan
 #     build of the engine and the binding (build-asan), leaks included;
@@ -69,8 +74,10 @@ fi
 [[ ${REGSTORE_LONG:-0} == 1 ]] && export REGSTORE_CLUSTER_BYTES=${REGSTORE_CLUSTER_BYTES:-12884901888}
 port=$((3500 + $$ % 400))
 cluster_dir=/tmp/regstore-test-$$
+kill_dir=$cluster_dir-kill # the killed-OSD step's own cluster (below)
 eval "$(scripts/cluster.sh start "$cluster_dir" "$port")"
-trap 'scripts/cluster.sh stop "$cluster_dir" >/dev/null 2>&1 || true; rm -rf "$logs"' EXIT
+trap 'scripts/cluster.sh stop "$cluster_dir" >/dev/null 2>&1 || true
+	scripts/cluster.sh stop "$kill_dir" >/dev/null 2>&1 || true; rm -rf "$logs"' EXIT
 
 # --- installed rock smoke (luarocks make) ---
 # The rock as users get it: `luarocks make` from a copy of the sources (as
@@ -122,6 +129,36 @@ for lua in "${luas[@]}"; do
 	count "$logs/$lua.tap" "busted ($lua)"
 done
 unset REGSTORE_CRASH_CPATH
+
+# --- a killed OSD: SIGKILL and restart on a persistent store ---
+# A cluster of its own (filestore OSD under $kill_dir, mon port 4300-4699,
+# clear of the main cluster's 3500-3899 and of the distribution spec's
+# registry), only spec/driver_osd_restart_spec.lua, under Lua 5.4 and LuaJIT;
+# the cluster is stopped when the step ends.  A pending spec (the cluster is
+# not persistent after all) fails the step.
+killed_osd() {
+	local t0=$SECONDS env lua tap
+	if ! env=$(REGSTORE_CLUSTER_STORE=filestore scripts/cluster.sh start "$kill_dir" \
+		"$((4300 + $$ % 400))" 2>"$logs/kill-cluster.log"); then
+		tail -30 "$logs/kill-cluster.log"
+		failed=$((failed + 1)); echo "killed OSD: the filestore cluster did not start"
+		return
+	fi
+	for lua in lua5.4 luajit; do
+		tap=$logs/kill-$lua.tap
+		(eval "$env"
+			REGSTORE_LUA=$lua LUA_CPATH="$root/$build/$lua/?.so;;" \
+				"$lua" /usr/bin/busted -o TAP spec/driver_osd_restart_spec.lua) >"$tap" 2>&1 || true
+		grep -E '^not ok|^#' "$tap" | head -60 || true
+		if ! grep -qE '^1\.\.[1-9]' "$tap" || grep -q '# SKIP' "$tap"; then
+			tail -20 "$tap"; failed=$((failed + 1)); echo "killed OSD ($lua): no result or pending"
+		fi
+		count "$tap" "busted killed OSD ($lua, filestore)"
+	done
+	scripts/cluster.sh stop "$kill_dir" >/dev/null 2>&1 || true
+	echo "killed OSD: $((SECONDS - t0)) s with the cluster's start and stop"
+}
+[[ ${REGSTORE_SANITIZE:-0} != 1 ]] && killed_osd
 
 # --- memory safety: the whole suite under ASan + UBSan (Lua 5.4) ---
 # lua5.4 itself is not instrumented, so the ASan runtime is preloaded

@@ -159,4 +159,22 @@ function Stopper:stopped()
   return not running
 end
 
+-- How many of the OSD's threads are in each state ("T 60, S 2"): what a
+-- report of a call answered while the OSD was stopped needs.
+function Stopper:threads()
+  local n = {}
+  local ls = io.popen("ls /proc/" .. self.pid .. "/task 2>/dev/null")
+  for tid in ls:lines() do
+    local f = io.open("/proc/" .. self.pid .. "/task/" .. tid .. "/stat")
+    local st = f and f:read("*a"):match("%) (%a)") or "?"
+    if f then f:close() end
+    n[st] = (n[st] or 0) + 1
+  end
+  ls:close()
+  local out = {}
+  for st, k in pairs(n) do out[#out + 1] = st .. " " .. k end
+  table.sort(out)
+  return table.concat(out, ", ")
+end
+
 return osd

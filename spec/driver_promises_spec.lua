@@ -473,7 +473,14 @@ describe("issue 6 defect 5: every call is bounded by timeout + 1 s #cluster", fu
         local dt = clock() - t0
         local held, threads = osd:stopped(), osd:threads()
         resume()
-        local got = type(ok) == "string" and #ok .. " bytes" or tostring(ok)
+        local got = tostring(ok)
+        if type(ok) == "string" then
+          got = #ok .. " bytes"
+        elseif type(ok) == "table" and ok.size then
+          got = string.format("{size = %s, is_dir = %s}", tostring(ok.size), tostring(ok.is_dir))
+        elseif type(ok) == "table" then
+          got = "{" .. table.concat(ok, ", ") .. "}"
+        end
         local line = string.format("%s: %.1f s, %s, %s, %s", what, dt, got, tostring(msg), tostring(code))
         local good = ok == nil and code == "timeout" and type(msg) == "string" or (may_succeed and ok == true)
         local retry = false

@@ -63,12 +63,18 @@ function osd.persistent()
   return s ~= nil and s ~= "memstore"
 end
 
-local function gone(pid)
-  local f = io.open("/proc/" .. pid .. "/stat")
-  if not f then return true end
+-- The state letter of a process or thread (/proc/.../stat), nil when gone.
+local function state(stat_path)
+  local f = io.open(stat_path)
+  if not f then return nil end
   local s = f:read "*a" or ""
   f:close()
-  return s:match("%) (%a)") == "Z" or s == ""
+  return s:match("%) (%a)")
+end
+
+local function gone(pid)
+  local st = state("/proc/" .. pid .. "/stat")
+  return st == nil or st == "Z"
 end
 
 -- SIGKILLs the OSD (by pid file) and waits (up to 10 s) until it is gone;
@@ -124,7 +130,7 @@ end
 
 -- A stopper for that OSD whose stops last max seconds at most.
 function osd.stopper(max)
-  return setmetatable({ pid = osd.pid(), max = max, stops = 0, cut = 0 }, Stopper)
+  return setmetatable({ pid = osd.pid(), max = max, stops = 0 }, Stopper)
 end
 
 function Stopper:stop()
@@ -149,14 +155,9 @@ function Stopper:resume()
   self.is_stopped = false
 end
 
--- Whether the OSD is stopped now (state T); false also counts a cut stop.
+-- Whether the OSD is stopped now (state T).
 function Stopper:stopped()
-  local f = io.open("/proc/" .. self.pid .. "/stat")
-  local s = f and f:read "*a" or ""
-  if f then f:close() end
-  local running = s:match("%) (%a)") ~= "T"
-  if running and self.is_stopped then self.cut = self.cut + 1 end
-  return not running
+  return state("/proc/" .. self.pid .. "/stat") == "T"
 end
 
 -- How many of the OSD's threads are in each state ("T 60, S 2"): what a
@@ -165,9 +166,7 @@ function Stopper:threads()
   local n = {}
   local ls = io.popen("ls /proc/" .. self.pid .. "/task 2>/dev/null")
   for tid in ls:lines() do
-    local f = io.open("/proc/" .. self.pid .. "/task/" .. tid .. "/stat")
-    local st = f and f:read("*a"):match("%) (%a)") or "?"
-    if f then f:close() end
+    local st = state("/proc/" .. self.pid .. "/task/" .. tid .. "/stat") or "?"
     n[st] = (n[st] or 0) + 1
   end
   ls:close()

@@ -27,7 +27,7 @@ end
 
 for _, name in ipairs(names) do
   local repo = assert(reg:repository(name))
-  -- a marker per repository: what its manifests reference, recursively
+  -- a marker per repository: what its manifests reference
   local m = mark.new({ drv = drv, paths = paths })
   for _, d in ipairs(repo.manifests:list() or {}) do assert(m:manifest(d)) end
   for d in pairs(m.marked) do use(d, name) end

@@ -1,9 +1,11 @@
 --- Garbage collection: distribution's mark and sweep (garbage-collect,
 -- with --dry-run and --delete-untagged), made safe while registries take
--- pushes.
+-- pushes, while the cluster fails reads, and when gc itself is killed.
 --
 --   local report = require("regstore.policy.gc").run(reg_or_drv, {
 --     dry_run = false, delete_untagged = false, grace = 3600, root = nil,
+--     only = nil,       -- { [repository] = { [digest] = true } }: with
+--                       -- delete_untagged, only these manifests may go
 --     progress = nil,   -- function(phase, counts), see regstore.cli.progress
 --   })
 --   --> { dry_run, marked, blobs = { digests }, manifests = { { repository,
@@ -12,145 +14,167 @@
 --
 -- Distribution's collector deletes what its mark did not see, so a push that
 -- links a layer or writes a manifest after the mark loses its blobs
--- (distribution#3045); it asks for a registry in read-only mode. Here every
--- deletion of data goes through a quarantine and a second mark:
+-- (distribution#3045); it asks for a registry in read-only mode. Here
+-- nothing is deleted in place: what may go is first PARKED under <root>/_gc
+-- (one atomic driver move, quarantine.lua), where no registry read finds it,
+-- and deleted only after a look again says nothing needs it:
 --
---   0. Blobs left in quarantine by a gc that died are moved back (below).
---   1. List blobs/ and repositories/ (revision links, layer links, tags:
---      scan.lua, listings only), then mark: every manifest (with
---      --delete-untagged only tagged ones, and any younger than grace) and
---      what it references, recursively (mark.lua). What is left unmarked is
---      dated (one stat each, only those): a digest that a layer link younger
---      than grace names is marked too.
---   2. --delete-untagged: untagged manifests older than grace that no kept
---      manifest references lose their revision and tag-history links
---      (tags are looked up again just before). Then layer links older than
---      grace to unmarked digests go.
---   3. Each unmarked blob older than grace is QUARANTINED: its data is moved
---      (one atomic driver move) to <root>/_gc/<alg>/<hex>, where no registry
---      read finds it.
---   4. A second mark over every revision link and layer link there now.
---      A quarantined blob it marks is moved back, and so is any link of step
---      2 that a manifest linked now needs; the rest of the quarantine is
---      deleted.
+--   0. Whatever a gc that died left parked is moved back.
+--   1. List blobs/ and repositories/ (scan.lua, listings only), then mark
+--      (mark.lua): what each repository keeps (references.lua: its tagged
+--      manifests and, without --delete-untagged, all of them; anything
+--      younger than grace; children of a kept index; referrers of a kept
+--      manifest) marks its blobs. Unmarked digests are dated (one stat
+--      each): a digest a layer link younger than grace names is marked.
+--      Every read here is decided on: a tag, a manifest or a date that
+--      cannot be read stops gc (nil, message, code) before anything moves.
+--   2. --delete-untagged: each repository's untagged manifests to go have
+--      their revision link parked; then its tags are listed and read AGAIN,
+--      and what a tag names now (or a manifest kept because of it) goes
+--      back. A failed read puts them all back. Then old layer links to
+--      unmarked digests are parked (each stat'ed again just before).
+--   3. Each unmarked blob older than grace is parked.
+--   4. A second mark over every revision link and layer link there now: a
+--      parked revision or layer link that a manifest there needs goes back,
+--      and so does a parked blob the mark reaches; the rest is deleted.
 --
 -- Why a racing push is safe. A manifest put writes its revision link, then
--- checks that every blob (and link) it names is there, and takes its link
--- back failing with manifest_blob_unknown when one is not; an upload commit
--- links _layers/<digest>, then checks the blob data. Take a blob B deleted
--- in 4: it was in quarantine from 3 to 4. A put naming B either wrote its
--- link before the second mark read that repository — then the mark saw it
--- and B went back — or after: then its check ran after 3 and found B gone,
--- and the put failed cleanly. The same holds for a link of step 2 and for
--- an upload commit. Nothing younger than grace is ever deleted, so a push
--- whose layers are uploaded but whose manifest is not yet written keeps
--- them (grace must outlast a push; with grace 0 such a push may fail, never
--- leave a broken image). Uploads in progress are not gc's: their data lives
--- under _uploads/ until their commit (purge_uploads deletes old ones).
+-- checks that every blob (and link, and child) it names is there, and
+-- takes its link back failing with manifest_blob_unknown when one is not;
+-- an upload commit links _layers/<digest>, then checks the blob data. Take
+-- anything X deleted in 4: it was parked from 2 or 3 to 4. A put needing X
+-- either wrote its link before the second mark read that repository --
+-- then the mark saw it and X went back -- or after: then its check ran
+-- after X was parked, found it gone, and the put failed cleanly.
 --
--- A crash leaves at most blobs in quarantine (and links of step 2 that a
--- new manifest needed): the next gc moves every quarantined blob back at
--- step 0 and decides again, and fsck reports them ("quarantined") and, with
--- repair, moves them back.
+-- Why a re-tag is safe (a tag never points at a deleted manifest once both
+-- calls returned). A tag is written first and the revision checked after
+-- (tags.set_checked): if that check ran before step 2 parked the revision,
+-- the tag was written before the look again, which finds it and puts the
+-- revision back; if after, the setter finds the revision gone and takes
+-- its tag back, failing with manifest_unknown.
 --
--- The marks read each manifest once (shared between the two marks); the
--- scans are listings (1024 names a round trip); stats go only to what is
--- left unmarked.
+-- Why a kill is safe. Between any two driver calls (crash points, named
+-- gc.*) everything is either in place or parked; step 0 of the next gc, or
+-- fsck --repair, moves every parked thing back, and the invariants hold
+-- again: every tag resolves, every manifest's blobs are linked and there.
+-- Nothing younger than grace is ever deleted, so a push whose layers are
+-- uploaded but whose manifest is not yet written keeps them (grace must
+-- outlast a push; with grace 0 such a push may fail, never leave a broken
+-- image). Uploads in progress are not gc's (purge_uploads deletes old ones).
 
 local context = require "regstore.policy.context"
 local scan = require "regstore.policy.scan"
 local mark = require "regstore.policy.mark"
 local quarantine = require "regstore.policy.quarantine"
+local crashpoint = require "regstore.policy.crashpoint"
+local links = require "regstore.registry.links"
 local tags = require "regstore.registry.tags"
+local validate = require "regstore.registry.validate"
 
 local gc = {}
 
 gc.DEFAULT_GRACE = 3600
 
--- The set of digests the repository's tags point at (reads each current link).
-local function tagged(ctx, r)
+-- The digests tag_names (of repository name) point at: { [digest] = true },
+-- or nil, message, code when one could not be read. A tag without a
+-- current link (half written, or going) points at nothing.
+local function tagged(ctx, name, tag_names)
   local set = {}
-  for tag in pairs(r.tags) do
-    local d = tags.get(ctx, r.name, tag)
-    if d then set[d] = true end
+  for _, tag in ipairs(tag_names) do
+    if validate.tag(tag) then
+      local d, msg, code = links.read(ctx, "tag_current_link", { name = name, tag = tag })
+      if d then
+        set[d] = true
+      elseif code ~= "not_found" then
+        return nil, string.format("gc: tag %s:%s unreadable: %s", name, tag, tostring(msg)), code
+      end
+    end
   end
   return set
 end
 
--- Whether the file at kind/fields is there and older than young.
-local function old(ctx, kind, fields, young)
-  local info = scan.stat(ctx, kind, fields)
-  return info ~= nil and info.modtime <= young, info
-end
-
--- Step 1: the first mark. Returns marker, queue of untagged manifests.
-local function mark_all(ctx, s, opts, young, report)
-  local m = mark.new(ctx)
-  local queue = {}
-  for i, name in ipairs(s.names) do
-    local r = s.repos[name]
-    local keep = opts.delete_untagged and tagged(ctx, r) or nil
-    for _, d in ipairs(scan.keys(r.revisions)) do
-      -- an untagged manifest is dated (one stat) only when it may go
-      if keep and not keep[d] and old(ctx, "revision_link", { name = name, digest = d }, young) then
-        queue[#queue + 1] = { repository = name, digest = d }
-      else
-        local ok, msg, code = m:manifest(d)
-        if not ok then return nil, msg, code end
-      end
-    end
-    opts.tick("mark", { done = i, total = #s.names, marked = m.count })
-  end
-  for d, why in pairs(m.failed) do
-    if why ~= "missing" then report.errors[#report.errors + 1] = "manifest " .. d .. " unreadable: " .. why end
-  end
-  local out = {}
-  for _, q in ipairs(queue) do
-    -- a kept manifest references it (a child of a list or index, a subject)
-    if not m.marked[q.digest] then out[#out + 1] = q end
-  end
-  return m, out
-end
-
--- The digests the repository's tags point at now (listed and read again
--- just before its untagged manifests go: a tag set since the scan counts).
+-- The digests the repository's tags point at now (listed and read again).
 local function tagged_now(ctx, name)
   local all, msg, code = tags.all(ctx, name)
-  if not all then return nil, msg, code end
-  local set = {}
-  for _, tag in ipairs(all) do
-    local d = tags.get(ctx, name, tag)
-    if d then set[d] = true end
-  end
-  return set, all
+  if not all then return nil, string.format("gc: tags of %s unreadable: %s", name, tostring(msg)), code end
+  return tagged(ctx, name, all)
 end
 
--- Step 2a: an untagged manifest goes (its tag history entries, its revision).
-local function delete_manifest(ctx, name, d, all_tags)
-  for _, tag in ipairs(all_tags) do
-    -- best effort, as distribution's RemoveManifest (most tags never held d)
-    ctx.drv:delete(ctx.paths:path_for("tag_index_link", { name = name, tag = tag, digest = d }))
-  end
-  local ok, msg, code = ctx.drv:delete(ctx.paths:path_for("revision", { name = name, digest = d }))
-  if not ok and code ~= "not_found" then return nil, msg, code end
-  return true
+-- Whether the file at kind/fields is older than young: true, false (young
+-- or not there), or nil, message, code when it could not be dated.
+local function old(ctx, kind, fields, young)
+  local info, msg, code = scan.stat(ctx, kind, fields)
+  if info == nil then return nil, msg, code end
+  return info and info.modtime <= young, info
 end
 
--- Step 2b: a layer link goes, if it is still old (stat just before).
-local function delete_layer_link(ctx, name, d, young)
-  local link = ctx.paths:path_for("layer_link", { name = name, digest = d })
-  local info = ctx.drv:stat(link)
-  if not info or info.modtime > young then return false end
-  local ok, msg, code = ctx.drv:delete(ctx.paths:path_for("layer", { name = name, digest = d }))
-  if not ok and code ~= "not_found" then return nil, msg, code end
-  return true
+-- Step 1 for one repository: marks what it keeps; returns the untagged
+-- manifests that may go ({ digests }), or nil, message, code.
+local function mark_repository(ctx, m, r, opts, young)
+  local name, revs = r.name, r.revisions
+  if not opts.delete_untagged then
+    for d in pairs(revs) do
+      local ok, msg, code = m:manifest(d)
+      if not ok then return nil, msg, code end
+    end
+    return {}
+  end
+  local set, msg, code = tagged(ctx, name, scan.keys(r.tags))
+  if not set then return nil, msg, code end
+  local only = opts.only and opts.only[name] or (opts.only and {})
+  local roots = {}
+  for d in pairs(revs) do
+    if set[d] or (only and not only[d]) then
+      roots[d] = true
+    else
+      -- an untagged manifest is dated (one stat) only when it may go
+      local is_old
+      is_old, msg, code = old(ctx, "revision_link", { name = name, digest = d }, young)
+      if is_old == nil then
+        return nil, string.format("gc: manifest %s@%s cannot be dated: %s", name, d, tostring(msg)), code
+      end
+      if not is_old then roots[d] = true end
+    end
+  end
+  local keep
+  keep, msg, code = m:keep(revs, roots)
+  if not keep then return nil, msg, code end
+  local queue = {}
+  for _, d in ipairs(scan.keys(revs)) do
+    if keep[d] then
+      local ok
+      ok, msg, code = m:manifest(d)
+      if not ok then return nil, msg, code end
+    else
+      queue[#queue + 1] = d
+    end
+  end
+  return queue, roots
+end
+
+-- Step 1: the first mark. Returns marker, { [name] = { queue, roots } }.
+local function mark_all(ctx, s, opts, young, report)
+  local m = mark.new(ctx)
+  local untagged = {}
+  for i, name in ipairs(s.names) do
+    local queue, roots, code = mark_repository(ctx, m, s.repos[name], opts, young)
+    if not queue then return nil, roots, code end
+    if #queue > 0 then untagged[name] = { queue = queue, roots = roots } end
+    opts.tick("mark", { done = i, total = #s.names, marked = m.count })
+  end
+  for _, d in ipairs(scan.keys(m.failed)) do
+    local why = m.failed[d]
+    if why ~= "missing" then report.errors[#report.errors + 1] = "manifest " .. d .. " unreadable: " .. why end
+  end
+  return m, untagged
 end
 
 -- What the first mark left unmarked, dated: a digest any young layer link
--- names is marked (a push whose manifest is not written yet); of the rest,
--- the old links to them and the old blob data go. Only unmarked digests are
--- stat'ed. Returns links { { name, digest } }, candidates { digests },
--- sizes { [digest] = bytes }.
+-- names (or one that cannot be dated) is marked (a push whose manifest is
+-- not written yet); of the rest, the old links to them and the old blob
+-- data may go. Only unmarked digests are stat'ed. Returns links
+-- { { name, digest } }, candidates { digests }, sizes { [digest] = bytes }.
 local function date_unmarked(ctx, s, blobs, m, young, tick)
   local linkers = {}
   for _, name in ipairs(s.names) do
@@ -166,22 +190,22 @@ local function date_unmarked(ctx, s, blobs, m, young, tick)
     if not m.marked[d] then unmarked[d] = true end
   end
   for d in pairs(linkers) do unmarked[d] = true end
-  local links, candidates, sizes = {}, {}, {}
+  local out, candidates, sizes = {}, {}, {}
   local list = scan.keys(unmarked)
   for i, d in ipairs(list) do
-    local mine, young_link = {}, false
+    local mine, keep = {}, false
     for _, name in ipairs(linkers[d] or {}) do
       local is_old, info = old(ctx, "layer_link", { name = name, digest = d }, young)
       if is_old then
         mine[#mine + 1] = { name = name, digest = d }
-      elseif info then
-        young_link = true
+      elseif is_old == nil or info then
+        keep = true -- young, or its date unreadable: kept either way
       end
     end
-    if young_link then
+    if keep then
       m:mark(d)
     else
-      for _, l in ipairs(mine) do links[#links + 1] = l end
+      for _, l in ipairs(mine) do out[#out + 1] = l end
       if blobs[d] then
         local is_old, info = old(ctx, "blob_data", { digest = d }, young)
         if is_old then
@@ -192,58 +216,190 @@ local function date_unmarked(ctx, s, blobs, m, young, tick)
     end
     tick("date", { done = i, total = #list })
   end
-  table.sort(links, function(a, b)
+  table.sort(out, function(a, b)
     if a.name ~= b.name then return a.name < b.name end
     return a.digest < b.digest
   end)
-  return links, candidates, sizes
+  return out, candidates, sizes
 end
 
--- Step 4: the second mark, and the links of step 2 that a manifest linked
--- now needs. Returns the marker.
-local function remark(ctx, first, removed, report)
-  local s, msg, code = scan.repositories(ctx)
-  if not s then return nil, msg, code end
-  local m = mark.new(ctx, first)
-  for _, name in ipairs(s.names) do
-    local r = s.repos[name]
-    local gone = removed[name]
-    for d in pairs(r.layers) do m:mark(d) end
-    for d in pairs(r.revisions) do
-      local ok
-      ok, msg, code = m:manifest(d)
-      if not ok then return nil, msg, code end
+-- Step 2a for one repository: parks its untagged manifests, looks at its
+-- tags again, and puts back what is kept now. Marks the rest in gone.
+local function park_untagged(ctx, m, name, u, s, gone, report)
+  local parked, order = {}, {}
+  local failed
+  for _, d in ipairs(u.queue) do
+    local ok, msg = quarantine.park_link(ctx, "revision", name, d)
+    if ok then
+      parked[d] = true
+      order[#order + 1] = d
+      crashpoint.reach("gc.revision_parked")
+    elseif ok == nil then
+      failed = msg
+      break
     end
-    if gone then
-      -- follow this repository's manifests to the links it lost in step 2
-      local stack, seen = scan.keys(r.revisions), {}
-      while #stack > 0 do
-        local d = table.remove(stack)
-        if not seen[d] then
-          seen[d] = true
-          local refs = m:refs(d)
-          if refs then
-            for _, b in ipairs(refs.blobs) do
-              if gone.layers[b] then
-                ctx.drv:put_content(ctx.paths:path_for("layer_link", { name = name, digest = b }), b)
-                gone.layers[b] = nil
-                report.restored = report.restored + 1
-              end
-            end
-            for _, c in ipairs(refs.manifests) do
-              if gone.revisions[c] then
-                ctx.drv:put_content(ctx.paths:path_for("revision_link", { name = name, digest = c }), c)
-                gone.revisions[c] = nil
-                report.restored = report.restored + 1
-              end
-              stack[#stack + 1] = c
-            end
+  end
+  local keep
+  if not failed then
+    local now, msg = tagged_now(ctx, name)
+    if now then
+      crashpoint.reach("gc.tags_read_again")
+      -- kept now: what was kept before, what a tag names now, and what those keep
+      local roots = {}
+      for d in pairs(u.roots) do roots[d] = true end
+      for d in pairs(parked) do
+        if now[d] then roots[d] = true end
+      end
+      keep, msg = m:keep(s.repos[name].revisions, roots)
+    end
+    failed = not keep and msg
+  end
+  if failed then report.errors[#report.errors + 1] = failed end
+  for _, d in ipairs(order) do
+    if failed or keep[d] then
+      local ok, msg = quarantine.unpark_link(ctx, "revision", name, d)
+      if ok then
+        crashpoint.reach("gc.revision_unparked")
+      else
+        -- still parked: the next gc (or fsck --repair) puts it back; never dropped here
+        report.errors[#report.errors + 1] = msg
+      end
+    else
+      gone.revisions[d] = true
+    end
+  end
+end
+
+-- Step 2b: a layer link is parked, if it is still old (stat just before).
+local function park_layer_link(ctx, l, young, gone, report)
+  local is_old = old(ctx, "layer_link", l, young)
+  if not is_old then return end
+  local ok, msg = quarantine.park_link(ctx, "layer", l.name, l.digest)
+  if ok then
+    gone.layers[l.digest] = true
+    crashpoint.reach("gc.layer_link_parked")
+  elseif ok == nil then
+    report.errors[#report.errors + 1] = msg
+  end
+end
+
+-- Step 4 for one repository of the new scan: marks everything it has now,
+-- and puts back the parked links one of its manifests needs (a child, a
+-- layer), following what goes back in turn. Returns true or nil, msg, code.
+local function remark_repository(ctx, m, r, g, report)
+  for d in pairs(r.layers) do m:mark(d) end
+  local have, stack = {}, scan.keys(r.revisions)
+  for _, d in ipairs(stack) do have[d] = true end
+  while #stack > 0 do
+    local d = table.remove(stack)
+    local ok, msg, code = m:manifest(d)
+    if not ok then return nil, msg, code end
+    local refs = g and m:refs(d)
+    if refs then
+      for _, b in ipairs(refs.blobs) do
+        if g.layers[b] then
+          g.layers[b] = nil -- back, or left parked for the next gc on failure
+          ok, msg = quarantine.unpark_link(ctx, "layer", r.name, b)
+          if ok then report.restored = report.restored + 1 else report.errors[#report.errors + 1] = msg end
+        end
+      end
+      for _, c in ipairs(refs.manifests) do
+        if g.revisions[c] and not have[c] then
+          g.revisions[c] = nil
+          ok, msg = quarantine.unpark_link(ctx, "revision", r.name, c)
+          if ok then
+            report.restored = report.restored + 1
+            have[c] = true
+            stack[#stack + 1] = c
+          else
+            report.errors[#report.errors + 1] = msg
           end
         end
       end
     end
   end
+  return true
+end
+
+-- Step 4: the second mark. Returns the marker, or nil, message, code.
+local function remark(ctx, first, removed, report)
+  local s, msg, code = scan.repositories(ctx)
+  if not s then return nil, msg, code end
+  local m = mark.new(ctx, first)
+  for _, name in ipairs(s.names) do
+    local ok
+    ok, msg, code = remark_repository(ctx, m, s.repos[name], removed[name], report)
+    if not ok then return nil, msg, code end
+  end
   return m
+end
+
+-- A manifest gone for good: its parked revision link, and its entries in
+-- the history of tags that do not point at it now (best effort, as
+-- distribution's RemoveManifest).
+local function drop_manifest(ctx, name, d, report)
+  local ok, msg = quarantine.drop_link(ctx, "revision", name, d)
+  if not ok then
+    report.errors[#report.errors + 1] = msg
+    return
+  end
+  crashpoint.reach("gc.revision_dropped")
+  report.manifests[#report.manifests + 1] = { repository = name, digest = d }
+  local all = tags.all(ctx, name) or {}
+  for _, tag in ipairs(all) do
+    if validate.tag(tag) then
+      local f = { name = name, tag = tag, digest = d }
+      local now, _, code = links.read(ctx, "tag_current_link", f)
+      if now ~= d and (now or code == "not_found") then
+        ctx.drv:delete(ctx.paths:path_for("tag_index_link", f))
+      end
+    end
+  end
+end
+
+-- Step 4's deletions: the parked links nothing put back, then the blobs.
+local function sweep(ctx, removed, parked, m2, sizes, report, tick)
+  for _, name in ipairs(scan.keys(removed)) do
+    local g = removed[name]
+    for _, d in ipairs(scan.keys(g.revisions)) do drop_manifest(ctx, name, d, report) end
+    for _, d in ipairs(scan.keys(g.layers)) do
+      local ok, msg = quarantine.drop_link(ctx, "layer", name, d)
+      if ok then
+        report.layer_links = report.layer_links + 1
+        crashpoint.reach("gc.layer_link_dropped")
+      else
+        report.errors[#report.errors + 1] = msg
+      end
+    end
+  end
+  for i, d in ipairs(parked) do
+    local ok, msg
+    if m2.marked[d] then
+      ok, msg = quarantine.unpark(ctx, d)
+      if ok then report.restored = report.restored + 1 end
+    else
+      local present
+      ok, msg, present = quarantine.drop(ctx, d)
+      if ok then crashpoint.reach("gc.blob_dropped") end
+      if ok and not present then
+        report.blobs[#report.blobs + 1] = d
+        report.bytes = report.bytes + sizes[d]
+      end
+    end
+    if not ok then report.errors[#report.errors + 1] = msg end
+    tick("sweep", { done = i, total = #parked, bytes = report.bytes })
+  end
+end
+
+local function options(opts)
+  local only = opts.only
+  if only ~= nil and type(only) ~= "table" then
+    error("bad argument #2 to 'run' (only must be a table of repositories)", 3)
+  end
+  return {
+    delete_untagged = opts.delete_untagged and true or false, only = only,
+    tick = context.progress(opts),
+  }
 end
 
 --- Runs gc over a registry (or a driver and opts.root). See the top.
@@ -251,8 +407,8 @@ function gc.run(target, opts)
   local ctx = context.of(target, opts, "run")
   opts = opts or {}
   local grace = context.seconds(opts, "grace", gc.DEFAULT_GRACE, "run")
-  local tick = context.progress(opts)
-  local o = { delete_untagged = opts.delete_untagged and true or false, tick = tick }
+  local o = options(opts)
+  local tick = o.tick
   local dry = opts.dry_run and true or false
   local report = {
     dry_run = dry, marked = 0, blobs = {}, manifests = {}, layer_links = 0, bytes = 0,
@@ -260,11 +416,12 @@ function gc.run(target, opts)
   }
   local young = ctx.now - grace
 
-  -- 0. what a dead gc left in quarantine goes back before anything is decided
+  -- 0. what a dead gc left parked goes back before anything is decided
   if not dry then
     local n, msg, code = quarantine.restore_all(ctx)
     if not n then return nil, msg, code end
     report.restored = n
+    crashpoint.reach("gc.restored")
   end
 
   -- 1. scans and the first mark
@@ -275,14 +432,18 @@ function gc.run(target, opts)
     on_entry = function(n) tick("scan repositories", { repositories = n }) end,
   })
   if not s then return nil, msg, code end
-  local m, queue = mark_all(ctx, s, o, young, report)
-  if not m then return nil, queue, code end
+  local m, untagged = mark_all(ctx, s, o, young, report)
+  if not m then return nil, untagged, code end
   report.marked = m.count
-  local links, candidates, sizes = date_unmarked(ctx, s, blobs, m, young, tick)
+  local old_links, candidates, sizes = date_unmarked(ctx, s, blobs, m, young, tick)
 
   if dry then
-    report.manifests = queue
-    report.layer_links = #links
+    for _, name in ipairs(scan.keys(untagged)) do
+      for _, d in ipairs(untagged[name].queue) do
+        report.manifests[#report.manifests + 1] = { repository = name, digest = d }
+      end
+    end
+    report.layer_links = #old_links
     for _, d in ipairs(candidates) do
       report.blobs[#report.blobs + 1] = d
       report.bytes = report.bytes + sizes[d]
@@ -290,60 +451,37 @@ function gc.run(target, opts)
     return report
   end
 
-  -- 2. untagged manifests, then unreferenced layer links
+  -- 2. untagged manifests, then unreferenced layer links, parked
   local removed = {}
   local function gone(name)
     removed[name] = removed[name] or { layers = {}, revisions = {} }
     return removed[name]
   end
-  local fresh = {}
-  for i, q in ipairs(queue) do
-    local name = q.repository
-    if not fresh[name] then
-      local set, all = tagged_now(ctx, name)
-      fresh[name] = set and { set = set, all = all } or { failed = all }
-    end
-    local f = fresh[name]
-    if f.failed then
-      report.errors[#report.errors + 1] = f.failed
-    elseif not f.set[q.digest] then
-      local ok
-      ok, msg = delete_manifest(ctx, name, q.digest, f.all)
-      if ok then
-        report.manifests[#report.manifests + 1] = q
-        gone(name).revisions[q.digest] = true
-      else
-        report.errors[#report.errors + 1] = msg
-      end
-    end
-    tick("delete manifests", { done = i, total = #queue })
+  local names = scan.keys(untagged)
+  for i, name in ipairs(names) do
+    park_untagged(ctx, m, name, untagged[name], s, gone(name), report)
+    tick("park manifests", { done = i, total = #names })
   end
-  for i, l in ipairs(links) do
-    local ok
-    ok, msg = delete_layer_link(ctx, l.name, l.digest, young)
-    if ok then
-      report.layer_links = report.layer_links + 1
-      gone(l.name).layers[l.digest] = true
-    elseif ok == nil then
-      report.errors[#report.errors + 1] = msg
-    end
-    tick("delete layer links", { done = i, total = #links })
+  for i, l in ipairs(old_links) do
+    park_layer_link(ctx, l, young, gone(l.name), report)
+    tick("park layer links", { done = i, total = #old_links })
   end
 
-  -- 3. quarantine
+  -- 3. blobs, parked
   local parked = {}
   for i, d in ipairs(candidates) do
     local ok
     ok, msg = quarantine.park(ctx, d)
     if ok then
       parked[#parked + 1] = d
+      crashpoint.reach("gc.blob_parked")
     elseif ok == nil then
       report.errors[#report.errors + 1] = msg
     end
     tick("quarantine", { done = i, total = #candidates })
   end
 
-  -- 4. second mark; back what it marks, delete the rest
+  -- 4. second mark; back what it needs, delete the rest
   local m2
   m2, msg, code = remark(ctx, m, removed, report)
   if not m2 then
@@ -352,22 +490,8 @@ function gc.run(target, opts)
     report.restored = report.restored + (n or 0)
     return nil, msg, code
   end
-  for i, d in ipairs(parked) do
-    local ok
-    if m2.marked[d] then
-      ok, msg = quarantine.unpark(ctx, d)
-      if ok then report.restored = report.restored + 1 end
-    else
-      local present
-      ok, msg, present = quarantine.drop(ctx, d)
-      if ok and not present then
-        report.blobs[#report.blobs + 1] = d
-        report.bytes = report.bytes + sizes[d]
-      end
-    end
-    if not ok then report.errors[#report.errors + 1] = msg end
-    tick("sweep", { done = i, total = #parked, bytes = report.bytes })
-  end
+  crashpoint.reach("gc.marked_again")
+  sweep(ctx, removed, parked, m2, sizes, report, tick)
   return report
 end
 

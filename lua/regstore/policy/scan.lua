@@ -153,11 +153,13 @@ function scan.blobs(ctx, on_entry)
   return out, n
 end
 
---- A file's { size, modtime }, or nil when it is not there (or not a file).
+--- A file's { size, modtime }; false when it is not there (or not a file);
+-- nil, message, code when the store failed (never taken for "not there").
 function scan.stat(ctx, kind, fields)
-  local info = ctx.drv:stat(ctx.paths:path_for(kind, fields))
-  if info and not info.is_dir then return info end
-  return nil
+  local info, msg, code = ctx.drv:stat(ctx.paths:path_for(kind, fields))
+  if info then return not info.is_dir and info end
+  if code == "not_found" or code == "not_dir" then return false end
+  return nil, msg, code
 end
 
 --- Sorted keys of a table.

@@ -6,7 +6,9 @@
 --
 --   <root>                                          (default /docker/registry/v2)
 --   ├── _gc                                         quarantine      (gc's, see policy/gc.lua)
---   │   └── <alg>/<hex>                             quarantine_blob {digest}
+--   │   ├── <alg>/<hex>                             quarantine_blob {digest}
+--   │   ├── _revisions/<name>/<alg>/<hex>           quarantine_revision {name, digest}
+--   │   └── _layers/<name>/<alg>/<hex>              quarantine_layer    {name, digest}
 --   ├── blobs                                       blobs
 --   │   └── <alg>                                   blob_alg         {alg}
 --   │       └── <hex[1..2]>/<hex>                   blob             {digest}
@@ -118,6 +120,18 @@ builders.quarantine = function(r) return join(r, "_gc") end
 builders.quarantine_blob = function(r, f, k)
   local alg, hex = digest_of(f, k)
   return join(r, "_gc", alg, hex)
+end
+-- Where gc parks a revision link or a layer link while it decides (their
+-- `_` prefix is no digest algorithm: a blob's parked data never lands there).
+builders.quarantine_revisions = function(r) return join(r, "_gc", "_revisions") end
+builders.quarantine_revision = function(r, f, k)
+  local alg, hex = digest_of(f, k)
+  return join(r, "_gc", "_revisions", name_of(f, k), alg, hex)
+end
+builders.quarantine_layers = function(r) return join(r, "_gc", "_layers") end
+builders.quarantine_layer = function(r, f, k)
+  local alg, hex = digest_of(f, k)
+  return join(r, "_gc", "_layers", name_of(f, k), alg, hex)
 end
 builders.repository = function(r, f, k) return join(r, "repositories", name_of(f, k)) end
 

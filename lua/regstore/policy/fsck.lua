@@ -9,31 +9,46 @@
 --
 -- Engine kinds (see regstore.h): stale_ref, unreferenced_blob,
 -- orphan_chunks, stale_pending, dangling_dir, unlinked_dir, dangling_name,
--- bad_metadata; `object` names the RADOS object. Registry kinds:
+-- bad_metadata; `object` names the RADOS object. Registry kinds: every
+-- inconsistency a registry read would trip over.
 --   bad_link          a revision, layer or tag link whose content is not the
 --                     digest its path names (or not a digest at all)
---   missing_blob      a revision or layer link to a blob whose data is gone
+--   missing_blob      a revision or layer link to a blob whose data is gone,
+--                     or a manifest naming a blob that has no data
+--   unlinked_blob     a manifest names a blob (config, layer) that is there
+--                     but that its repository does not link (BLOB_UNKNOWN
+--                     on a pull)
+--   missing_manifest  a tag, or an index, names a digest that is not a
+--                     manifest of its repository
 --   bad_manifest      a revision whose blob is not a JSON manifest
---   missing_manifest  a tag whose current link names no manifest revision of
---                     its repository
---   quarantined       blob data gc left in <root>/_gc (a gc died mid-way)
--- With repair: the engine repairs what its kinds allow (anything older than
--- grace); of what is older than grace, a revision or layer link with bad
--- content is rewritten with the digest its path names (what distribution's
--- links hold) when that blob exists, links to missing blobs are deleted, and
--- a tag whose link is bad or names no manifest goes whole (as untag); quarantined
--- data is moved back to blobs/ (gc then decides again). Nothing younger than
--- grace is touched; a bad manifest is only reported (its digest may be
--- named by other manifests: deleting it is the operator's call).
+--   unreadable        a link or a manifest the store failed to read
+--                     (timeout, io, ...): never repaired, always outstanding
+--   quarantined       blob data, a revision link or a layer link gc parked
+--                     under <root>/_gc (a gc died mid-way, or runs now)
+-- Repair fixes what it found wrong, never what it failed to read, and
+-- never deletes what a client pushed: of what is older than grace, a link
+-- with bad content is rewritten with the digest its path names when that
+-- blob exists (else the link goes), a link to data that is gone goes (a
+-- stat says not_found just before), a missing layer link of a manifest and
+-- a missing revision link a tag or an index names are written again when
+-- the data is there (then the data is checked again, as a push checks
+-- it, and the link taken back if it went meanwhile), parked things are
+-- moved back (gc then decides again). A tag whose link is garbage, or that
+-- names a digest with no data anywhere (blobs/ nor quarantine), goes. Nothing
+-- younger than grace is touched; a bad manifest is only reported (its
+-- digest may be named by other manifests: deleting it is the operator's
+-- call).
 --
 -- Costs: the scan is listings (scan.lua); each link is read once (one
 -- round trip each: contents are what fsck checks), each manifest once; only
--- what is repaired is stat'ed (its age).
+-- what is repaired or found missing is stat'ed.
 
 local context = require "regstore.policy.context"
 local scan = require "regstore.policy.scan"
 local mark = require "regstore.policy.mark"
 local quarantine = require "regstore.policy.quarantine"
+local validate = require "regstore.registry.validate"
+local crashpoint = require "regstore.policy.crashpoint"
 
 local fsck = {}
 
@@ -45,23 +60,37 @@ local function finding(report, kind, path, detail)
   return f
 end
 
+local function repaired(report, f)
+  f.repaired = true
+  report.repaired = report.repaired + 1
+  crashpoint.reach("fsck.repaired")
+end
+
+-- Whether the file at `dated` is older than young (only what may be
+-- repaired is stat'ed; a failed stat is not old).
+local function aged(ctx, dated, young)
+  local info = ctx.drv:stat(dated)
+  return info ~= nil and not info.is_dir and info.modtime <= young
+end
+
+-- Whether a path is gone now: true only when the store says not_found.
+local function absent(ctx, path)
+  local info, _, code = ctx.drv:stat(path)
+  return info == nil and (code == "not_found" or code == "not_dir")
+end
+
 -- Deletes path (a link's directory) when repairing and the file `dated`
 -- (the link) is old enough; with `content`, writes that to path instead (a
--- link rewritten). Only what is repaired is stat'ed.
+-- link rewritten).
 local function fix(ctx, report, f, path, dated, young, content)
-  if not report.repair then return end
-  local info = ctx.drv:stat(dated)
-  if not info or info.modtime > young then return end
+  if not report.repair or not aged(ctx, dated, young) then return end
   local ok, code, _
   if content then
     ok, _, code = ctx.drv:put_content(path, content)
   else
     ok, _, code = ctx.drv:delete(path)
   end
-  if ok or code == "not_found" then
-    f.repaired = true
-    report.repaired = report.repaired + 1
-  end
+  if ok or code == "not_found" then repaired(report, f) end
 end
 
 -- A link whose content is wrong: rewritten with the digest its path names
@@ -77,64 +106,167 @@ local function fix_link(ctx, report, f, kind, fields, young, blobs)
   end
 end
 
--- Reads a link: its digest, or nil and a finding's detail.
+-- Writes a missing link as a push would, then checks that the blob it
+-- makes reachable is still there (as an upload commit and a manifest put
+-- do, so that a gc running beside keeps it or the link is taken back).
+local function relink(ctx, kind, name, d)
+  local path = ctx.paths:path_for(kind, { name = name, digest = d })
+  if not ctx.drv:put_content(path, d) then return false end
+  if absent(ctx, ctx.paths:path_for("blob_data", { digest = d })) then
+    ctx.drv:delete(path)
+    return false
+  end
+  return true
+end
+
+-- Reads a link: its digest; or nil, nil when it is gone; or nil, why, true
+-- when it holds something wrong; or nil, why, false when it could not be
+-- read (never repaired: repair fixes what it found wrong, not what it
+-- failed to read).
 local function read_link(ctx, path, want)
   local text, msg, code = ctx.drv:get_content(path)
   if not text then
     if code == "not_found" then return nil, nil end -- gone meanwhile
-    return nil, "unreadable: " .. tostring(msg)
+    return nil, "unreadable: " .. tostring(msg) .. " (" .. tostring(code) .. ")", false
   end
+  local show = #text > 80 and text:sub(1, 77) .. "..." or text
   if want and text ~= want then
-    return nil, string.format("holds %q, not %s", #text > 80 and text:sub(1, 77) .. "..." or text, want)
+    return nil, string.format("holds %q, not %s", show, want), true
   end
   if not want and not text:find("^sha256:%x+$") and not text:find("^sha512:%x+$") then
-    return nil, string.format("holds %q, not a digest", #text > 80 and text:sub(1, 77) .. "..." or text)
+    return nil, string.format("holds %q, not a digest", show), true
   end
   return text
 end
 
-local function check_repo(ctx, report, r, blobs, m, young)
-  local P = ctx.paths
-  local name = r.name
-  for _, d in ipairs(scan.keys(r.revisions)) do
-    local f = { name = name, digest = d }
-    local link = P:path_for("revision_link", f)
-    local got, why = read_link(ctx, link, d)
-    if not got and why then
-      fix_link(ctx, report, finding(report, "bad_link", link, why), "revision", f, young, blobs)
-    elseif got and not blobs[d] then
+-- The registry's checks of one repository. What a manifest references is
+-- regstore.registry.references (through the marker): every blob it names
+-- must be linked in the repository and there, every child must be one of
+-- its manifests, every tag must name one.
+local Check = {}
+Check.__index = Check
+
+function Check:unreadable(path, why)
+  finding(self.report, "unreadable", path, why)
+end
+
+-- A manifest of the repository: its link, its blob, what it references.
+function Check:revision(d)
+  if self.checked[d] then return end
+  self.checked[d] = true
+  local ctx, report, name, P = self.ctx, self.report, self.r.name, self.ctx.paths
+  local f = { name = name, digest = d }
+  local link = P:path_for("revision_link", f)
+  local got, why, wrong = read_link(ctx, link, d)
+  if not got then
+    if wrong then
+      fix_link(ctx, report, finding(report, "bad_link", link, why), "revision", f, self.young, self.blobs)
+    elseif why then
+      self:unreadable(link, why)
+    end
+    return
+  end
+  if not self.blobs[d] then
+    if absent(ctx, P:path_for("blob_data", f)) then
       fix(ctx, report, finding(report, "missing_blob", link, "manifest " .. d .. " has no blob data"),
-        P:path_for("revision", f), link, young)
-    elseif got then
-      local refs, rwhy = m:refs(d)
-      if refs == false then
-        finding(report, "bad_manifest", P:path_for("blob_data", f), "manifest " .. d .. " is " .. rwhy)
+        P:path_for("revision", f), link, self.young)
+    end
+    return
+  end
+  local refs, rwhy, code = self.m:refs(d)
+  if refs == nil then return self:unreadable(P:path_for("blob_data", f), rwhy .. " (" .. tostring(code) .. ")") end
+  if not refs then
+    finding(report, "bad_manifest", P:path_for("blob_data", f), "manifest " .. d .. " is " .. rwhy)
+    return
+  end
+  local mine = report.repair and aged(ctx, link, self.young)
+  for _, b in ipairs(refs.blobs) do
+    if not self.r.layers[b] then
+      local lf = { name = name, digest = b }
+      if not self.blobs[b] then
+        finding(report, "missing_blob", link, string.format("manifest %s names blob %s, which has no data", d, b))
+      else
+        local fd = finding(report, "unlinked_blob", P:path_for("layer_link", lf),
+          string.format("manifest %s of %s names blob %s, which %s does not link", d, name, b, name))
+        if mine and relink(ctx, "layer_link", name, b) then
+          self.r.layers[b] = true
+          repaired(report, fd)
+        end
       end
     end
   end
-  for _, d in ipairs(scan.keys(r.layers)) do
-    local f = { name = name, digest = d }
-    local link = P:path_for("layer_link", f)
-    local got, why = read_link(ctx, link, d)
-    if not got and why then
-      fix_link(ctx, report, finding(report, "bad_link", link, why), "layer", f, young, blobs)
-    elseif got and not blobs[d] then
-      fix(ctx, report, finding(report, "missing_blob", link, "blob " .. d .. " has no data"),
-        P:path_for("layer", f), link, young)
-    end
+  for _, c in ipairs(refs.manifests) do
+    if not self.r.revisions[c] then self:missing_manifest(link, c, mine, "index " .. d .. " names") end
   end
+end
+
+-- A digest that something in the repository names as a manifest (a tag, an
+-- index) but that is not one of its manifests: linked again when its data
+-- is there (then checked as a manifest in turn); found either way.
+function Check:missing_manifest(by, d, mine, who, tag)
+  local ctx, report, name = self.ctx, self.report, self.r.name
+  local detail = string.format("%s %s, not a manifest of %s", who, d, name)
+  local f = finding(report, "missing_manifest", by, detail)
+  if not self.blobs[d] then
+    -- nothing to link: a tag to no data anywhere goes as untag does (an
+    -- index naming it is only reported: its own content is the client's)
+    if tag and mine and absent(ctx, ctx.paths:path_for("blob_data", { digest = d }))
+        and absent(ctx, ctx.paths:path_for("quarantine_blob", { digest = d })) then
+      fix(ctx, report, f, ctx.paths:path_for("tag", { name = name, tag = tag }), by, self.young)
+    end
+    return
+  end
+  if mine and relink(ctx, "revision_link", name, d) then
+    self.r.revisions[d] = true
+    repaired(report, f)
+    self:revision(d)
+  end
+end
+
+function Check:layer(d)
+  local ctx, report, P = self.ctx, self.report, self.ctx.paths
+  local f = { name = self.r.name, digest = d }
+  local link = P:path_for("layer_link", f)
+  local got, why, wrong = read_link(ctx, link, d)
+  if not got then
+    if wrong then
+      fix_link(ctx, report, finding(report, "bad_link", link, why), "layer", f, self.young, self.blobs)
+    elseif why then
+      self:unreadable(link, why)
+    end
+  elseif not self.blobs[d] and absent(ctx, P:path_for("blob_data", f)) then
+    fix(ctx, report, finding(report, "missing_blob", link, "blob " .. d .. " has no data"),
+      P:path_for("layer", f), link, self.young)
+  end
+end
+
+function Check:tag(tag)
+  local ctx, report, P = self.ctx, self.report, self.ctx.paths
+  local f = { name = self.r.name, tag = tag }
+  local link = P:path_for("tag_current_link", f)
+  local got, why, wrong = read_link(ctx, link)
+  if not got then
+    if wrong then
+      fix(ctx, report, finding(report, "bad_link", link, why), P:path_for("tag", f), link, self.young)
+    elseif why then
+      self:unreadable(link, why)
+    end
+  elseif not self.r.revisions[got] then
+    self:missing_manifest(link, got, report.repair and aged(ctx, link, self.young), "tag " .. tag .. " points at", tag)
+  end
+end
+
+local function check_repo(ctx, report, r, blobs, m, young)
+  local c = setmetatable({
+    ctx = ctx, report = report, r = r, blobs = blobs, m = m, young = young, checked = {},
+  }, Check)
+  -- tags first: a manifest a tag names and that is linked again is then
+  -- checked with the others
   for _, tag in ipairs(scan.keys(r.tags)) do
-    local f = { name = name, tag = tag }
-    local link = P:path_for("tag_current_link", f)
-    local got, why = read_link(ctx, link)
-    if not got and why then
-      fix(ctx, report, finding(report, "bad_link", link, why), P:path_for("tag", f), link, young)
-    elseif got and not r.revisions[got] then
-      fix(ctx, report, finding(report, "missing_manifest", link,
-        string.format("tag %s points at %s, not a manifest of %s", tag, got, name)),
-        P:path_for("tag", f), link, young)
-    end
+    if validate.tag(tag) then c:tag(tag) end
   end
+  for _, d in ipairs(scan.keys(r.revisions)) do c:revision(d) end
+  for _, d in ipairs(scan.keys(r.layers)) do c:layer(d) end
 end
 
 --- Runs the checks. See the top.
@@ -162,9 +294,15 @@ function fsck.run(target, opts)
   if not parked then return nil, msg, code end
   for _, q in ipairs(parked) do
     local f = finding(report, "quarantined", q.path, "blob " .. q.digest .. " left in quarantine by a gc")
-    if repair and quarantine.unpark(ctx, q.digest) then
-      f.repaired = true
-      report.repaired = report.repaired + 1
+    if repair and quarantine.unpark(ctx, q.digest) then repaired(report, f) end
+  end
+  for _, kind in ipairs { "revision", "layer" } do
+    parked, msg, code = quarantine.list_links(ctx, kind)
+    if not parked then return nil, msg, code end
+    for _, q in ipairs(parked) do
+      local f = finding(report, "quarantined", q.path,
+        string.format("%s link %s of %s left parked by a gc", kind, q.digest, q.name))
+      if repair and quarantine.unpark_link(ctx, kind, q.name, q.digest) then repaired(report, f) end
     end
   end
 

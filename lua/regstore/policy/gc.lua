@@ -283,13 +283,16 @@ local function park_layer_link(ctx, l, young, gone, report)
   end
 end
 
--- Step 4 for one repository of the new scan: marks everything it has now,
--- and puts back the parked links one of its manifests needs (a child, a
--- layer), following what goes back in turn. Returns true or nil, msg, code.
-local function remark_repository(ctx, m, r, g, report)
-  for d in pairs(r.layers) do m:mark(d) end
-  local have, stack = {}, scan.keys(r.revisions)
-  for _, d in ipairs(stack) do have[d] = true end
+-- Marks manifests of repository `name` that are there now (start) and
+-- what they reference, putting back the parked links they need (a child's
+-- revision, a layer), and following what goes back in turn. have: the
+-- revisions known there. Returns true or nil, message, code.
+local function keep_present(ctx, m, name, start, have, g, report)
+  local stack = {}
+  for _, d in ipairs(start) do
+    have[d] = true
+    stack[#stack + 1] = d
+  end
   while #stack > 0 do
     local d = table.remove(stack)
     local ok, msg, code = m:manifest(d)
@@ -299,14 +302,14 @@ local function remark_repository(ctx, m, r, g, report)
       for _, b in ipairs(refs.blobs) do
         if g.layers[b] then
           g.layers[b] = nil -- back, or left parked for the next gc on failure
-          ok, msg = quarantine.unpark_link(ctx, "layer", r.name, b)
+          ok, msg = quarantine.unpark_link(ctx, "layer", name, b)
           if ok then report.restored = report.restored + 1 else report.errors[#report.errors + 1] = msg end
         end
       end
       for _, c in ipairs(refs.manifests) do
         if g.revisions[c] and not have[c] then
           g.revisions[c] = nil
-          ok, msg = quarantine.unpark_link(ctx, "revision", r.name, c)
+          ok, msg = quarantine.unpark_link(ctx, "revision", name, c)
           if ok then
             report.restored = report.restored + 1
             have[c] = true
@@ -321,29 +324,46 @@ local function remark_repository(ctx, m, r, g, report)
   return true
 end
 
--- Step 4: the second mark. Returns the marker, or nil, message, code.
+-- Step 4: the second mark over a new scan: every layer link and revision
+-- there now is marked, with what it needs put back. Returns the marker and
+-- the scan, or nil, message, code.
 local function remark(ctx, first, removed, report)
   local s, msg, code = scan.repositories(ctx)
   if not s then return nil, msg, code end
   local m = mark.new(ctx, first)
   for _, name in ipairs(s.names) do
+    local r = s.repos[name]
+    for d in pairs(r.layers) do m:mark(d) end
     local ok
-    ok, msg, code = remark_repository(ctx, m, s.repos[name], removed[name], report)
+    ok, msg, code = keep_present(ctx, m, name, scan.keys(r.revisions), {}, removed[name], report)
     if not ok then return nil, msg, code end
   end
-  return m
+  return m, s
 end
 
--- A manifest gone for good: its parked revision link, and its entries in
--- the history of tags that do not point at it now (best effort, as
--- distribution's RemoveManifest).
-local function drop_manifest(ctx, name, d, report)
+-- Whether the link of kind/fields is in place now (a failed stat counts
+-- as there: nothing is deleted on what could not be read).
+local function in_place(ctx, kind, fields)
+  local info = scan.stat(ctx, kind, fields)
+  return info ~= false
+end
+
+-- A manifest gone for good: its parked revision link is deleted, and then
+-- its place looked at: a link written there again meanwhile (the same
+-- manifest pushed again, or fsck putting back what a tag names, each
+-- checking its blobs after writing) keeps what it references. Otherwise its
+-- entries in the history of tags not pointing at it go too (best effort,
+-- as distribution's RemoveManifest).
+local function drop_manifest(ctx, m, name, d, have, g, report)
   local ok, msg = quarantine.drop_link(ctx, "revision", name, d)
   if not ok then
     report.errors[#report.errors + 1] = msg
-    return
+    return true
   end
   crashpoint.reach("gc.revision_dropped")
+  if in_place(ctx, "revision_link", { name = name, digest = d }) then
+    return keep_present(ctx, m, name, { d }, have, g, report)
+  end
   report.manifests[#report.manifests + 1] = { repository = name, digest = d }
   local all = tags.all(ctx, name) or {}
   for _, tag in ipairs(all) do
@@ -355,18 +375,32 @@ local function drop_manifest(ctx, name, d, report)
       end
     end
   end
+  return true
 end
 
--- Step 4's deletions: the parked links nothing put back, then the blobs.
-local function sweep(ctx, removed, parked, m2, sizes, report, tick)
+-- Step 4's deletions: the parked links nothing put back (each place looked
+-- at again after its parked copy goes), then the blobs the mark left.
+local function sweep(ctx, removed, s2, parked, m2, sizes, report, tick)
   for _, name in ipairs(scan.keys(removed)) do
     local g = removed[name]
-    for _, d in ipairs(scan.keys(g.revisions)) do drop_manifest(ctx, name, d, report) end
+    local have = {}
+    for d in pairs(s2.repos[name] and s2.repos[name].revisions or {}) do have[d] = true end
+    for _, d in ipairs(scan.keys(g.revisions)) do
+      if g.revisions[d] then
+        g.revisions[d] = nil
+        local ok, msg, code = drop_manifest(ctx, m2, name, d, have, g, report)
+        if not ok then return nil, msg, code end
+      end
+    end
     for _, d in ipairs(scan.keys(g.layers)) do
       local ok, msg = quarantine.drop_link(ctx, "layer", name, d)
       if ok then
-        report.layer_links = report.layer_links + 1
         crashpoint.reach("gc.layer_link_dropped")
+        if in_place(ctx, "layer_link", { name = name, digest = d }) then
+          m2:mark(d)
+        else
+          report.layer_links = report.layer_links + 1
+        end
       else
         report.errors[#report.errors + 1] = msg
       end
@@ -389,6 +423,7 @@ local function sweep(ctx, removed, parked, m2, sizes, report, tick)
     if not ok then report.errors[#report.errors + 1] = msg end
     tick("sweep", { done = i, total = #parked, bytes = report.bytes })
   end
+  return true
 end
 
 local function options(opts)
@@ -482,16 +517,20 @@ function gc.run(target, opts)
   end
 
   -- 4. second mark; back what it needs, delete the rest
-  local m2
-  m2, msg, code = remark(ctx, m, removed, report)
+  local m2, s2
+  m2, s2, code = remark(ctx, m, removed, report)
+  if m2 then
+    crashpoint.reach("gc.marked_again")
+    m2, msg, code = sweep(ctx, removed, s2, parked, m2, sizes, report, tick)
+  else
+    msg = s2
+  end
   if not m2 then
     -- the store failed: nothing parked may be deleted without the mark
     local n = quarantine.restore_all(ctx)
     report.restored = report.restored + (n or 0)
     return nil, msg, code
   end
-  crashpoint.reach("gc.marked_again")
-  sweep(ctx, removed, parked, m2, sizes, report, tick)
   return report
 end
 

@@ -1,5 +1,6 @@
 -- Retention: keep the newest KEEP tags matching PATTERN in every repository,
--- delete the others (and the manifests no tag points at any more), then gc.
+-- untag the others, then let gc delete the manifests they pointed at and
+-- what only those referenced.
 --
 --   regstore run examples/scripts/retention.lua PATTERN KEEP [--dry-run] [--grace DURATION]
 --
@@ -7,6 +8,13 @@
 -- release tags, "." for all). "Newest" is by the time the tag was last
 -- pointed (its current link's modification time), ties broken by name.
 -- Globals (from `regstore run`): reg, drv, paths, policy, arg, log, progress.
+--
+-- The script deletes no manifest itself: it hands the digests it untagged
+-- to gc (--delete-untagged, `only` those), which keeps whatever a kept
+-- manifest still needs (the children of a kept index, the referrers of a
+-- kept manifest, a manifest another tag points at, one re-tagged while it
+-- runs) and decides only on what it could read: the same rules as
+-- `regstore gc --delete-untagged` (regstore.registry.references).
 
 local USAGE = "usage: regstore run retention.lua PATTERN KEEP [--dry-run] [--grace DURATION]"
 
@@ -50,16 +58,17 @@ local function each_repository(f)
   end
 end
 
-local removed_tags, removed_manifests = 0, 0
+local removed_tags = 0
+local untagged = {} -- repository -> { [digest] = true }: what gc may now delete
 each_repository(function(name)
   local repo = assert(reg:repository(name))
-  local tags = repo.tags:list() or {}
+  local tags = assert(repo.tags:list())
   local matching = {}
   for _, t in ipairs(tags) do
     if t:find(o.pattern) then
       local link = paths:path_for("tag_current_link", { name = name, tag = t })
-      local info = drv:stat(link)
-      matching[#matching + 1] = { tag = t, time = info and info.modtime or 0 }
+      local info = assert(drv:stat(link))
+      matching[#matching + 1] = { tag = t, time = info.modtime }
     end
   end
   table.sort(matching, function(a, b)
@@ -68,21 +77,21 @@ each_repository(function(name)
   end)
   for i = o.keep + 1, #matching do
     local t = matching[i].tag
-    local d = repo.tags:get(t)
+    local d = assert(repo.tags:get(t))
     print(string.format("%s %s:%s (%s)", o.dry_run and "would untag" or "untag", name, t, d))
     removed_tags = removed_tags + 1
     if not o.dry_run then
       assert(repo.tags:untag(t))
-      -- the manifest goes when no tag points at it any more
-      if d and #assert(repo.tags:lookup(d)) == 0 then
-        assert(repo.manifests:delete(d))
-        removed_manifests = removed_manifests + 1
-      end
+      untagged[name] = untagged[name] or {}
+      untagged[name][d] = true
     end
   end
 end)
 
-local r = assert(policy.gc.run(reg, { dry_run = o.dry_run, grace = o.grace, progress = progress }))
+local r = assert(policy.gc.run(reg, {
+  dry_run = o.dry_run, grace = o.grace, progress = progress, delete_untagged = true, only = untagged,
+}))
 print(string.format("%d tags, %d manifests removed; gc: %d blobs (%d bytes) %s",
-  removed_tags, removed_manifests, #r.blobs, r.bytes, o.dry_run and "eligible" or "deleted"))
+  removed_tags, o.dry_run and 0 or #r.manifests, #r.blobs, r.bytes, o.dry_run and "eligible" or "deleted"))
+for _, e in ipairs(r.errors) do log("%s", e) end
 return #r.errors == 0

@@ -467,7 +467,8 @@ function gc.run(target, opts)
     on_entry = function(n) tick("scan repositories", { repositories = n }) end,
   })
   if not s then return nil, msg, code end
-  local m, untagged = mark_all(ctx, s, o, young, report)
+  local m, untagged
+  m, untagged, code = mark_all(ctx, s, o, young, report)
   if not m then return nil, untagged, code end
   report.marked = m.count
   local old_links, candidates, sizes = date_unmarked(ctx, s, blobs, m, young, tick)

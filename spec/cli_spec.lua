@@ -42,6 +42,8 @@ describe("regstore command: usage", function()
     { "migrate", "exactly one of --from-fs, --to-fs, --to-pool" },
     { "migrate --from-fs /a --to-fs /b", "exactly one of" },
     { "migrate --to-fs /b --to-namespace x", "--to-namespace goes with --to-pool" },
+    -- issue 17, 10: a mistyped source imported nothing and exited 0
+    { "migrate --from-fs /nonexistent/regstore-tree", "--from-fs: no directory /nonexistent/regstore-tree" },
     { "fsck --repair x", 'unexpected argument "x"' },
     { "fsck --grace", "--grace needs a value" },
     { "ls / /x", "unexpected argument" },
@@ -127,7 +129,8 @@ describe("regstore command against the cluster #cluster", function()
     assert.equal(1, doc.repaired)
 
     doc = run_json("migrate --to-fs " .. helper.quote(dir) .. " --verify")
-    assert.same({ "bytes", "dry_run", "errors", "files", "skipped", "uploads_skipped", "verified" }, keys(doc))
+    assert.same({ "bytes", "dry_run", "errors", "files", "notes", "skipped", "uploads_skipped", "verified" },
+      keys(doc))
     assert.is_true(doc.files > 0)
     local ns2 = helper.namespace("cli")
     local G2 = string.format("--pool %s --namespace %s ", helper.quote(helper.pool()), helper.quote(ns2))

@@ -256,6 +256,36 @@ return tonumber(arg[2])
     assert(drv:delete(repo))
   end)
 
+  it("draws progress when stderr is a terminal, not a file or a pipe (issue 17, 14)", function()
+    util.push_image(reg:repository("tty"), "cfg t", { "layer t" }, { tag = "v1" })
+    local function on_tty(redirect)
+      local cmd = string.format("%slua5.4 %s %smigrate --dry-run --to-fs %s %s", cli.ENV,
+        helper.quote(cli.ROOT .. "/bin/regstore"), G, helper.quote(dir .. "-tty"), redirect)
+      -- util-linux script runs cmd on a new pseudo-terminal and copies it to stdout
+      local out, rc = helper.sh("script -qec " .. helper.quote(cmd) .. " /dev/null </dev/null")
+      assert.equal(0, rc, out)
+      return out
+    end
+    local ERASE = "\r\27[K"
+    local out = on_tty("")
+    assert.matches(ERASE .. "scan, files ", out, 1, true)
+    assert.matches("files (", out, 1, true) -- the report, after the line was erased
+    assert.is_nil(on_tty("--quiet"):find(ERASE, 1, true))
+    local log = os.tmpname()
+    out = on_tty("2>" .. helper.quote(log))
+    local f = assert(io.open(log, "rb"))
+    local logged = f:read("*a")
+    f:close()
+    os.remove(log)
+    assert.matches("files (", out, 1, true)
+    assert.is_nil(logged:find(ERASE, 1, true), "progress drawn into a file")
+    assert.is_nil(out:find(ERASE, 1, true))
+    out = on_tty("2>&1 | cat")
+    assert.matches("files (", out, 1, true)
+    assert.is_nil(out:find(ERASE, 1, true), "progress drawn into a pipe")
+    assert(drv:delete(util.ROOT .. "/repositories/tty"))
+  end)
+
   it("never prints a key, even when connecting fails", function()
     local _, err, rc = regstore(G .. "gc --dry-run --id nobody --json")
     assert.equal(1, rc)

@@ -217,6 +217,30 @@ describe("policy migrate #cluster", function()
     assert.same(want, util.tree(b))
   end)
 
+  it("skips, with a note, an upload that ends while it is copied (issue 17, 10)", function()
+    export { ["app"] = "v1" }
+    local id = "22222222-0000-4000-8000-000000000001"
+    local up = dir .. R .. "/repositories/app/_uploads/" .. id
+    assert(os.execute("mkdir -p " .. helper.quote(up)))
+    for name, data in pairs { startedat = "2026-01-01T00:00:00Z", data = "part" } do
+      local f = assert(io.open(up .. "/" .. name, "wb"))
+      f:write(data)
+      f:close()
+    end
+    local src = migrate.fs(dir)
+    local real = src.get_content
+    function src.get_content(self, path) -- the upload commits as its first file is read
+      if path:find(id, 1, true) then os.execute("rm -rf " .. helper.quote(up)) end
+      return real(self, path)
+    end
+    local r = assert(migrate.run(src, b))
+    assert.same({}, r.errors)
+    assert.equal(1, r.uploads_skipped)
+    assert.equal(1, #r.notes)
+    assert.matches("vanished during the copy", r.notes[1], 1, true)
+    assert.same(util.tree(a), util.tree(b))
+  end)
+
   it("copies names that contain .regstore- (issue 17, 11)", function()
     local names = { ["app.regstore-cache"] = "v2.regstore-1", ["a/b.regstore-x/c"] = "t.regstore-" }
     export(names)

@@ -9,6 +9,20 @@ local util = require "fixtures.registry.util"
 local cli = require "fixtures.cli"
 local regstore, outputs = cli.run, cli.outputs
 
+-- Whether text is one JSON document that a strict parser takes: Python's
+-- json on a strict UTF-8 decode (lua-cjson lets invalid UTF-8 through).
+-- Returns the status and Python's message.
+local function strict_json(text)
+  local file = os.tmpname()
+  local f = assert(io.open(file, "wb"))
+  f:write(text)
+  f:close()
+  local out, rc = helper.sh("python3 -c 'import json,sys; json.loads(sys.stdin.buffer.read().decode(\"utf-8\"))' <"
+    .. helper.quote(file) .. " 2>&1")
+  os.remove(file)
+  return rc == 0, out
+end
+
 local function keys(t)
   local k = {}
   for key in pairs(t) do k[#k + 1] = key end
@@ -42,6 +56,8 @@ describe("regstore command: usage", function()
     { "migrate", "exactly one of --from-fs, --to-fs, --to-pool" },
     { "migrate --from-fs /a --to-fs /b", "exactly one of" },
     { "migrate --to-fs /b --to-namespace x", "--to-namespace goes with --to-pool" },
+    -- issue 17, 10: a mistyped source imported nothing and exited 0
+    { "migrate --from-fs /nonexistent/regstore-tree", "--from-fs: no directory /nonexistent/regstore-tree" },
     { "fsck --repair x", 'unexpected argument "x"' },
     { "fsck --grace", "--grace needs a value" },
     { "ls / /x", "unexpected argument" },
@@ -65,6 +81,20 @@ describe("regstore command: usage", function()
       assert.matches("usage: ", err, 1, true)
     end)
   end
+
+  it("--json writes invalid UTF-8 as U+FFFD, each byte (issue 17, 13)", function()
+    local enc = require("regstore.cli.json").encode
+    local doc = enc { ["k\xff"] = "a\xc3(b\xed\xa0\x80c\xf0\x9f\x98", ok = "h\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+      nan = 0 / 0, inf = math.huge, n = 3 }
+    assert.is_true(strict_json(doc))
+    local t = json.decode(doc)
+    local R = "\xef\xbf\xbd"
+    assert.equal("a" .. R .. "(b" .. R:rep(3) .. "c" .. R:rep(3), t["k" .. R])
+    assert.equal("h\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", t.ok) -- valid UTF-8 untouched
+    assert.equal(json.null, t.nan)
+    assert.equal(json.null, t.inf)
+    assert.equal(3, t.n)
+  end)
 
   it("exits 2 when no pool is known", function()
     local _, err, rc = regstore("gc --dry-run", "REGSTORE_POOL= ")
@@ -127,7 +157,8 @@ describe("regstore command against the cluster #cluster", function()
     assert.equal(1, doc.repaired)
 
     doc = run_json("migrate --to-fs " .. helper.quote(dir) .. " --verify")
-    assert.same({ "bytes", "dry_run", "errors", "files", "skipped", "uploads_skipped", "verified" }, keys(doc))
+    assert.same({ "bytes", "dry_run", "errors", "files", "notes", "skipped", "uploads_skipped", "verified" },
+      keys(doc))
     assert.is_true(doc.files > 0)
     local ns2 = helper.namespace("cli")
     local G2 = string.format("--pool %s --namespace %s ", helper.quote(helper.pool()), helper.quote(ns2))
@@ -205,6 +236,54 @@ return tonumber(arg[2])
     assert.equal(1, rc)
     assert.matches("script.lua", err, 1, true)
     os.remove(script)
+  end)
+
+  it("--json is strict UTF-8 JSON when the store holds garbage (issue 17, 13)", function()
+    local repo = util.ROOT .. "/repositories/garbage"
+    util.push_image(reg:repository("garbage"), "cfg g", { "layer g" }, { tag = "v1" })
+    assert(drv:put_content(repo .. "/_manifests/tags/bad/current/link", "\xff\xfe garbage \xc3"))
+    local out, err, rc = regstore(G .. "fsck --grace 0s --json")
+    assert.equal(1, rc, err)
+    local ok, why = strict_json(out)
+    assert.is_true(ok, why)
+    local found
+    for _, f in ipairs(json.decode(out).findings) do
+      if f.path == repo .. "/_manifests/tags/bad/current/link" then found = f end
+    end
+    assert.is_table(found, out)
+    assert.equal("bad_link", found.kind)
+    assert.matches("\xef\xbf\xbd\xef\xbf\xbd garbage \xef\xbf\xbd", found.detail, 1, true)
+    assert(drv:delete(repo))
+  end)
+
+  it("draws progress when stderr is a terminal, not a file or a pipe (issue 17, 14)", function()
+    util.push_image(reg:repository("tty"), "cfg t", { "layer t" }, { tag = "v1" })
+    local function on_tty(redirect)
+      local cmd = string.format("%slua5.4 %s %smigrate --dry-run --to-fs %s %s", cli.ENV,
+        helper.quote(cli.ROOT .. "/bin/regstore"), G, helper.quote(dir .. "-tty"), redirect)
+      -- util-linux script runs cmd on a new pseudo-terminal and copies it to stdout
+      local out, rc = helper.sh("script -qec " .. helper.quote(cmd) .. " /dev/null </dev/null")
+      assert.equal(0, rc, out)
+      return out
+    end
+    local ERASE = "\r\27[K"
+    local out = on_tty("")
+    assert.matches(ERASE .. "scan, files ", out, 1, true)
+    assert.matches("files (", out, 1, true) -- the report, after the line was erased
+    assert.is_nil(on_tty("--quiet"):find(ERASE, 1, true))
+    local log = os.tmpname()
+    out = on_tty("2>" .. helper.quote(log))
+    local f = assert(io.open(log, "rb"))
+    local logged = f:read("*a")
+    f:close()
+    os.remove(log)
+    assert.matches("files (", out, 1, true)
+    assert.is_nil(logged:find(ERASE, 1, true), "progress drawn into a file")
+    assert.is_nil(out:find(ERASE, 1, true))
+    out = on_tty("2>&1 | cat")
+    assert.matches("files (", out, 1, true)
+    assert.is_nil(out:find(ERASE, 1, true), "progress drawn into a pipe")
+    assert(drv:delete(util.ROOT .. "/repositories/tty"))
   end)
 
   it("never prints a key, even when connecting fails", function()

@@ -8,50 +8,11 @@ local helper = require "helper"
 local json = require "cjson.safe"
 local oci = require "fixtures.oci"
 local cli = require "fixtures.cli"
-
-local function have(cmd)
-  local _, rc = helper.sh("command -v " .. cmd .. " >/dev/null")
-  return rc == 0
-end
+local distribution = require "fixtures.distribution"
 
 local PORT = 4260 + (tonumber(tostring(os.time()):sub(-2)) % 30)
 
--- docker-registry serving dir on port; returns a stop function.
-local function serve(dir, port)
-  local conf = dir .. ".yml"
-  local f = assert(io.open(conf, "w"))
-  f:write(string.format([[
-version: 0.1
-log:
-  level: error
-storage:
-  filesystem:
-    rootdirectory: %s
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:%d
-]], dir, port))
-  f:close()
-  local pidfile = dir .. ".pid"
-  assert(helper.sh(string.format("docker-registry serve %s >%s.log 2>&1 & echo $! >%s",
-    helper.quote(conf), helper.quote(dir), helper.quote(pidfile))))
-  local up = false
-  for _ = 1, 50 do
-    local out = helper.sh(string.format("curl -s -o /dev/null -w '%%{http_code}' http://127.0.0.1:%d/v2/", port))
-    if out == "200" then up = true break end
-    helper.sh("sleep 0.2")
-  end
-  assert(up, "docker-registry did not come up on port " .. port)
-  return function()
-    helper.sh("kill $(cat " .. helper.quote(pidfile) .. ") 2>/dev/null; sleep 0.3")
-  end, conf
-end
-
-local function skopeo(args)
-  local out, rc = helper.sh("skopeo " .. args .. " 2>&1")
-  assert.equal(0, rc, out)
-end
+local serve, skopeo, files, tag_of = distribution.serve, distribution.skopeo, distribution.files, distribution.tag_of
 
 -- The digests `garbage-collect` names as eligible: blobs, manifests.
 local function distribution_gc(conf, untagged)
@@ -66,27 +27,7 @@ local function distribution_gc(conf, untagged)
   return blobs, manifests
 end
 
-local function files(dir)
-  local t = {}
-  local p = io.popen("cd " .. helper.quote(dir) .. " && find . -type f | sort")
-  for line in p:lines() do
-    local f = assert(io.open(dir .. "/" .. line:sub(3), "rb"))
-    t[line:sub(3)] = f:read("*a")
-    f:close()
-  end
-  p:close()
-  return t
-end
-
--- What the registry's tree says: the digest a tag points at, a blob's bytes.
-local function tag_of(root, repo, tag)
-  local f = assert(io.open(string.format("%s/docker/registry/v2/repositories/%s/_manifests/tags/%s/current/link",
-    root, repo, tag)))
-  local d = f:read("*a")
-  f:close()
-  return d
-end
-
+-- A blob's bytes in a tree.
 local function blob_of(root, d)
   local f = assert(io.open(string.format("%s/docker/registry/v2/blobs/sha256/%s/%s/data", root, d:sub(8, 9), d:sub(8))))
   local s = f:read("*a")
@@ -103,7 +44,7 @@ local function without(list, drop)
   return out
 end
 
-local available = have("docker-registry") and have("skopeo") and have("curl")
+local available = distribution.available
 
 describe("gc and migrate against distribution's docker-registry #cluster", function()
   if not available then

@@ -4,6 +4,7 @@ local helper = require "helper"
 local registry = require "regstore.registry"
 local migrate = require "regstore.policy.migrate"
 local util = require "fixtures.registry.util"
+local lfs = require "lfs"
 
 local R = util.ROOT
 
@@ -47,7 +48,7 @@ describe("policy migrate #cluster", function()
   it("copies nothing from an empty registry", function()
     local r = assert(migrate.run(a, migrate.fs(dir)))
     local none = { dry_run = false, files = 0, bytes = 0, skipped = 0, verified = 0, uploads_skipped = 0,
-      errors = {} }
+      errors = {}, notes = {} }
     assert.same(none, r)
     r = assert(migrate.run(migrate.fs(dir), b, { verify = true }))
     assert.same(none, r)
@@ -70,7 +71,7 @@ describe("policy migrate #cluster", function()
     local n, bytes = 0, 0
     for _, v in pairs(tree) do n, bytes = n + 1, bytes + #v end
     assert.same({ dry_run = false, files = n, bytes = bytes, skipped = 0, verified = 0, uploads_skipped = 1,
-      errors = {} }, r)
+      errors = {}, notes = {} }, r)
     assert.same(prefixed(tree, "docker/registry/v2/"), fs_tree(dir))
 
     r = assert(migrate.run(migrate.fs(dir), b, { verify = true }))
@@ -106,7 +107,7 @@ describe("policy migrate #cluster", function()
     assert.equal(0, first.skipped)
     local again = assert(migrate.run(a, b))
     assert.same({ dry_run = false, files = 0, bytes = 0, skipped = first.files, verified = 0, uploads_skipped = 0,
-      errors = {} }, again)
+      errors = {}, notes = {} }, again)
     -- an interrupted copy: some files missing, one link different
     local gone = R .. "/blobs/sha256/" .. util.digest("l1"):sub(8, 9) .. "/" .. util.digest("l1"):sub(8) .. "/data"
     assert(b:delete(gone))
@@ -137,5 +138,118 @@ describe("policy migrate #cluster", function()
     assert(migrate.run(migrate.fs(dir), a))
     r = assert(migrate.run(migrate.fs(dir), a, { verify = true }))
     assert.equal(1, #r.errors)
+  end)
+
+  -- lfs.dir of the tree, with fn(dir) run first for each directory listed
+  -- (a fault: remove it, or fail as an unreadable directory would).
+  local function with_listing(fn, body)
+    local real = lfs.dir
+    lfs.dir = function(d)
+      fn(d)
+      return real(d)
+    end
+    local ok, err = pcall(body)
+    lfs.dir = real
+    assert(ok, err)
+  end
+
+  local function export(repos)
+    for name, tag in pairs(repos) do
+      util.push_image(reg:repository(name), "cfg " .. name, { "layer of " .. name }, { tag = tag })
+    end
+    assert.same({}, assert(migrate.run(a, migrate.fs(dir))).errors)
+  end
+
+  it("fails, naming it, when a directory of the source cannot be read (issue 17, 10)", function()
+    export { ["app"] = "v1", ["zz/last"] = "v2" }
+    local bad = dir .. R .. "/repositories/app/_manifests/tags"
+    local r, msg, code
+    with_listing(function(d)
+      if d == bad then error("cannot open " .. d .. ": Permission denied") end
+    end, function()
+      r, msg, code = migrate.run(migrate.fs(dir), b)
+    end)
+    assert.is_nil(r, "an unreadable directory is not an empty tree")
+    assert.matches(bad, msg, 1, true)
+    assert.matches("Permission denied", msg, 1, true)
+    assert.equal("io", code)
+    assert.same({}, util.tree(b)) -- nothing copied from a partial listing
+  end)
+
+  it("fails when a directory outside _uploads vanishes mid-walk (issue 17, 10)", function()
+    export { ["app"] = "v1", ["zz/last"] = "v2" }
+    local gone = dir .. R .. "/repositories/app/_manifests/tags/v1"
+    local r, msg, code
+    with_listing(function(d)
+      if d == gone then assert(os.execute("rm -rf " .. helper.quote(d))) end
+    end, function()
+      r, msg, code = migrate.run(migrate.fs(dir), b)
+    end)
+    assert.is_nil(r, "a tree that lost a tag mid-walk is not copied as complete")
+    assert.matches(gone, msg, 1, true)
+    assert.equal("not_found", code)
+  end)
+
+  it("skips, with a note, an upload that ends (vanishes) mid-walk (issue 17, 10)", function()
+    export { ["app"] = "v1", ["zz/last"] = "v2" }
+    local ups = dir .. R .. "/repositories/app/_uploads/"
+    for _, id in ipairs { "11111111-0000-4000-8000-000000000001", "11111111-0000-4000-8000-000000000002" } do
+      assert(os.execute("mkdir -p " .. helper.quote(ups .. id)))
+      for name, data in pairs { startedat = "2026-01-01T00:00:00Z", data = "part" } do
+        local f = assert(io.open(ups .. id .. "/" .. name, "wb"))
+        f:write(data)
+        f:close()
+      end
+    end
+    local gone = ups .. "11111111-0000-4000-8000-000000000001"
+    local r
+    with_listing(function(d)
+      if d == gone then assert(os.execute("rm -rf " .. helper.quote(d))) end
+    end, function()
+      r = assert(migrate.run(migrate.fs(dir), b))
+    end)
+    assert.same({}, r.errors)
+    assert.equal(1, #r.notes)
+    assert.matches(gone, r.notes[1], 1, true)
+    local want = prefixed(util.tree(a), "")
+    want["repositories/app/_uploads/11111111-0000-4000-8000-000000000002/data"] = "part"
+    want["repositories/app/_uploads/11111111-0000-4000-8000-000000000002/startedat"] = "2026-01-01T00:00:00Z"
+    assert.same(want, util.tree(b))
+  end)
+
+  it("skips, with a note, an upload that ends while it is copied (issue 17, 10)", function()
+    export { ["app"] = "v1" }
+    local id = "22222222-0000-4000-8000-000000000001"
+    local up = dir .. R .. "/repositories/app/_uploads/" .. id
+    assert(os.execute("mkdir -p " .. helper.quote(up)))
+    for name, data in pairs { startedat = "2026-01-01T00:00:00Z", data = "part" } do
+      local f = assert(io.open(up .. "/" .. name, "wb"))
+      f:write(data)
+      f:close()
+    end
+    local src = migrate.fs(dir)
+    local real = src.get_content
+    function src.get_content(self, path) -- the upload commits as its first file is read
+      if path:find(id, 1, true) then os.execute("rm -rf " .. helper.quote(up)) end
+      return real(self, path)
+    end
+    local r = assert(migrate.run(src, b))
+    assert.same({}, r.errors)
+    assert.equal(1, r.uploads_skipped)
+    assert.equal(1, #r.notes)
+    assert.matches("vanished during the copy", r.notes[1], 1, true)
+    assert.same(util.tree(a), util.tree(b))
+  end)
+
+  it("copies names that contain .regstore- (issue 17, 11)", function()
+    local names = { ["app.regstore-cache"] = "v2.regstore-1", ["a/b.regstore-x/c"] = "t.regstore-" }
+    export(names)
+    local tree = util.tree(a)
+    assert.same(prefixed(tree, "docker/registry/v2/"), fs_tree(dir))
+    local r = assert(migrate.run(migrate.fs(dir), b))
+    assert.same({}, r.errors)
+    assert.same(tree, util.tree(b))
+    assert.same({ "a/b.regstore-x/c", "app.regstore-cache" }, assert(registry.new(b):repositories()))
+    assert.same({ "v2.regstore-1" }, assert(registry.new(b):repository("app.regstore-cache").tags:list()))
   end)
 end)

@@ -184,7 +184,9 @@ function cli.main(argv)
   env.finish()
   if env.drv then env.drv:close() end
   if not ok then
-    io.stderr:write("regstore: ", connect.scrub(status), "\n")
+    -- a raised error still answers --json with its error document
+    if env.json then return env.fail(tostring(status), "internal") end
+    io.stderr:write("regstore: ", connect.scrub(tostring(status)), "\n")
     return 1
   end
   return status or 0

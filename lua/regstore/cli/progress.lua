@@ -8,9 +8,12 @@ local duration = require "regstore.cli.duration"
 
 local progress = {}
 
---- Whether stderr is a terminal.
+--- Whether stderr is a terminal. The shell that os.execute starts shares
+-- this process' fd 2, which test -t 2 asks about; it must not be redirected
+-- (a "2>/dev/null" here once made it ask about /dev/null: never a terminal).
+-- test writes nothing, so there is nothing to hide.
 function progress.stderr_is_tty()
-  local ok = os.execute("test -t 2 2>/dev/null")
+  local ok = os.execute("test -t 2")
   return ok == true or ok == 0
 end
 

@@ -4,13 +4,26 @@
 -- filesystem driver. Driver path /a/b is the file <dir>/a/b, as the
 -- filesystem driver's `rootdirectory` maps it.
 --
--- Writers write <file>.regstore-<uuid> and rename it over the file on
--- commit: a file is whole or absent, as a RADOS commit is, so an
--- interrupted migrate leaves nothing half-written for the next run to skip.
+-- Writers write a temporary beside the file and rename it over the file on
+-- commit: a file is whole or absent, as a RADOS commit is. A temporary is
+-- named <file>#regstore-<uuid>: '#' is in no name distribution's grammar
+-- can produce (repository components, tags, digests, its own file names;
+-- the driver's paths are [A-Za-z0-9._-]), so a temporary never hides a
+-- file of the tree, and one that a killed run left is known for what it is:
+-- the walk never shows it, and removes it when asked (migrate asks of its
+-- destination).
+--
+-- The walk fails on anything it cannot read (code "io", the directory's
+-- message), so that a partial listing is never taken for the whole tree.
+-- An entry that vanishes between its listing and its reading is handed to
+-- opts.vanished(path, is_dir, file): true skips it (a live registry
+-- removes an upload's directory when the upload ends), anything else fails
+-- the walk with "not_found" naming the file. Without opts, it fails.
 -- Needs LuaFileSystem (Debian's lua-filesystem).
 
 local lfs = require "lfs"
 local regstore = require "regstore"
+local crashpoint = require "regstore.policy.crashpoint"
 
 local fsdir = {}
 
@@ -19,6 +32,25 @@ Dir.__index = Dir
 
 local function fail(code, fmt, ...)
   return nil, "regstore: " .. string.format(fmt, ...), code
+end
+
+fsdir.TEMPORARY = "#regstore-"
+
+--- Whether a file name is a writer's temporary.
+function fsdir.is_temporary(name)
+  return name:find(fsdir.TEMPORARY, 1, true) ~= nil
+end
+
+--- Whether dir is an existing directory.
+function fsdir.is_dir(dir)
+  return lfs.attributes(dir, "mode") == "directory"
+end
+
+-- A failed open of file: not_found when it is not there, io otherwise (a
+-- permission, a read error): the caller must not take it for absence.
+local function open_failed(file, err)
+  if lfs.attributes(file) then return fail("io", "%s", err) end
+  return fail("not_found", "%s", err)
 end
 
 function Dir:file(path) return self.dir .. path end
@@ -35,11 +67,15 @@ function Dir:stat(path)
 end
 
 function Dir:get_content(path)
-  local f, err = io.open(self:file(path), "rb")
-  if not f then return fail("not_found", "%s", err) end
-  local s = f:read("*a")
+  local file = self:file(path)
+  local f, err = io.open(file, "rb")
+  if not f then return open_failed(file, err) end
+  local s, rerr = f:read("*a")
   f:close()
-  if not s then return fail("is_dir", "%s is a directory", self:file(path)) end
+  if not s then
+    if lfs.attributes(file, "mode") == "directory" then return fail("is_dir", "%s is a directory", file) end
+    return fail("io", "%s: %s", file, tostring(rerr))
+  end
   return s
 end
 
@@ -71,6 +107,7 @@ function Writer:hash(h) self.h = h return self end
 function Writer:commit()
   local ok, err = self.f:close()
   self.done = true
+  crashpoint.reach("migrate.fs_closed")
   if ok then ok, err = os.rename(self.tmp, self.target) end
   if not ok then
     os.remove(self.tmp)
@@ -95,10 +132,11 @@ function Dir:writer(path)
   local target = self:file(path)
   local ok, err = make_parents(target)
   if not ok then return fail("io", "%s: %s", target, err) end
-  local tmp = target .. ".regstore-" .. regstore.uuid()
+  local tmp = target .. fsdir.TEMPORARY .. regstore.uuid()
   local f
   f, err = io.open(tmp, "wb")
   if not f then return fail("io", "%s", err) end
+  crashpoint.reach("migrate.fs_opened")
   return setmetatable({ f = f, tmp = tmp, target = target, n = 0 }, Writer)
 end
 
@@ -114,8 +152,11 @@ end
 local Reader = {}
 Reader.__index = Reader
 
+-- nil at the end; nil, message, "io" on a read error (not an end: a
+-- truncated copy of a link would be committed as whole).
 function Reader:read(n)
-  local s = self.f:read(n)
+  local s, err = self.f:read(n)
+  if s == nil and err then return fail("io", "%s: %s", self.file, err) end
   if s == nil or s == "" then return nil end
   return s
 end
@@ -123,29 +164,74 @@ end
 function Reader:close() self.f:close() return true end
 
 function Dir:reader(path)
-  local f, err = io.open(self:file(path), "rb")
-  if not f then return fail("not_found", "%s", err) end
-  return setmetatable({ f = f }, Reader)
+  local file = self:file(path)
+  local f, err = io.open(file, "rb")
+  if not f then return open_failed(file, err) end
+  return setmetatable({ f = f, file = file }, Reader)
+end
+
+-- The names in a directory, sorted (byte order, as the driver walks), and
+-- the temporaries in it; or nil, message, code (not_found when the
+-- directory is not there, io when it is but cannot be read).
+local function names_in(file)
+  local ok, iter, state = pcall(lfs.dir, file)
+  if not ok then return open_failed(file, tostring(iter)) end
+  local names, temps = {}, {}
+  ok, iter = pcall(function()
+    for name in iter, state do
+      if fsdir.is_temporary(name) then
+        temps[#temps + 1] = file .. "/" .. name
+      elseif name ~= "." and name ~= ".." then
+        names[#names + 1] = name
+      end
+    end
+  end)
+  if not ok then return fail("io", "%s: %s", file, tostring(iter)) end
+  table.sort(names)
+  return names, temps
+end
+
+-- With opts.remove_temporaries, removes them (a killed run's), telling
+-- opts.temporary of each; a temporary gone meanwhile is fine.
+local function temporaries(temps, opts)
+  if not opts.remove_temporaries then return true end
+  for _, t in ipairs(temps) do
+    local ok, err = os.remove(t)
+    if not ok and lfs.attributes(t) then return fail("io", "%s", err) end
+    if opts.temporary then opts.temporary(t) end
+  end
+  return true
+end
+
+-- An entry gone between its listing and its reading: skipped when
+-- opts.vanished says so, else a failure naming it.
+local function vanished(self, p, is_dir, opts)
+  if opts.vanished and opts.vanished(p, is_dir, self:file(p)) == true then return true end
+  return fail("not_found", "%s vanished during the walk", self:file(p))
 end
 
 -- Depth-first, children in byte order, as the driver walks.
-local function walk(self, path, fn)
-  local names = {}
-  local file = self:file(path)
-  local ok, iter, state = pcall(lfs.dir, file)
-  if not ok then return fail("not_found", "%s", tostring(iter)) end
-  for name in iter, state do
-    if name ~= "." and name ~= ".." and not name:find("%.regstore%-") then names[#names + 1] = name end
+local function walk(self, path, fn, opts, top)
+  local names, temps, code = names_in(self:file(path))
+  if not names then -- temps is the message
+    if code == "not_found" and not top then return vanished(self, path, true, opts) end
+    return nil, temps, code
   end
-  table.sort(names)
+  local ok, msg
+  ok, msg, code = temporaries(temps, opts)
+  if not ok then return nil, msg, code end
   for _, name in ipairs(names) do
     local p = path .. "/" .. name
     local a = lfs.attributes(self:file(p))
-    if a then
+    if not a then
+      ok, msg, code = vanished(self, p, false, opts)
+      if not ok then return nil, msg, code end
+    else
       local r = fn(info_of(p, a))
       if r == "stop" then return "stop" end
       if a.mode == "directory" and r ~= "skip" then
-        local w, msg, code = walk(self, p, fn)
+        local w
+        w, msg, code = walk(self, p, fn, opts)
         if w == "stop" then return "stop" end
         if not w then return nil, msg, code end
       end
@@ -154,8 +240,12 @@ local function walk(self, path, fn)
   return true
 end
 
-function Dir:walk(path, fn)
-  local r, msg, code = walk(self, path, fn)
+--- The driver's walk, and opts (a directory store's own): { vanished =
+-- function(path, is_dir, file) -> true to skip, remove_temporaries = true,
+-- temporary = function(file) (after one was removed) }. A root that is not
+-- there is not_found, as the driver answers.
+function Dir:walk(path, fn, opts)
+  local r, msg, code = walk(self, path, fn, opts or {}, true)
   if not r then return nil, msg, code end
   return true
 end

@@ -7,10 +7,12 @@
 --     verify = false, progress = nil, piece = 1048576,
 --   })
 --   --> { dry_run, files, bytes, skipped, verified, uploads_skipped,
---   --     errors = { messages } }
+--   --     errors = { messages }, notes = { messages } }
 --   -- files/bytes: copied (or to copy, in a dry run); skipped: identical
---   --   already; verified: blobs whose destination bytes were hashed
---   -- or nil, message, code when the source cannot be walked
+--   --   already; verified: blobs whose destination bytes were hashed;
+--   --   notes: what was benign and skipped or cleaned (below)
+--   -- or nil, message, code when the source or destination cannot be
+--   --   walked whole (nothing is copied then)
 --   migrate.fs(dir) gives a directory as a store (fsdir.new).
 --
 -- Streaming: a file moves in pieces of `piece` bytes from a reader to a
@@ -36,11 +38,26 @@
 -- walk, and an upload without its data cannot go on anywhere (its hash
 -- states promise bytes that are not there): such an upload is not copied
 -- (counted in `uploads_skipped`); its client starts it again.
+--
+-- Read errors: a source or destination that cannot be listed whole fails
+-- the run before anything is copied (a partial listing is not the tree); a
+-- file that cannot be read is an error of the report. Only a root that is
+-- not there at all is an empty tree. A live source (a registry serving
+-- from a filesystem tree while it is copied): an upload that ends (its
+-- _uploads/<id> removed) during the walk or the copy is skipped with a
+-- note, as its client is done with it; anything else vanishing fails.
+--
+-- Kills: a directory destination's temporaries (fsdir.lua) that a killed
+-- run left are removed by the next run, and so is the uncommitted data a
+-- killed writer left at a driver's path before it is written again (a note
+-- each), so a re-run completes the tree and leaves nothing else in it. crashpoint.reach("migrate.*")
+-- marks each step between file operations for the crash spec.
 
 local regstore = require "regstore"
 local paths = require "regstore.registry.paths"
 local context = require "regstore.policy.context"
 local fsdir = require "regstore.policy.fsdir"
+local crashpoint = require "regstore.policy.crashpoint"
 
 local migrate = {}
 
@@ -76,6 +93,7 @@ end
 local function copy_small(src, dst, from, to, digest, on_bytes)
   local data, msg, code = src:get_content(from)
   if not data then return nil, msg, code end
+  crashpoint.reach("migrate.small_read")
   if digest and digest:find("^sha256:") then
     local got = "sha256:" .. regstore.sha256():update(data):hexdigest()
     if got ~= digest then
@@ -89,9 +107,23 @@ local function copy_small(src, dst, from, to, digest, on_bytes)
   return #data
 end
 
+-- Before a stream to a path dst does not hold: a driver keeps the
+-- uncommitted data of a killed writer (a killed run's) until the path is
+-- deleted or fsck repairs it, and a new writer would not take it over;
+-- deleting the path drops it (a directory store has no such thing). True
+-- when there was some.
+local function drop_uncommitted(dst, to, held)
+  if held or not dst.delete then return false end
+  return dst:delete(to) == true
+end
+
 -- Streams src's file to dst's; checks the digest of a blob before commit.
-local function copy(src, dst, from, to, digest, piece, on_bytes, size)
+-- held: whether dst holds a file at the path already.
+local function copy(src, dst, from, to, digest, piece, on_bytes, size, held, notes)
   if size <= piece then return copy_small(src, dst, from, to, digest, on_bytes) end
+  if drop_uncommitted(dst, to, held) then
+    notes[#notes + 1] = string.format("regstore: dropped %s's uncommitted data of an interrupted run", to)
+  end
   local r, msg, code = src:reader(from)
   if not r then return nil, msg, code end
   local w
@@ -106,6 +138,7 @@ local function copy(src, dst, from, to, digest, piece, on_bytes, size)
     if not s then break end
     local ok, wmsg, wcode = w:write(s)
     if not ok then msg, code = wmsg, wcode break end
+    crashpoint.reach("migrate.piece_written")
     n = n + #s
     on_bytes(#s)
   end
@@ -135,8 +168,24 @@ local function identical(src, dst, from, to, size, digest, have)
   return a ~= nil and a == b
 end
 
+-- The upload directory (rel to the root) a path lies in, or nil.
+local function upload_of(rel)
+  return rel:match("^(/repositories/.+/_uploads/[^/]+)") or rel:match("^(/repositories/.+/_uploads)$")
+end
+
+-- A walk that failed with not_found is an empty tree only when its root is
+-- not there (a walk of a directory store also says not_found of a
+-- directory that vanished under it, and a tree may lose its root mid-walk).
+local function walk_failed(store, root, msg, code)
+  if code == "not_found" then
+    local _, _, scode = store:stat(root)
+    if scode == "not_found" then return true end
+  end
+  return nil, msg, code
+end
+
 -- Every file under root: array of { rel, size }, total bytes.
-local function files_of(store, root, tick)
+local function files_of(store, root, tick, notes)
   local out, bytes = {}, 0
   local ok, msg, code = store:walk(root, function(info)
     if not info.is_dir then
@@ -144,8 +193,16 @@ local function files_of(store, root, tick)
       bytes = bytes + info.size
       tick("scan", { files = #out, bytes = bytes })
     end
-  end)
-  if not ok and code ~= "not_found" then return nil, msg, code end
+  end, { vanished = function(path, _, file)
+    if not upload_of(path:sub(#root + 1)) then return false end
+    notes[#notes + 1] = string.format("regstore: %s vanished during the walk (an upload that ended): skipped", file)
+    return true
+  end })
+  if not ok then
+    ok, msg, code = walk_failed(store, root, msg, code)
+    if not ok then return nil, msg, code end
+    return {}, 0
+  end
   return out, bytes
 end
 
@@ -170,11 +227,22 @@ local function without_dataless_uploads(list)
   return out, n
 end
 
--- What dst holds under root: { [rel] = info }.
-local function index_of(store, root)
+-- What dst holds under root: { [rel] = info }. A directory's temporaries
+-- that a killed run left are removed (not in a dry run), a note each.
+local function index_of(store, root, dry_run, notes)
   local out = {}
-  local ok, msg, code = store:walk(root, function(info) out[info.path:sub(#root + 1)] = info end)
-  if not ok and code ~= "not_found" then return nil, msg, code end
+  local ok, msg, code = store:walk(root, function(info) out[info.path:sub(#root + 1)] = info end, {
+    remove_temporaries = not dry_run,
+    temporary = function(file)
+      notes[#notes + 1] = string.format("regstore: removed %s, a temporary of an interrupted run", file)
+      crashpoint.reach("migrate.temporary_removed")
+    end,
+  })
+  if not ok then
+    ok, msg, code = walk_failed(store, root, msg, code)
+    if not ok then return nil, msg, code end
+    return {}
+  end
   return out
 end
 
@@ -188,18 +256,23 @@ function migrate.run(src, dst, opts)
   local piece = context.seconds(opts, "piece", migrate.PIECE, "run")
   local tick = context.progress(opts)
   local report = { dry_run = opts.dry_run and true or false, files = 0, bytes = 0, skipped = 0,
-    verified = 0, uploads_skipped = 0, errors = {} }
-  local list, total, code = files_of(src, sroot, tick)
+    verified = 0, uploads_skipped = 0, errors = {}, notes = {} }
+  local list, total, code = files_of(src, sroot, tick, report.notes)
   if not list then return nil, total, code end
+  crashpoint.reach("migrate.scanned")
   list, report.uploads_skipped = without_dataless_uploads(list)
   local have, msg
-  have, msg, code = index_of(dst, droot)
+  have, msg, code = index_of(dst, droot, report.dry_run, report.notes)
   if not have then return nil, msg, code end
-  local done = 0
+  crashpoint.reach("migrate.indexed")
+  local done, ended = 0, {}
   for i, f in ipairs(list) do
     local from, to = sroot .. f.rel, droot .. f.rel
     local digest = blob_digest(f.rel)
-    if identical(src, dst, from, to, f.size, digest, have[f.rel]) then
+    local up = upload_of(f.rel)
+    if up and ended[up] then
+      done = done + f.size -- the rest of an upload that ended
+    elseif identical(src, dst, from, to, f.size, digest, have[f.rel]) then
       report.skipped = report.skipped + 1
       done = done + f.size
     elseif report.dry_run then
@@ -207,13 +280,20 @@ function migrate.run(src, dst, opts)
       report.bytes = report.bytes + f.size
     else
       local n
-      n, msg = copy(src, dst, from, to, digest, piece, function(k)
+      n, msg, code = copy(src, dst, from, to, digest, piece, function(k)
         done = done + k
         tick("copy", { files = i, total_files = #list, bytes = done, total_bytes = total })
-      end, f.size)
+      end, f.size, have[f.rel] ~= nil, report.notes)
       if n then
         report.files = report.files + 1
         report.bytes = report.bytes + n
+        crashpoint.reach("migrate.copied")
+      elseif up and code == "not_found" and select(3, src:stat(from)) == "not_found" then
+        -- a live source: the upload ended (committed or cancelled) meanwhile
+        ended[up] = true
+        report.uploads_skipped = report.uploads_skipped + 1
+        report.notes[#report.notes + 1] = string.format(
+          "regstore: %s vanished during the copy (an upload that ended): skipped", from)
       else
         report.errors[#report.errors + 1] = msg
       end

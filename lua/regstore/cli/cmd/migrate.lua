@@ -1,5 +1,6 @@
 --- regstore migrate: policy/migrate.lua from the command line.
 local migrate = require "regstore.policy.migrate"
+local fsdir = require "regstore.policy.fsdir"
 local connect = require "regstore.cli.connect"
 local human = require("regstore.cli.progress").human
 
@@ -21,7 +22,12 @@ identical already (resumable), checks each blob's digest as it streams;
 --verify also reads back and hashes every blob at the destination.
 An upload in progress whose data the source does not show (uncommitted in
 RADOS) is not copied: it could not go on (uploads_skipped).
-JSON: {"dry_run","files","bytes","skipped","verified","uploads_skipped","errors":[...]}.]],
+A source or destination that cannot be listed whole fails the run (exit 1,
+naming what could not be read) before anything is copied; a file that cannot
+be read is an error (exit 1). From a live tree, an upload that ends while it
+is copied is skipped with a note. After a kill, running it again completes
+the tree, and removes the temporaries the kill left in a --to-fs DIR.
+JSON: {"dry_run","files","bytes","skipped","verified","uploads_skipped","errors":[...],"notes":[...]}.]],
   options = {
     { "from-fs", "string", "import from a filesystem-driver tree", "DIR" },
     { "to-fs", "string", "export into a filesystem-driver tree", "DIR" },
@@ -36,6 +42,10 @@ JSON: {"dry_run","files","bytes","skipped","verified","uploads_skipped","errors"
     local n = (o.from_fs and 1 or 0) + (o.to_fs and 1 or 0) + (o.to_pool and 1 or 0)
     if n ~= 1 then return nil, "give exactly one of --from-fs, --to-fs, --to-pool" end
     if o.to_namespace and not o.to_pool then return nil, "--to-namespace goes with --to-pool" end
+    -- a mistyped source would otherwise import an empty tree and succeed
+    if o.from_fs and not fsdir.is_dir(o.from_fs) then
+      return nil, "--from-fs: no directory " .. o.from_fs
+    end
     return true
   end,
   run = function(env)
@@ -61,7 +71,8 @@ JSON: {"dry_run","files","bytes","skipped","verified","uploads_skipped","errors"
       env.print("%d files (%s) %s, %d identical skipped, %d blobs verified, %d uploads without data skipped",
         report.files, human(report.bytes), report.dry_run and "to copy" or "copied", report.skipped,
         report.verified, report.uploads_skipped)
-      for _, e in ipairs(report.errors) do io.stderr:write("regstore: ", e, "\n") end
+      for _, n in ipairs(report.notes) do io.stderr:write("regstore: ", (n:gsub("^regstore: ", "")), "\n") end
+      for _, e in ipairs(report.errors) do io.stderr:write("regstore: ", (e:gsub("^regstore: ", "")), "\n") end
     end
     return #report.errors > 0 and 1 or 0
   end,

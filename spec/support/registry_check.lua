@@ -236,11 +236,15 @@ function check.check(drv, root)
         local refs = manifest(d)
         if refs then
           for _, b in ipairs(refs.blobs) do
-            if not r.layers[b] then problem("%s: manifest %s references %s, not linked in the repository", name, d, b) end
+            if not r.layers[b] then
+              problem("%s: manifest %s references %s, not linked in the repository", name, d, b)
+            end
             if not blobs[b] then problem("%s: manifest %s references %s, missing from blobs/", name, d, b) end
           end
           for _, c in ipairs(refs.children) do
-            if not r.revisions[c] then problem("%s: index %s has child %s, not a revision of the repository", name, d, c) end
+            if not r.revisions[c] then
+              problem("%s: index %s has child %s, not a revision of the repository", name, d, c)
+            end
           end
         end
       end
@@ -298,7 +302,9 @@ local function pull_manifest(repo, name, d, depth, seen)
   if depth > 8 then return nil, "index nesting deeper than 8 at " .. d end
   local content, msg, code = repo.manifests:get(d)
   if not content then return nil, string.format("manifest %s@%s: %s (%s)", name, d, tostring(msg), tostring(code)) end
-  if sha256(content) ~= d then return nil, string.format("manifest %s@%s: content hashes to %s", name, d, sha256(content)) end
+  if sha256(content) ~= d then
+    return nil, string.format("manifest %s@%s: content hashes to %s", name, d, sha256(content))
+  end
   local refs, why = check.references(content)
   if not refs then return nil, string.format("manifest %s@%s: %s", name, d, why) end
   for _, b in ipairs(refs.blobs) do

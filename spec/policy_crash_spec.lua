@@ -157,7 +157,7 @@ local function verify(drv, ns, st, cmd)
   local problems = {}
   local function add(fmt, ...) problems[#problems + 1] = string.format(fmt, ...) end
   local ok, err = pcall(function()
-    for _, p in ipairs(check.check(drv, R)) do add("registry_check: %s", p) end
+    for _, p in ipairs(check.check(drv, R, { history = true })) do add("registry_check: %s", p) end
   end)
   if not ok then add("registry_check raised: %s", tostring(err)) end
   local reg = registry.new(drv)

@@ -5,7 +5,7 @@
 -- itself here. Only the path mapper and the driver are used.
 --
 --   local check = require "support.registry_check"
---   local problems = check.check(drv, root)  -- { "message", ... }, {} when fine
+--   local problems = check.check(drv, root [, { history = true }])  -- {} when fine
 --   local ok, why = check.pullable(reg, "repo/name", "tag" or "sha256:...")
 --   check.assert_clean(drv, root, what)     -- raises with every problem
 --
@@ -20,7 +20,12 @@
 --     is a revision of the repository;
 --   * every link (revision, layer, tag current, tag index) holds a digest,
 --     the one its path names where the path names one, and no link names a
---     missing blob;
+--     missing blob -- except a tag's history (tags/<tag>/index/...), which
+--     distribution itself leaves naming a manifest a client deleted after
+--     the tag moved on (its manifest delete unlinks the revision only, its
+--     gc cleans history only for what it deletes); check(drv, root,
+--     { history = true }) holds those too, and check.history_problems(drv,
+--     root) lists them alone;
 --   * nothing is left under <root>/_gc (gc's quarantine: parked blobs,
 --     revisions, layer links).
 --
@@ -124,8 +129,10 @@ end
 
 --- The problems of the tree at root (default /docker/registry/v2): a
 -- sorted list of strings, empty when every invariant above holds.
-function check.check(drv, root)
+function check.check(drv, root, opts)
   root = root or paths.DEFAULT_ROOT
+  local strict_history = opts and opts.history
+  local history = {}
   local mapper = paths.new(root)
   local problems = {}
   local function problem(fmt, ...) problems[#problems + 1] = string.format(fmt, ...) end
@@ -263,12 +270,23 @@ function check.check(drv, root)
       end
       for _, d in ipairs(sorted_keys(t.index)) do
         link(t.index[d], d)
-        if not blobs[d] then problem("%s:%s history (index) names %s, a missing blob", name, tag, d) end
+        if not blobs[d] then
+          local msg = string.format("%s:%s history (index) names %s, a missing blob", name, tag, d)
+          history[#history + 1] = msg
+          if strict_history then problems[#problems + 1] = msg end
+        end
       end
     end
   end
   table.sort(problems)
-  return problems
+  table.sort(history)
+  return problems, history
+end
+
+--- The tag-history links (tags/<tag>/index/...) that name a missing blob.
+function check.history_problems(drv, root)
+  local _, history = check.check(drv, root)
+  return history
 end
 
 --- Raises with every problem of check() (what: a label for the message).

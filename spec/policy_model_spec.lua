@@ -14,7 +14,8 @@
 --     child looping purge_uploads.run{ older_than = 0 } and fsck.run{ repair,
 --     grace = 0 }, all through support/faulty.lua (timeout/io on a fraction
 --     of reads: 0, RATE/20, RATE/5 or RATE, changing run by run, so that
---     runs fail at every depth and some go through). A run that fails (nil, msg, code) is allowed; raising
+--     runs fail at every depth and some go through; one run in three fails
+--     30% of the reads of tag links only). A run that fails (nil, msg, code) is allowed; raising
 --     is not; losing data is not.
 -- Then, with every child stopped, one clean gc (delete_untagged, grace 0)
 -- and fsck --repair (grace 0) without faults, and the model's verdict:
@@ -178,7 +179,11 @@ local drv = assert(rs.connect { pool = os.getenv "REGSTORE_POOL", namespace = ns
 -- the fault rate varies per run (0, rate/20, rate/5, rate): at the full
 -- rate a run that reads the whole tree fails at its first reads; lower
 -- ones make runs fail at every depth, and some runs go through
-local RATES = { 0, rate / 20, rate / 5, rate }
+-- Another kind of run fails 30% of the reads of tag links only (a store
+-- slow on one directory): what a policy decides from a tag it could not
+-- read is what this checks.
+local RATES = { 0, "tags", rate / 20, rate / 5, "tags", rate }
+local function on_tags(_, path) return path:find("/_manifests/tags/", 1, true) ~= nil end
 local faults = 0
 local log = assert(io.open(logfile, "w"))
 local t_end = rs.clock() + secs
@@ -199,7 +204,9 @@ while rs.clock() < t_end do
     name, fn = "fsck", function() return fsck.run(f, { repair = true, grace = 0, root = R }) end
   end
   local r = RATES[k % #RATES + 1]
-  f = faulty.wrap(drv, { rate = r, codes = { "timeout", "io" }, seed = seed * 31 + #which * 1000003 + k })
+  local fopts = { rate = r, codes = { "timeout", "io" }, seed = seed * 31 + #which * 1000003 + k }
+  if r == "tags" then fopts.rate, fopts.when = 0.3, on_tags end
+  f = faulty.wrap(drv, fopts)
   L("start", name, k, "fault rate " .. r)
   local ok, rep, msg, code = pcall(fn)
   faults = faults + #f.failures

@@ -188,8 +188,9 @@ local faults = 0
 local log = assert(io.open(logfile, "w"))
 local t_end = rs.clock() + secs
 local counts = { runs = 0, failed = 0, raised = 0, errors = 0, manifests_deleted = 0, blobs_deleted = 0 }
+local mode = "-" -- the fault mode of the run, on every line (a loss names the run's faults)
 local function L(...)
-  log:write(string.format("%.3f", rs.clock()), "\t", table.concat({ ... }, "\t"), "\n")
+  log:write(string.format("%.3f", rs.clock()), "\t", table.concat({ ... }, "\t"), "\t[faults: ", mode, "]\n")
   log:flush()
 end
 local k, f = 0, nil
@@ -207,7 +208,8 @@ while rs.clock() < t_end do
   local fopts = { rate = r, codes = { "timeout", "io" }, seed = seed * 31 + #which * 1000003 + k }
   if r == "tags" then fopts.rate, fopts.when = 0.3, on_tags end
   f = faulty.wrap(drv, fopts)
-  L("start", name, k, "fault rate " .. r)
+  mode = r == "tags" and "30% of tag-link reads" or string.format("%.4f of reads", r)
+  L("start", name, k)
   local ok, rep, msg, code = pcall(fn)
   faults = faults + #f.failures
   counts.runs = counts.runs + 1

@@ -139,6 +139,9 @@ local function build(drv, with_findings)
     local parked = util.digest("app layer 2")
     assert(drv:move(P:path_for("blob_data", { digest = parked }), P:path_for("quarantine_blob", { digest = parked })))
   end
+  -- "older than 0 s" is strictly older (as distribution's Before): the
+  -- uploads started this second are not yet
+  helper.sh("sleep 1.1")
   return st
 end
 

@@ -32,7 +32,7 @@
 -- stat says not_found just before), a missing layer link of a manifest and
 -- a missing revision link a tag or an index names are written again when
 -- the data is there (then the data is checked again, as a push checks
--- it, and the link taken back if it went meanwhile), parked things are
+-- it, and the link parked again if it went meanwhile), parked things are
 -- moved back (gc then decides again). A tag whose link is garbage, or that
 -- names a digest with no data anywhere (blobs/ nor quarantine), goes. Nothing
 -- younger than grace is touched; a bad manifest is only reported (its
@@ -108,12 +108,17 @@ end
 
 -- Writes a missing link as a push would, then checks that the blob it
 -- makes reachable is still there (as an upload commit and a manifest put
--- do, so that a gc running beside keeps it or the link is taken back).
+-- do): a gc running beside either sees the link in its second mark and
+-- keeps the blob, or parked the blob before this check, which then finds
+-- it gone: the link is taken back, PARKED rather than deleted (that gc may
+-- have put its own parked copy back meanwhile, found this link there and
+-- dropped its copy: a parked link is never lost, the next gc or fsck puts
+-- it back and decides again).
 local function relink(ctx, kind, name, d)
-  local path = ctx.paths:path_for(kind, { name = name, digest = d })
+  local path = ctx.paths:path_for(kind .. "_link", { name = name, digest = d })
   if not ctx.drv:put_content(path, d) then return false end
   if absent(ctx, ctx.paths:path_for("blob_data", { digest = d })) then
-    ctx.drv:delete(path)
+    quarantine.park_link(ctx, kind, name, d)
     return false
   end
   return true
@@ -188,7 +193,7 @@ function Check:revision(d)
       else
         local fd = finding(report, "unlinked_blob", P:path_for("layer_link", lf),
           string.format("manifest %s of %s names blob %s, which %s does not link", d, name, b, name))
-        if mine and relink(ctx, "layer_link", name, b) then
+        if mine and relink(ctx, "layer", name, b) then
           self.r.layers[b] = true
           repaired(report, fd)
         end
@@ -216,7 +221,7 @@ function Check:missing_manifest(by, d, mine, who, tag)
     end
     return
   end
-  if mine and relink(ctx, "revision_link", name, d) then
+  if mine and relink(ctx, "revision", name, d) then
     self.r.revisions[d] = true
     repaired(report, f)
     self:revision(d)

@@ -19,22 +19,28 @@
 -- uploads are reported with dated_by = "mtime" (and "startedat" otherwise).
 -- An upload whose directory holds no visible file at all (only uncommitted
 -- data, which a walk cannot see) is dated by nothing: it is left alone, and
--- reported in errors, for the engine's fsck to judge its data.
+-- reported in errors, for the engine's fsck to judge its data. So is an
+-- upload whose `startedat` the store failed to read (timeout, io, ...).
+-- Each upload is one driver delete (a crash leaves it whole or gone).
 
 local context = require "regstore.policy.context"
 local scan = require "regstore.policy.scan"
 local rfc3339 = require "regstore.registry.rfc3339"
 local validate = require "regstore.registry.validate"
+local crashpoint = require "regstore.policy.crashpoint"
 
 local purge = {}
 
 purge.DEFAULT_OLDER_THAN = 168 * 3600
 
--- When the upload started, and how that was decided; nil when undatable.
+-- When the upload started, and how that was decided; nil when undatable,
+-- or nil, message when `startedat` could not be read (then the upload is
+-- left alone: a failed read is never taken for a missing file).
 local function started(ctx, u)
   local f = u.files.startedat
   if f then
-    local text = ctx.drv:get_content(f.path)
+    local text, msg, code = ctx.drv:get_content(f.path)
+    if not text and code ~= "not_found" then return nil, msg end
     local t = text and rfc3339.parse(text)
     if t then return t, "startedat" end
   end
@@ -50,7 +56,7 @@ end
 local function consider(ctx, report, name, u, limit)
   local t, how = started(ctx, u)
   if not t then
-    report.errors[#report.errors + 1] = string.format(
+    report.errors[#report.errors + 1] = how or string.format(
       "upload %s in %s has no file to date it by; left alone", u.id, name)
     return
   end
@@ -61,6 +67,7 @@ local function consider(ctx, report, name, u, limit)
       report.errors[#report.errors + 1] = msg
       return
     end
+    crashpoint.reach("purge_uploads.deleted")
   end
   report.uploads[#report.uploads + 1] = {
     repository = name, id = u.id, started_at = rfc3339.format(t), dated_by = how,

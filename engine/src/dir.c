@@ -48,7 +48,7 @@ int rs_lookup_finish(rs_conn *c, rs_lookup *l, rs_entry *e) {
   int rc;
   memset(e, 0, sizeof *e);
   if (!l->op) return -EINVAL;
-  rc = rs_aio_wait(c, l->comp);
+  rc = rs_comp_wait(c, l->comp, &e->version);
   if (rc == 0 && l->prval < 0) rc = l->prval;
   if (rc == 0) {
     char *k, *v;
@@ -58,6 +58,7 @@ int rs_lookup_finish(rs_conn *c, rs_lookup *l, rs_entry *e) {
   } else if (rc == -ENOENT) {
     rc = 0;
   }
+  if (!e->dir_exists) e->version = 0;
   if (l->it) rados_omap_get_end(l->it);
   rados_release_read_op(l->op);
   l->op = NULL;
@@ -142,7 +143,8 @@ int rs_resolve(rs_conn *c, const char *path, rs_entry *e, rs_status *st) {
   return 0;
 }
 
-/* Guarded set: name must hold `expect` ("" for absent or a subdirectory). */
+/* Guarded set: name must hold `expect` ("" for absent or a subdirectory:
+ * only directory links, and replacements of a blob id, use it alone). */
 static void op_guarded_set(rados_write_op_t op, const char *name,
                            const char *expect, const char *val) {
   const char *keys[1] = {name};
@@ -194,27 +196,72 @@ int rs_dir_link_chain(rs_conn *c, const char *dir, int known) {
 }
 
 /*
+ * Sets name to a file's blob id, guarded by what it replaces.  A blob id
+ * there is compared with omap_cmp.  Absence cannot be: an absent key
+ * compares as "" and so does a subdirectory's entry (the seed's layout,
+ * kept), so a guard of "" would replace a directory made meanwhile, hiding
+ * it.  A name seen absent is guarded by the directory object itself
+ * instead: by the version the lookup saw it at (any change of the
+ * directory since fails the op, and the caller looks again), or, when the
+ * object was missing, by creating it exclusively.
+ */
+static int op_link_file(rs_conn *c, const char *dir, const char *name,
+                        const char *old, const char *oid, int dir_exists,
+                        uint64_t version) {
+  rados_write_op_t op = rados_create_write_op();
+  const char *keys[1] = {name};
+  const char *vals[1] = {oid};
+  size_t vlen[1] = {strlen(oid)};
+  int rc;
+  if (old[0]) {
+    if (dir_exists)
+      rados_write_op_assert_exists(op);
+    else
+      rados_write_op_create(op, LIBRADOS_CREATE_IDEMPOTENT, NULL);
+    rados_write_op_omap_cmp(op, name, LIBRADOS_CMPXATTR_OP_EQ, old, strlen(old), NULL);
+  } else if (dir_exists) {
+    rados_write_op_assert_version(op, version);
+  } else {
+    rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
+  }
+  rados_write_op_omap_set(op, keys, vals, vlen, 1);
+  rc = rs_write_op(c, op, dir);
+  rados_release_write_op(op);
+  return rc;
+}
+
+/* A guard that failed because the directory changed since it was read. */
+static int changed(int rc) {
+  return rc == -ECANCELED || rc == -ERANGE || rc == -EOVERFLOW || rc == -EEXIST;
+}
+
+/*
  * Points name at oid.  old holds the value expected there ("" for none) and,
- * on return, the blob id that was replaced.  missing: 0 when dir exists, n
- * when dir and n - 1 of its parents were found missing, -1 when dir was
- * found missing and its parents are unknown.  A race with another writer of
- * the same name is retried: the last commit wins, and the caller removes
- * the blob it replaced.  With RS_NOREPLACE a file already there, or linked
- * by the winner of a race, gives -RS_EEXIST (the guard makes it atomic).
+ * on return, the blob id that was replaced; version is dir's version when
+ * old was seen "" (0: unknown, looked up here first).  missing: 0 when dir
+ * exists, n when dir and n - 1 of its parents were found missing, -1 when
+ * dir was found missing and its parents are unknown.  A race with another
+ * writer of the same name is retried: the last commit wins, and the caller
+ * removes the blob it replaced.  A directory there, or made meanwhile,
+ * gives -RS_EISDIR and nothing changes.  With RS_NOREPLACE a file already
+ * there, or linked by the winner of a race, gives -RS_EEXIST (the guard
+ * makes it atomic).
  */
 int rs_dir_link_file(rs_conn *c, const char *dir, const char *name,
-                     const char *oid, char *old, int missing, int flags) {
-  int tries, rc = -EAGAIN, dir_exists = missing == 0;
-  for (tries = 0; tries < RS_RETRIES; tries++) {
+                     const char *oid, char *old, uint64_t version, int missing,
+                     int flags) {
+  int tries, rc = -EAGAIN, linked = 0, dir_exists = missing == 0;
+  for (tries = 0; tries < RS_RETRIES && !linked; tries++) {
     rs_entry e;
     if (old[0] && (flags & RS_NOREPLACE)) return -RS_EEXIST;
-    rc = op_link(c, dir, name, old, oid, dir_exists);
-    if (rc == 0) break;
-    if (rc == -ENOENT && dir_exists) {
-      dir_exists = 0;
-      continue;
+    if (old[0] || !dir_exists || version != 0) {
+      rc = op_link_file(c, dir, name, old, oid, dir_exists, version);
+      if (rc == 0) {
+        linked = 1;
+        break;
+      }
+      if (rc != -ENOENT && !changed(rc)) return rc;
     }
-    if (rc != -ECANCELED) return rc;
     rc = rs_dir_lookup(c, dir, name, &e);
     if (rc < 0) return rc;
     if (e.kind == RS_ENT_DIR) return -RS_EISDIR;
@@ -222,8 +269,11 @@ int rs_dir_link_file(rs_conn *c, const char *dir, const char *name,
       memcpy(old, e.oid, RS_OID_MAX);
     else
       old[0] = '\0';
+    dir_exists = e.dir_exists;
+    version = e.version;
+    rc = -EAGAIN;
   }
-  if (rc != 0) return rc;
+  if (!linked) return rc;
   if (!dir_exists) {
     RS_CRASH("link.entry_set");
     rc = rs_dir_link_chain(c, dir, missing > 1 ? missing - 1 : 0);
@@ -290,20 +340,26 @@ int rs_dir_unlink_damaged(rs_conn *c, const char *dir, const char *name) {
   return rc;
 }
 
-/* A rename inside one directory, in one guarded op. */
+/*
+ * A rename inside one directory, in one guarded op.  A dst seen absent
+ * (old_dst "") is guarded by the directory's version as that lookup saw
+ * it, as in op_link_file: a directory made there meanwhile is never
+ * replaced.  -ECANCELED when anything changed: look again.
+ */
 int rs_dir_swap(rs_conn *c, const char *dir, const char *src, const char *dst,
-                const char *oid, const char *old_dst) {
+                const char *oid, const char *old_dst, uint64_t version) {
   rados_write_op_t op = rados_create_write_op();
   const char *keys[1] = {src};
   int rc;
   rados_write_op_assert_exists(op);
+  if (!old_dst[0]) rados_write_op_assert_version(op, version);
   rados_write_op_omap_cmp(op, src, LIBRADOS_CMPXATTR_OP_EQ, oid, strlen(oid),
                           NULL);
   op_guarded_set(op, dst, old_dst, oid);
   rados_write_op_omap_rm_keys(op, keys, 1);
   rc = rs_write_op(c, op, dir);
   rados_release_write_op(op);
-  return rc;
+  return rc == -ERANGE || rc == -EOVERFLOW ? -ECANCELED : rc;
 }
 
 int rs_obj_remove_if_version(rs_conn *c, const char *oid, uint64_t version) {

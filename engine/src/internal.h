@@ -113,6 +113,7 @@ typedef struct rs_entry {
   int kind;
   char oid[RS_OID_MAX];   /* for a file */
   int dir_exists;         /* the parent object exists */
+  uint64_t version;       /* of the parent object, as read (when it exists) */
 } rs_entry;
 /* What a directory omap value says: a subdirectory ("") or a file's blob. */
 void rs_entry_parse(rs_entry *e, const char *val, size_t len);
@@ -129,7 +130,8 @@ int rs_resolve(rs_conn *c, const char *path, rs_entry *e, rs_status *st);
 int rs_path_names(rs_conn *c, const char *path, const char *oid);
 int rs_dir_check_ancestors(rs_conn *c, const char *dir, int *missing);
 int rs_dir_link_file(rs_conn *c, const char *dir, const char *name,
-                     const char *oid, char *old, int missing, int flags);
+                     const char *oid, char *old, uint64_t version, int missing,
+                     int flags);
 int rs_dir_link_chain(rs_conn *c, const char *dir, int known);
 int rs_dir_unlink(rs_conn *c, const char *dir, const char *name,
                   const char *expect);
@@ -139,7 +141,7 @@ int rs_dir_forget(rs_conn *c, const char *dir);
 int rs_obj_exists(rs_conn *c, const char *oid);
 int rs_remove_object(rs_conn *c, const char *oid);
 int rs_dir_swap(rs_conn *c, const char *dir, const char *src, const char *dst,
-                const char *oid, const char *old_dst);
+                const char *oid, const char *old_dst, uint64_t version);
 typedef struct rs_dirent {
   char *name;
   char *val;     /* "" for a subdirectory */
@@ -249,7 +251,8 @@ int rs_blob_destroy(rs_conn *c, const char *oid, uint64_t chunks, int probe);
 
 /* file.c */
 int rs_file_commit(rs_conn *c, const char *path, const char *oid, char *old,
-                   int missing, int flags, int *linked, rs_status *st);
+                   uint64_t version, int missing, int flags, int *linked,
+                   rs_status *st);
 
 /* hashjob.c: a thread that hashes a write's bytes beside the writer. */
 #define RS_HASH_OFFLOAD (256u << 10) /* smaller writes are hashed inline */

@@ -391,7 +391,9 @@ static int commit_new(rs_writer *w, rs_status *st) {
     rs_fail_rados(st, rc, w->path, "commit");
   } else {
     RS_CRASH("commit.sealed");
-    rc = rs_file_commit(w->c, w->path, w->rec.oid, w->old, w->missing, 0, &linked, st);
+    /* Version 0: a name absent at open is looked up again, so that a
+     * directory made there meanwhile fails the commit (is_dir). */
+    rc = rs_file_commit(w->c, w->path, w->rec.oid, w->old, 0, w->missing, 0, &linked, st);
   }
   if (!linked) {
     /* Claimed and not linked: nobody else can find this data any more. */

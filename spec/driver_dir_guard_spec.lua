@@ -129,6 +129,7 @@ describe("defect 15: links never overwrite a directory entry #cluster", function
       drv:close()
     ]], { helper.pool(), fx.ns, tostring(N) })
     local big = helper.bytes(40 * CHUNK, 7)
+    local _
     local answers = {}
     for i = 1, N do
       local ok, code

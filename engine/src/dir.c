@@ -41,6 +41,7 @@ int rs_lookup_start(rs_conn *c, rs_lookup *l, const char *dir,
   memset(l, 0, sizeof *l);
   l->op = rados_create_read_op();
   rados_read_op_omap_get_vals_by_keys2(l->op, keys, 1, klen, &l->it, &l->prval);
+  rados_read_op_getxattrs(l->op, &l->xit, &l->xprval);
   return rs_aio_read(c, &l->op, dir, &l->comp);
 }
 
@@ -48,17 +49,24 @@ int rs_lookup_finish(rs_conn *c, rs_lookup *l, rs_entry *e) {
   int rc;
   memset(e, 0, sizeof *e);
   if (!l->op) return -EINVAL;
-  rc = rs_comp_wait(c, l->comp, &e->version);
+  rc = rs_aio_wait(c, l->comp);
   if (rc == 0 && l->prval < 0) rc = l->prval;
+  if (rc == 0 && l->xprval < 0) rc = l->xprval;
   if (rc == 0) {
-    char *k, *v;
+    const char *name, *v;
+    char *k, *ov;
     size_t kl, vl;
     e->dir_exists = 1;
-    if (rados_omap_get_next2(l->it, &k, &v, &kl, &vl) == 0 && k) rs_entry_parse(e, v, vl);
+    if (rados_omap_get_next2(l->it, &k, &ov, &kl, &vl) == 0 && k) rs_entry_parse(e, ov, vl);
+    while (rados_getxattrs_next(l->xit, &name, &v, &vl) == 0 && name)
+      if (strcmp(name, RS_SUBDIRS_XATTR) == 0 && vl < RS_GEN_MAX) {
+        memcpy(e->gen, v, vl);
+        e->gen[vl] = '\0';
+      }
   } else if (rc == -ENOENT) {
     rc = 0;
   }
-  if (!e->dir_exists) e->version = 0;
+  if (l->xit) rados_getxattrs_end(l->xit);
   if (l->it) rados_omap_get_end(l->it);
   rados_release_read_op(l->op);
   l->op = NULL;
@@ -155,15 +163,20 @@ static void op_guarded_set(rados_write_op_t op, const char *name,
   rados_write_op_omap_set(op, keys, vals, vlen, 1);
 }
 
+/* Links a subdirectory: its entry "", and a new generation of dir's
+ * subdirectories in the same op (op_link_file guards with it). */
 static int op_link(rs_conn *c, const char *dir, const char *name,
                    const char *expect, const char *val, int must_exist) {
   rados_write_op_t op = rados_create_write_op();
+  char gen[37];
   int rc;
   if (must_exist)
     rados_write_op_assert_exists(op);
   else
     rados_write_op_create(op, LIBRADOS_CREATE_IDEMPOTENT, NULL);
   op_guarded_set(op, name, expect, val);
+  rs_uuid(gen);
+  rados_write_op_setxattr(op, RS_SUBDIRS_XATTR, gen, strlen(gen));
   rc = rs_write_op(c, op, dir);
   rados_release_write_op(op);
   return rc;
@@ -197,34 +210,31 @@ int rs_dir_link_chain(rs_conn *c, const char *dir, int known) {
 
 /*
  * Sets name to a file's blob id, guarded by what it replaces.  A blob id
- * there is compared with omap_cmp.  Absence cannot be: an absent key
- * compares as "" and so does a subdirectory's entry (the seed's layout,
- * kept), so a guard of "" would replace a directory made meanwhile, hiding
- * it.  A name seen absent is guarded by the directory object itself
- * instead: by the version the lookup saw it at (any change of the
- * directory since fails the op, and the caller looks again), or, when the
- * object was missing, by creating it exclusively.
+ * there is compared with omap_cmp.  Absence cannot be on its own: an
+ * absent key compares as "" and so does a subdirectory's entry (the seed's
+ * layout, kept), so a guard of "" alone would replace a directory made
+ * since the lookup, hiding it.  A name seen absent is guarded by the
+ * generation of the directory's subdirectories as that lookup read it
+ * (every subdirectory link changes it, op_link) together with "" (no file
+ * either): no subdirectory can have been linked under that name since.
+ * Links of sibling files do not touch the generation, so they never make
+ * each other retry.  A missing directory object is created exclusively.
  */
 static int op_link_file(rs_conn *c, const char *dir, const char *name,
                         const char *old, const char *oid, int dir_exists,
-                        uint64_t version) {
+                        const char *gen) {
   rados_write_op_t op = rados_create_write_op();
-  const char *keys[1] = {name};
-  const char *vals[1] = {oid};
-  size_t vlen[1] = {strlen(oid)};
   int rc;
-  if (old[0]) {
+  if (!old[0] && !dir_exists) {
+    rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
+  } else {
     if (dir_exists)
       rados_write_op_assert_exists(op);
     else
       rados_write_op_create(op, LIBRADOS_CREATE_IDEMPOTENT, NULL);
-    rados_write_op_omap_cmp(op, name, LIBRADOS_CMPXATTR_OP_EQ, old, strlen(old), NULL);
-  } else if (dir_exists) {
-    rados_write_op_assert_version(op, version);
-  } else {
-    rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
+    if (!old[0]) rados_write_op_cmpxattr(op, RS_SUBDIRS_XATTR, LIBRADOS_CMPXATTR_OP_EQ, gen, strlen(gen));
   }
-  rados_write_op_omap_set(op, keys, vals, vlen, 1);
+  op_guarded_set(op, name, old, oid);
   rc = rs_write_op(c, op, dir);
   rados_release_write_op(op);
   return rc;
@@ -232,13 +242,13 @@ static int op_link_file(rs_conn *c, const char *dir, const char *name,
 
 /* A guard that failed because the directory changed since it was read. */
 static int changed(int rc) {
-  return rc == -ECANCELED || rc == -ERANGE || rc == -EOVERFLOW || rc == -EEXIST;
+  return rc == -ECANCELED || rc == -EEXIST;
 }
 
 /*
  * Points name at oid.  old holds the value expected there ("" for none) and,
- * on return, the blob id that was replaced; version is dir's version when
- * old was seen "" (0: unknown, looked up here first).  missing: 0 when dir
+ * on return, the blob id that was replaced; gen is dir's generation of
+ * subdirectories read with the lookup that saw old (rs_entry.gen).  missing: 0 when dir
  * exists, n when dir and n - 1 of its parents were found missing, -1 when
  * dir was found missing and its parents are unknown.  A race with another
  * writer of the same name is retried: the last commit wins, and the caller
@@ -248,20 +258,20 @@ static int changed(int rc) {
  * makes it atomic).
  */
 int rs_dir_link_file(rs_conn *c, const char *dir, const char *name,
-                     const char *oid, char *old, uint64_t version, int missing,
+                     const char *oid, char *old, const char *gen, int missing,
                      int flags) {
   int tries, rc = -EAGAIN, linked = 0, dir_exists = missing == 0;
+  char seen[RS_GEN_MAX];
+  snprintf(seen, sizeof seen, "%s", gen ? gen : "");
   for (tries = 0; tries < RS_RETRIES && !linked; tries++) {
     rs_entry e;
     if (old[0] && (flags & RS_NOREPLACE)) return -RS_EEXIST;
-    if (old[0] || !dir_exists || version != 0) {
-      rc = op_link_file(c, dir, name, old, oid, dir_exists, version);
-      if (rc == 0) {
-        linked = 1;
-        break;
-      }
-      if (rc != -ENOENT && !changed(rc)) return rc;
+    rc = op_link_file(c, dir, name, old, oid, dir_exists, seen);
+    if (rc == 0) {
+      linked = 1;
+      break;
     }
+    if (rc != -ENOENT && !changed(rc)) return rc;
     rc = rs_dir_lookup(c, dir, name, &e);
     if (rc < 0) return rc;
     if (e.kind == RS_ENT_DIR) return -RS_EISDIR;
@@ -270,7 +280,7 @@ int rs_dir_link_file(rs_conn *c, const char *dir, const char *name,
     else
       old[0] = '\0';
     dir_exists = e.dir_exists;
-    version = e.version;
+    memcpy(seen, e.gen, sizeof seen);
     rc = -EAGAIN;
   }
   if (!linked) return rc;
@@ -342,24 +352,24 @@ int rs_dir_unlink_damaged(rs_conn *c, const char *dir, const char *name) {
 
 /*
  * A rename inside one directory, in one guarded op.  A dst seen absent
- * (old_dst "") is guarded by the directory's version as that lookup saw
- * it, as in op_link_file: a directory made there meanwhile is never
- * replaced.  -ECANCELED when anything changed: look again.
+ * (old_dst "") is also guarded by the generation of subdirectories that
+ * lookup read, as in op_link_file: a directory made there meanwhile is
+ * never replaced.  -ECANCELED when anything changed: look again.
  */
 int rs_dir_swap(rs_conn *c, const char *dir, const char *src, const char *dst,
-                const char *oid, const char *old_dst, uint64_t version) {
+                const char *oid, const char *old_dst, const char *gen) {
   rados_write_op_t op = rados_create_write_op();
   const char *keys[1] = {src};
   int rc;
   rados_write_op_assert_exists(op);
-  if (!old_dst[0]) rados_write_op_assert_version(op, version);
+  if (!old_dst[0]) rados_write_op_cmpxattr(op, RS_SUBDIRS_XATTR, LIBRADOS_CMPXATTR_OP_EQ, gen, strlen(gen));
   rados_write_op_omap_cmp(op, src, LIBRADOS_CMPXATTR_OP_EQ, oid, strlen(oid),
                           NULL);
   op_guarded_set(op, dst, old_dst, oid);
   rados_write_op_omap_rm_keys(op, keys, 1);
   rc = rs_write_op(c, op, dir);
   rados_release_write_op(op);
-  return rc == -ERANGE || rc == -EOVERFLOW ? -ECANCELED : rc;
+  return rc;
 }
 
 int rs_obj_remove_if_version(rs_conn *c, const char *oid, uint64_t version) {

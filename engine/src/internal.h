@@ -107,13 +107,20 @@ int rs_aio_read(rs_conn *c, rados_read_op_t *op, const char *oid,
 int rs_aio_wait(rs_conn *c, rados_completion_t comp);
 int rs_aio_wait_all(rs_aio *a);
 
-/* dir.c: directory objects and their omaps. */
+/*
+ * dir.c: directory objects and their omaps.  Every link of a subdirectory
+ * also sets the directory object's RS_SUBDIRS_XATTR to a new random value,
+ * so that a file link can tell "absent" from "a subdirectory" (both ""
+ * to omap_cmp): see op_link_file.
+ */
+#define RS_SUBDIRS_XATTR "subdirs"
+#define RS_GEN_MAX 40
 enum { RS_ENT_NONE, RS_ENT_DIR, RS_ENT_FILE, RS_ENT_ROOT };
 typedef struct rs_entry {
   int kind;
   char oid[RS_OID_MAX];   /* for a file */
   int dir_exists;         /* the parent object exists */
-  uint64_t version;       /* of the parent object, as read (when it exists) */
+  char gen[RS_GEN_MAX];   /* the parent's RS_SUBDIRS_XATTR as read ("" if none) */
 } rs_entry;
 /* What a directory omap value says: a subdirectory ("") or a file's blob. */
 void rs_entry_parse(rs_entry *e, const char *val, size_t len);
@@ -122,7 +129,8 @@ typedef struct rs_lookup {
   rados_read_op_t op;
   rados_completion_t comp;
   rados_omap_iter_t it;
-  int prval;
+  rados_xattrs_iter_t xit;
+  int prval, xprval;
 } rs_lookup;
 int rs_lookup_start(rs_conn *c, rs_lookup *l, const char *dir, const char *name);
 int rs_lookup_finish(rs_conn *c, rs_lookup *l, rs_entry *e);
@@ -130,7 +138,7 @@ int rs_resolve(rs_conn *c, const char *path, rs_entry *e, rs_status *st);
 int rs_path_names(rs_conn *c, const char *path, const char *oid);
 int rs_dir_check_ancestors(rs_conn *c, const char *dir, int *missing);
 int rs_dir_link_file(rs_conn *c, const char *dir, const char *name,
-                     const char *oid, char *old, uint64_t version, int missing,
+                     const char *oid, char *old, const char *gen, int missing,
                      int flags);
 int rs_dir_link_chain(rs_conn *c, const char *dir, int known);
 int rs_dir_unlink(rs_conn *c, const char *dir, const char *name,
@@ -141,7 +149,7 @@ int rs_dir_forget(rs_conn *c, const char *dir);
 int rs_obj_exists(rs_conn *c, const char *oid);
 int rs_remove_object(rs_conn *c, const char *oid);
 int rs_dir_swap(rs_conn *c, const char *dir, const char *src, const char *dst,
-                const char *oid, const char *old_dst, uint64_t version);
+                const char *oid, const char *old_dst, const char *gen);
 typedef struct rs_dirent {
   char *name;
   char *val;     /* "" for a subdirectory */
@@ -251,7 +259,7 @@ int rs_blob_destroy(rs_conn *c, const char *oid, uint64_t chunks, int probe);
 
 /* file.c */
 int rs_file_commit(rs_conn *c, const char *path, const char *oid, char *old,
-                   uint64_t version, int missing, int flags, int *linked,
+                   const char *gen, int missing, int flags, int *linked,
                    rs_status *st);
 
 /* hashjob.c: a thread that hashes a write's bytes beside the writer. */

@@ -29,6 +29,7 @@ struct rs_writer {
   rs_record rec;         /* path, blob, size, stripe, owner: this writer's record */
   int recorded;          /* rec is stored, rec.value as this writer last saw it */
   char old[RS_OID_MAX];  /* the committed blob at open, "" if none */
+  char gen[RS_GEN_MAX];  /* the directory's generation of subdirectories at open */
   int missing;           /* for rs_dir_link_file: 0 when the directory exists */
   int inplace;           /* appending to the committed blob itself */
   int guard_ref;         /* its commit checks that path still names it */
@@ -178,6 +179,7 @@ static int open_path(rs_writer *w, int append, rs_status *st) {
     if (rc != -RS_ENOENT) return rs_fail_rados(st, rc, w->path, "open");
   }
   if (e.kind == RS_ENT_FILE) memcpy(w->old, e.oid, RS_OID_MAX);
+  memcpy(w->gen, e.gen, sizeof w->gen);
   if (append) return open_append(w, &e, st);
   rs_blob_new(w->rec.oid);
   return 0;
@@ -391,9 +393,8 @@ static int commit_new(rs_writer *w, rs_status *st) {
     rs_fail_rados(st, rc, w->path, "commit");
   } else {
     RS_CRASH("commit.sealed");
-    /* Version 0: a name absent at open is looked up again, so that a
-     * directory made there meanwhile fails the commit (is_dir). */
-    rc = rs_file_commit(w->c, w->path, w->rec.oid, w->old, 0, w->missing, 0, &linked, st);
+    /* A directory made at the path since open fails it (is_dir). */
+    rc = rs_file_commit(w->c, w->path, w->rec.oid, w->old, w->gen, w->missing, 0, &linked, st);
   }
   if (!linked) {
     /* Claimed and not linked: nobody else can find this data any more. */

@@ -180,18 +180,29 @@ void rs_prefetch_abandon(rs_conn *c, rs_prefetch *p);
 /*
  * pending.c: uncommitted writer data, recorded in "pending:/<top>" (one
  * object per top-level directory) under the key "<path> <blob id>", with
- * the value "<size> <stripe> <owner>" (owner "-" when no writer holds it).
+ * the value "<size> <stripe> <owner>" (owner "-" when no writer holds it,
+ * else "<token>@<stamp>": the writer's token and when it last stored the
+ * record, epoch milliseconds).
  */
 #define RS_RECORD_MAX 64
 #define RS_OWNER_IDLE "-"
+#define RS_TOKEN_LEN 8
 typedef struct rs_record {
   char path[4096];
   char oid[RS_OID_MAX];
   uint64_t size;
   uint32_t stripe;
-  char owner[24];
+  char owner[24];              /* the token alone, or "-" */
+  double stamp;                /* epoch seconds the owner stored it; 0: not known */
   char value[RS_RECORD_MAX];   /* as stored, for guarded changes */
 } rs_record;
+/*
+ * A writer being written to shows a sign of life at least this often
+ * (seconds): it sends what it holds in its buffer (its chunks' mtimes), and
+ * after a pause this long it stores its record again first (a fresh stamp,
+ * guarded: a record claimed meanwhile makes the write fail, not_found).
+ */
+#define RS_ALIVE_EVERY 1.0
 void rs_pending_object(char *out, size_t len, const char *path);
 int rs_record_parse(const char *key, const char *val, rs_record *r);
 int rs_pending_list(rs_conn *c, const char *path, int tree, rs_record **out,

@@ -189,7 +189,9 @@ uint64_t rs_writer_size(const rs_writer *w);
 void rs_writer_hash(rs_writer *w, rs_sha256 *h);
 /*
  * Makes the content visible, atomically; the writer is then finished.
- * -RS_ENOENT when a delete of the path dropped the uncommitted data.
+ * -RS_ENOENT when a delete of the path (or fsck's repair of a writer idle
+ * for longer than its grace) dropped the uncommitted data; -RS_EISDIR
+ * when the path is a directory now (nothing changes).
  */
 int rs_writer_commit(rs_writer *w, rs_status *st);
 /* Drops what this writer wrote; the writer is then finished. */
@@ -245,7 +247,10 @@ int rs_sha256_restore(rs_sha256 *h, const unsigned char *state, size_t len);
  *   "unreferenced_blob" a blob that no name and no pending record holds
  *                       (repair: removed);
  *   "orphan_chunks"     chunks of a blob whose chunk 0 is gone (removed);
- *   "stale_pending"     a pending record whose data is gone (removed);
+ *   "stale_pending"     a pending record whose data is gone, or whose
+ *                       writer's own last sign of life (its record's
+ *                       stamp, its newest chunk) is older than grace
+ *                       (removed with its data);
  *   "dangling_dir"      a directory entry whose object is missing
  *                       (unlinked, unless the directory came back);
  *   "unlinked_dir"      a directory object its parent does not name

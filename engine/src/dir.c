@@ -41,6 +41,7 @@ int rs_lookup_start(rs_conn *c, rs_lookup *l, const char *dir,
   memset(l, 0, sizeof *l);
   l->op = rados_create_read_op();
   rados_read_op_omap_get_vals_by_keys2(l->op, keys, 1, klen, &l->it, &l->prval);
+  rados_read_op_getxattrs(l->op, &l->xit, &l->xprval);
   return rs_aio_read(c, &l->op, dir, &l->comp);
 }
 
@@ -50,14 +51,22 @@ int rs_lookup_finish(rs_conn *c, rs_lookup *l, rs_entry *e) {
   if (!l->op) return -EINVAL;
   rc = rs_aio_wait(c, l->comp);
   if (rc == 0 && l->prval < 0) rc = l->prval;
+  if (rc == 0 && l->xprval < 0) rc = l->xprval;
   if (rc == 0) {
-    char *k, *v;
+    const char *name, *v;
+    char *k, *ov;
     size_t kl, vl;
     e->dir_exists = 1;
-    if (rados_omap_get_next2(l->it, &k, &v, &kl, &vl) == 0 && k) rs_entry_parse(e, v, vl);
+    if (rados_omap_get_next2(l->it, &k, &ov, &kl, &vl) == 0 && k) rs_entry_parse(e, ov, vl);
+    while (rados_getxattrs_next(l->xit, &name, &v, &vl) == 0 && name)
+      if (strcmp(name, RS_SUBDIRS_XATTR) == 0 && vl < RS_GEN_MAX) {
+        memcpy(e->gen, v, vl);
+        e->gen[vl] = '\0';
+      }
   } else if (rc == -ENOENT) {
     rc = 0;
   }
+  if (l->xit) rados_getxattrs_end(l->xit);
   if (l->it) rados_omap_get_end(l->it);
   rados_release_read_op(l->op);
   l->op = NULL;
@@ -142,7 +151,8 @@ int rs_resolve(rs_conn *c, const char *path, rs_entry *e, rs_status *st) {
   return 0;
 }
 
-/* Guarded set: name must hold `expect` ("" for absent or a subdirectory). */
+/* Guarded set: name must hold `expect` ("" for absent or a subdirectory:
+ * only directory links, and replacements of a blob id, use it alone). */
 static void op_guarded_set(rados_write_op_t op, const char *name,
                            const char *expect, const char *val) {
   const char *keys[1] = {name};
@@ -153,15 +163,20 @@ static void op_guarded_set(rados_write_op_t op, const char *name,
   rados_write_op_omap_set(op, keys, vals, vlen, 1);
 }
 
+/* Links a subdirectory: its entry "", and a new generation of dir's
+ * subdirectories in the same op (op_link_file guards with it). */
 static int op_link(rs_conn *c, const char *dir, const char *name,
                    const char *expect, const char *val, int must_exist) {
   rados_write_op_t op = rados_create_write_op();
+  char gen[37];
   int rc;
   if (must_exist)
     rados_write_op_assert_exists(op);
   else
     rados_write_op_create(op, LIBRADOS_CREATE_IDEMPOTENT, NULL);
   op_guarded_set(op, name, expect, val);
+  rs_uuid(gen);
+  rados_write_op_setxattr(op, RS_SUBDIRS_XATTR, gen, strlen(gen));
   rc = rs_write_op(c, op, dir);
   rados_release_write_op(op);
   return rc;
@@ -194,27 +209,69 @@ int rs_dir_link_chain(rs_conn *c, const char *dir, int known) {
 }
 
 /*
+ * Sets name to a file's blob id, guarded by what it replaces.  A blob id
+ * there is compared with omap_cmp.  Absence cannot be on its own: an
+ * absent key compares as "" and so does a subdirectory's entry (the seed's
+ * layout, kept), so a guard of "" alone would replace a directory made
+ * since the lookup, hiding it.  A name seen absent is guarded by the
+ * generation of the directory's subdirectories as that lookup read it
+ * (every subdirectory link changes it, op_link) together with "" (no file
+ * either): no subdirectory can have been linked under that name since.
+ * Links of sibling files do not touch the generation, so they never make
+ * each other retry.  A missing directory object is created exclusively.
+ */
+static int op_link_file(rs_conn *c, const char *dir, const char *name,
+                        const char *old, const char *oid, int dir_exists,
+                        const char *gen) {
+  rados_write_op_t op = rados_create_write_op();
+  int rc;
+  if (!old[0] && !dir_exists) {
+    rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
+  } else {
+    if (dir_exists)
+      rados_write_op_assert_exists(op);
+    else
+      rados_write_op_create(op, LIBRADOS_CREATE_IDEMPOTENT, NULL);
+    if (!old[0]) rados_write_op_cmpxattr(op, RS_SUBDIRS_XATTR, LIBRADOS_CMPXATTR_OP_EQ, gen, strlen(gen));
+  }
+  op_guarded_set(op, name, old, oid);
+  rc = rs_write_op(c, op, dir);
+  rados_release_write_op(op);
+  return rc;
+}
+
+/* A guard that failed because the directory changed since it was read. */
+static int changed(int rc) {
+  return rc == -ECANCELED || rc == -EEXIST;
+}
+
+/*
  * Points name at oid.  old holds the value expected there ("" for none) and,
- * on return, the blob id that was replaced.  missing: 0 when dir exists, n
- * when dir and n - 1 of its parents were found missing, -1 when dir was
- * found missing and its parents are unknown.  A race with another writer of
- * the same name is retried: the last commit wins, and the caller removes
- * the blob it replaced.  With RS_NOREPLACE a file already there, or linked
- * by the winner of a race, gives -RS_EEXIST (the guard makes it atomic).
+ * on return, the blob id that was replaced; gen is dir's generation of
+ * subdirectories read with the lookup that saw old (rs_entry.gen).  missing: 0 when dir
+ * exists, n when dir and n - 1 of its parents were found missing, -1 when
+ * dir was found missing and its parents are unknown.  A race with another
+ * writer of the same name is retried: the last commit wins, and the caller
+ * removes the blob it replaced.  A directory there, or made meanwhile,
+ * gives -RS_EISDIR and nothing changes.  With RS_NOREPLACE a file already
+ * there, or linked by the winner of a race, gives -RS_EEXIST (the guard
+ * makes it atomic).
  */
 int rs_dir_link_file(rs_conn *c, const char *dir, const char *name,
-                     const char *oid, char *old, int missing, int flags) {
-  int tries, rc = -EAGAIN, dir_exists = missing == 0;
-  for (tries = 0; tries < RS_RETRIES; tries++) {
+                     const char *oid, char *old, const char *gen, int missing,
+                     int flags) {
+  int tries, rc = -EAGAIN, linked = 0, dir_exists = missing == 0;
+  char seen[RS_GEN_MAX];
+  snprintf(seen, sizeof seen, "%s", gen ? gen : "");
+  for (tries = 0; tries < RS_RETRIES && !linked; tries++) {
     rs_entry e;
     if (old[0] && (flags & RS_NOREPLACE)) return -RS_EEXIST;
-    rc = op_link(c, dir, name, old, oid, dir_exists);
-    if (rc == 0) break;
-    if (rc == -ENOENT && dir_exists) {
-      dir_exists = 0;
-      continue;
+    rc = op_link_file(c, dir, name, old, oid, dir_exists, seen);
+    if (rc == 0) {
+      linked = 1;
+      break;
     }
-    if (rc != -ECANCELED) return rc;
+    if (rc != -ENOENT && !changed(rc)) return rc;
     rc = rs_dir_lookup(c, dir, name, &e);
     if (rc < 0) return rc;
     if (e.kind == RS_ENT_DIR) return -RS_EISDIR;
@@ -222,8 +279,11 @@ int rs_dir_link_file(rs_conn *c, const char *dir, const char *name,
       memcpy(old, e.oid, RS_OID_MAX);
     else
       old[0] = '\0';
+    dir_exists = e.dir_exists;
+    memcpy(seen, e.gen, sizeof seen);
+    rc = -EAGAIN;
   }
-  if (rc != 0) return rc;
+  if (!linked) return rc;
   if (!dir_exists) {
     RS_CRASH("link.entry_set");
     rc = rs_dir_link_chain(c, dir, missing > 1 ? missing - 1 : 0);
@@ -290,13 +350,19 @@ int rs_dir_unlink_damaged(rs_conn *c, const char *dir, const char *name) {
   return rc;
 }
 
-/* A rename inside one directory, in one guarded op. */
+/*
+ * A rename inside one directory, in one guarded op.  A dst seen absent
+ * (old_dst "") is also guarded by the generation of subdirectories that
+ * lookup read, as in op_link_file: a directory made there meanwhile is
+ * never replaced.  -ECANCELED when anything changed: look again.
+ */
 int rs_dir_swap(rs_conn *c, const char *dir, const char *src, const char *dst,
-                const char *oid, const char *old_dst) {
+                const char *oid, const char *old_dst, const char *gen) {
   rados_write_op_t op = rados_create_write_op();
   const char *keys[1] = {src};
   int rc;
   rados_write_op_assert_exists(op);
+  if (!old_dst[0]) rados_write_op_cmpxattr(op, RS_SUBDIRS_XATTR, LIBRADOS_CMPXATTR_OP_EQ, gen, strlen(gen));
   rados_write_op_omap_cmp(op, src, LIBRADOS_CMPXATTR_OP_EQ, oid, strlen(oid),
                           NULL);
   op_guarded_set(op, dst, old_dst, oid);

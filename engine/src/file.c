@@ -33,12 +33,13 @@ static int check_parent(rs_conn *c, const rs_entry *e, const char *dir,
  * failure after the link (*linked set) leaves the new content in place.
  */
 int rs_file_commit(rs_conn *c, const char *path, const char *oid, char *old,
-                   int missing, int flags, int *linked, rs_status *st) {
+                   const char *gen, int missing, int flags, int *linked,
+                   rs_status *st) {
   rs_split sp;
   int rc;
   *linked = 0;
   rs_path_split(path, &sp);
-  rc = rs_dir_link_file(c, sp.dir, sp.base, oid, old, missing, flags);
+  rc = rs_dir_link_file(c, sp.dir, sp.base, oid, old, gen, missing, flags);
   if (rc == -RS_EISDIR || rc == -RS_ENOTDIR || rc == -RS_EEXIST)
     return rs_fail(st, rc, path, NULL);
   if (rc < 0) return rs_fail_rados(st, rc, path, "commit");
@@ -88,7 +89,7 @@ int rs_put(rs_conn *c, const char *path, const void *data, size_t len,
   if (rc == 0) {
     RS_CRASH("put.sealed");
     if (e.kind == RS_ENT_FILE) memcpy(old, e.oid, sizeof old);
-    rc = rs_file_commit(c, path, oid, old, missing, flags, &linked, st);
+    rc = rs_file_commit(c, path, oid, old, e.gen, missing, flags, &linked, st);
   }
   if (rc < 0 && !linked) rs_blob_destroy(c, oid, rs_chunk_count(stripe, len), 0);
   return rc;
@@ -380,8 +381,8 @@ static int unblock_ref(rs_conn *c, const char *oid, const char *src,
  */
 static int move_once(rs_conn *c, const rs_split *s, const rs_split *d,
                      const char *src, const char *dst, const char *oid,
-                     char *old, int missing, int flags, int *linked,
-                     int tries) {
+                     char *old, const char *gen, int missing, int flags,
+                     int *linked, int tries) {
   char stamp[24];
   int rc = rs_blob_add_ref(c, oid, src, dst, stamp), unlinked = 0;
   if (rc == -ECANCELED) {
@@ -392,10 +393,10 @@ static int move_once(rs_conn *c, const rs_split *s, const rs_split *d,
   if (rc < 0) return rc;
   RS_CRASH("move.ref_added");
   if (strcmp(s->dir, d->dir) == 0) {
-    rc = rs_dir_swap(c, s->dir, s->base, d->base, oid, old);
+    rc = rs_dir_swap(c, s->dir, s->base, d->base, oid, old, gen);
     unlinked = rc == 0;
   } else {
-    rc = rs_dir_link_file(c, d->dir, d->base, oid, old, missing, flags);
+    rc = rs_dir_link_file(c, d->dir, d->base, oid, old, gen, missing, flags);
     if (rc == 0) {
       RS_CRASH("move.dst_linked");
       unlinked = rs_dir_unlink(c, s->dir, s->base, oid) == 0;
@@ -457,7 +458,7 @@ int rs_move(rs_conn *c, const char *src, const char *dst, int flags,
       rc = move_onto_itself(c, &s, src, es.oid);
       if (rc == -ECANCELED) continue;
     } else {
-      rc = move_once(c, &s, &d, src, dst, es.oid, old, missing, flags, &linked, tries);
+      rc = move_once(c, &s, &d, src, dst, es.oid, old, ed.gen, missing, flags, &linked, tries);
       if (rc == -ECANCELED && !linked) continue; /* src or dst changed: look again */
     }
     rs_oidcache_set(c, src, NULL);
@@ -466,7 +467,8 @@ int rs_move(rs_conn *c, const char *src, const char *dst, int flags,
       int rel = rs_blob_release(c, old, dst);
       if (rel < 0 && rc == 0) return rs_fail_rados(st, rel, dst, "release of the old content");
     }
-    if (rc == -RS_EISDIR || rc == -RS_ENOTDIR) return rs_fail(st, rc, src, NULL);
+    if (rc == -RS_EISDIR) return rs_fail(st, rc, src, "cannot move onto directory %s, from", dst);
+    if (rc == -RS_ENOTDIR) return rs_fail(st, rc, src, NULL);
     if (rc == -RS_EEXIST)
       return rs_fail(st, rc, src, "%s exists, cannot move onto it from", dst);
     if (rc < 0) return rs_fail_rados(st, rc, src, "move");

@@ -166,6 +166,64 @@ static int check_dir(fsck *f, const char *dir) {
   return rc;
 }
 
+static double real_now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Whether a sign of life at `when` (epoch seconds) is younger than grace. */
+static int recent(const fsck *f, double when, double now) {
+  return now - when < f->grace;
+}
+
+/* Whether chunk `oid`-`index` exists and was written within the grace. */
+static int chunk_recent(fsck *f, const char *oid, uint64_t index, double now) {
+  char name[RS_OID_MAX];
+  time_t mtime = 0;
+  rs_chunk_name(name, oid, index);
+  /* A whole-second mtime is taken at that second's end: never older than
+   * the write was. */
+  return obj_mtime(f->c, name, &mtime) == 0 && recent(f, (double)mtime + 1, now);
+}
+
+/*
+ * Whether the writer holding record r showed a sign of life within the
+ * grace (writer.c): the stamp it stored the record with, or the mtime of
+ * its blob's chunk 0 (info, NULL when there is none) or of its newest
+ * chunk (the highest index listed, or the one after it: a chunk begun
+ * since the listing).  A record without a stamp (an older engine's) is
+ * dated by its pending object, as it used to be.
+ */
+static int writer_alive(fsck *f, const rs_record *r, time_t obj_mtime,
+                        const rs_blobinfo *info) {
+  double now = real_now();
+  char prefix[RS_OID_MAX + 1];
+  const char *key = prefix;
+  size_t lo = 0, hi = f->chunks.n, len;
+  uint64_t top = 0;
+  int any = 0;
+  if (recent(f, r->stamp > 0 ? r->stamp : (double)obj_mtime + 1, now)) return 1;
+  if (info && recent(f, (double)info->mtime + 1, now)) return 1;
+  len = (size_t)snprintf(prefix, sizeof prefix, "%s-", r->oid);
+  while (lo < hi) { /* the first listed chunk of the blob */
+    size_t mid = lo + (hi - lo) / 2;
+    if (strcmp(f->chunks.v[mid], key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  for (; lo < f->chunks.n && strncmp(f->chunks.v[lo], prefix, len) == 0; lo++) {
+    char id[RS_OID_MAX];
+    uint64_t index;
+    if (rs_chunk_parse(f->chunks.v[lo], strlen(f->chunks.v[lo]), id, &index) == 0 &&
+        strcmp(id, r->oid) == 0 && (!any || index > top)) {
+      top = index;
+      any = 1;
+    }
+  }
+  if (any && top > 0 && chunk_recent(f, r->oid, top, now)) return 1;
+  return chunk_recent(f, r->oid, any ? top + 1 : 1, now);
+}
+
 /* Pending records: each holds data that is there, of a writer alive. */
 static int check_pending(fsck *f, const char *obj) {
   rs_dirent *ents = NULL;
@@ -187,10 +245,14 @@ static int check_pending(fsck *f, const char *obj) {
       rc = r2;
       break;
     }
-    gone = r2 == -ENOENT && r.size > 0;
-    dead = strcmp(r.owner, RS_OWNER_IDLE) != 0 && old_enough(f, mtime);
+    gone = r2 == -ENOENT && r.size > 0 && old_enough(f, mtime);
+    /* A writer is dated by its own signs of life, never by the shared
+     * pending object (other writers keep changing it, and a long upload
+     * may never store its record again while it streams). */
+    dead = !gone && strcmp(r.owner, RS_OWNER_IDLE) != 0 &&
+           !writer_alive(f, &r, mtime, r2 == 0 ? &info : NULL);
     if (r2 == 0) rs_blobinfo_free(&info);
-    if ((gone || dead) && old_enough(f, mtime)) {
+    if (gone || dead) {
       int fixed = 0;
       if (f->o->repair) {
         fixed = rs_pending_claim(f->c, &r) == 0;

@@ -107,12 +107,20 @@ int rs_aio_read(rs_conn *c, rados_read_op_t *op, const char *oid,
 int rs_aio_wait(rs_conn *c, rados_completion_t comp);
 int rs_aio_wait_all(rs_aio *a);
 
-/* dir.c: directory objects and their omaps. */
+/*
+ * dir.c: directory objects and their omaps.  Every link of a subdirectory
+ * also sets the directory object's RS_SUBDIRS_XATTR to a new random value,
+ * so that a file link can tell "absent" from "a subdirectory" (both ""
+ * to omap_cmp): see op_link_file.
+ */
+#define RS_SUBDIRS_XATTR "subdirs"
+#define RS_GEN_MAX 40
 enum { RS_ENT_NONE, RS_ENT_DIR, RS_ENT_FILE, RS_ENT_ROOT };
 typedef struct rs_entry {
   int kind;
   char oid[RS_OID_MAX];   /* for a file */
   int dir_exists;         /* the parent object exists */
+  char gen[RS_GEN_MAX];   /* the parent's RS_SUBDIRS_XATTR as read ("" if none) */
 } rs_entry;
 /* What a directory omap value says: a subdirectory ("") or a file's blob. */
 void rs_entry_parse(rs_entry *e, const char *val, size_t len);
@@ -121,7 +129,8 @@ typedef struct rs_lookup {
   rados_read_op_t op;
   rados_completion_t comp;
   rados_omap_iter_t it;
-  int prval;
+  rados_xattrs_iter_t xit;
+  int prval, xprval;
 } rs_lookup;
 int rs_lookup_start(rs_conn *c, rs_lookup *l, const char *dir, const char *name);
 int rs_lookup_finish(rs_conn *c, rs_lookup *l, rs_entry *e);
@@ -129,7 +138,8 @@ int rs_resolve(rs_conn *c, const char *path, rs_entry *e, rs_status *st);
 int rs_path_names(rs_conn *c, const char *path, const char *oid);
 int rs_dir_check_ancestors(rs_conn *c, const char *dir, int *missing);
 int rs_dir_link_file(rs_conn *c, const char *dir, const char *name,
-                     const char *oid, char *old, int missing, int flags);
+                     const char *oid, char *old, const char *gen, int missing,
+                     int flags);
 int rs_dir_link_chain(rs_conn *c, const char *dir, int known);
 int rs_dir_unlink(rs_conn *c, const char *dir, const char *name,
                   const char *expect);
@@ -139,7 +149,7 @@ int rs_dir_forget(rs_conn *c, const char *dir);
 int rs_obj_exists(rs_conn *c, const char *oid);
 int rs_remove_object(rs_conn *c, const char *oid);
 int rs_dir_swap(rs_conn *c, const char *dir, const char *src, const char *dst,
-                const char *oid, const char *old_dst);
+                const char *oid, const char *old_dst, const char *gen);
 typedef struct rs_dirent {
   char *name;
   char *val;     /* "" for a subdirectory */
@@ -170,18 +180,29 @@ void rs_prefetch_abandon(rs_conn *c, rs_prefetch *p);
 /*
  * pending.c: uncommitted writer data, recorded in "pending:/<top>" (one
  * object per top-level directory) under the key "<path> <blob id>", with
- * the value "<size> <stripe> <owner>" (owner "-" when no writer holds it).
+ * the value "<size> <stripe> <owner>" (owner "-" when no writer holds it,
+ * else "<token>@<stamp>": the writer's token and when it last stored the
+ * record, epoch milliseconds).
  */
 #define RS_RECORD_MAX 64
 #define RS_OWNER_IDLE "-"
+#define RS_TOKEN_LEN 8
 typedef struct rs_record {
   char path[4096];
   char oid[RS_OID_MAX];
   uint64_t size;
   uint32_t stripe;
-  char owner[24];
+  char owner[24];              /* the token alone, or "-" */
+  double stamp;                /* epoch seconds the owner stored it; 0: not known */
   char value[RS_RECORD_MAX];   /* as stored, for guarded changes */
 } rs_record;
+/*
+ * A writer being written to shows a sign of life at least this often
+ * (seconds): it sends what it holds in its buffer (its chunks' mtimes), and
+ * after a pause this long it stores its record again first (a fresh stamp,
+ * guarded: a record claimed meanwhile makes the write fail, not_found).
+ */
+#define RS_ALIVE_EVERY 1.0
 void rs_pending_object(char *out, size_t len, const char *path);
 int rs_record_parse(const char *key, const char *val, rs_record *r);
 int rs_pending_list(rs_conn *c, const char *path, int tree, rs_record **out,
@@ -249,7 +270,8 @@ int rs_blob_destroy(rs_conn *c, const char *oid, uint64_t chunks, int probe);
 
 /* file.c */
 int rs_file_commit(rs_conn *c, const char *path, const char *oid, char *old,
-                   int missing, int flags, int *linked, rs_status *st);
+                   const char *gen, int missing, int flags, int *linked,
+                   rs_status *st);
 
 /* hashjob.c: a thread that hashes a write's bytes beside the writer. */
 #define RS_HASH_OFFLOAD (256u << 10) /* smaller writes are hashed inline */

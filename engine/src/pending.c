@@ -8,8 +8,11 @@
  * no directory object exists for it; directory objects hold committed
  * entries only.
  *
- * owner is the token of the writer working on the data, or "-" when none
- * is (its writer closed).  A writer takes a record by a guarded change of
+ * owner is the token of the writer working on the data, with the time it
+ * last stored the record ("<token>@<epoch ms>"), or "-" when none is (its
+ * writer closed).  The stamp lives in the owner field so that the value
+ * keeps its three fields: records stay readable by every version of the
+ * engine (older ones take the owner as an opaque token).  A writer takes a record by a guarded change of
  * its value, so two writers never share one blob's bytes.  Records are
  * claimed, never just removed: whoever takes a record away (a committing or
  * cancelling writer, or a delete dropping the data) does it with an op
@@ -72,8 +75,16 @@ int rs_record_parse(const char *key, const char *val, rs_record *r) {
   strcpy(r->oid, sp + 1);
   r->size = size;
   r->stripe = (uint32_t)stripe;
-  if (nf == 2) memcpy(r->owner, f[2], fl[2]);
-  else strcpy(r->owner, RS_OWNER_IDLE);
+  if (nf == 2) {
+    const char *at = memchr(f[2], '@', fl[2]);
+    uint64_t ms;
+    size_t tl = at ? (size_t)(at - f[2]) : fl[2];
+    if (at && (tl == 0 || rs_parse_size(at + 1, fl[2] - tl - 1, &ms) < 0)) return -EINVAL;
+    memcpy(r->owner, f[2], tl);
+    if (at) r->stamp = (double)ms / 1000.0;
+  } else {
+    strcpy(r->owner, RS_OWNER_IDLE);
+  }
   strcpy(r->value, val);
   return 0;
 }
@@ -126,8 +137,19 @@ int rs_pending_put(rs_conn *c, rs_record *r, const char *expect) {
   int rc;
   rs_pending_object(obj, sizeof obj, r->path);
   record_key(key, sizeof key, r);
-  vlen[0] = (size_t)snprintf(val, sizeof val, "%" PRIu64 " %" PRIu32 " %s", r->size,
-                             r->stripe, r->owner);
+  double stamp = 0;
+  if (strcmp(r->owner, RS_OWNER_IDLE) == 0) {
+    vlen[0] = (size_t)snprintf(val, sizeof val, "%" PRIu64 " %" PRIu32 " %s", r->size,
+                               r->stripe, r->owner);
+  } else {
+    struct timespec now;
+    uint64_t ms;
+    clock_gettime(CLOCK_REALTIME, &now);
+    ms = (uint64_t)now.tv_sec * 1000u + (uint64_t)(now.tv_nsec / 1000000);
+    stamp = (double)ms / 1000.0;
+    vlen[0] = (size_t)snprintf(val, sizeof val, "%" PRIu64 " %" PRIu32 " %.*s@%" PRIu64,
+                               r->size, r->stripe, RS_TOKEN_LEN, r->owner, ms);
+  }
   if (!expect[0]) rados_write_op_create(op, LIBRADOS_CREATE_IDEMPOTENT, NULL);
   else rados_write_op_assert_exists(op);
   rados_write_op_omap_cmp(op, key, LIBRADOS_CMPXATTR_OP_EQ, expect, strlen(expect), NULL);
@@ -135,7 +157,10 @@ int rs_pending_put(rs_conn *c, rs_record *r, const char *expect) {
   rc = rs_write_op(c, op, obj);
   rados_release_write_op(op);
   if (rc == -ENOENT && expect[0]) rc = -ECANCELED; /* the object went with it */
-  if (rc == 0) memcpy(r->value, val, sizeof val);
+  if (rc == 0) {
+    memcpy(r->value, val, sizeof val);
+    r->stamp = stamp;
+  }
   return rc;
 }
 
@@ -194,19 +219,19 @@ int rs_record_discard(rs_conn *c, const rs_record *r, int blob_rc,
 }
 
 /*
- * Drops the uncommitted data of path (tree: of everything under it): each
- * record this call manages to claim goes with its data.  A record of a
- * committed blob (an append in place) only takes the chunks past the
- * committed size; the blob itself belongs to its name.  *found tells
- * whether there was any record.
+ * One pass of rs_pending_drop; *changed: a record changed between its
+ * listing and its claim (a live writer stored it again, with a fresh
+ * stamp), so it is listed and claimed again.
  */
-int rs_pending_drop(rs_conn *c, const char *path, int tree, int *found) {
+static int drop_once(rs_conn *c, const char *path, int tree, int *found,
+                     int *changed) {
   rs_record *recs;
   rs_blobinfo *info;
   const char **oids;
   size_t n, i;
   int rc = rs_pending_list(c, path, tree, &recs, &n);
-  if (found) *found = n > 0;
+  *changed = 0;
+  if (n > 0) *found = 1;
   if (rc < 0 || n == 0) return rc;
   info = calloc(n, sizeof *info);
   oids = calloc(n, sizeof *oids);
@@ -214,7 +239,8 @@ int rs_pending_drop(rs_conn *c, const char *path, int tree, int *found) {
   for (i = 0; i < n && rc == 0; i++) {
     int claim = rs_pending_claim(c, &recs[i]);
     if (claim == 0) oids[i] = recs[i].oid;
-    else if (claim != -ECANCELED) rc = claim; /* its writer or another delete has it */
+    else if (claim == -ECANCELED) *changed = 1; /* its writer, another delete, or a new stamp */
+    else rc = claim;
   }
   if (rc == 0) rs_blob_info_many(c, oids, n, info, 0);
   for (i = 0; i < n && rc == 0; i++)
@@ -222,5 +248,22 @@ int rs_pending_drop(rs_conn *c, const char *path, int tree, int *found) {
   free(oids);
   free(info);
   free(recs);
+  return rc;
+}
+
+/*
+ * Drops the uncommitted data of path (tree: of everything under it): each
+ * record this call manages to claim goes with its data.  A record of a
+ * committed blob (an append in place) only takes the chunks past the
+ * committed size; the blob itself belongs to its name.  A record that
+ * changed under the claim is looked at again (a committing writer's is
+ * gone then; a live writer's, stored again with a fresh stamp, is claimed
+ * with its new value).  *found tells whether there was any record.
+ */
+int rs_pending_drop(rs_conn *c, const char *path, int tree, int *found) {
+  int rc = 0, changed = 1, tries, any = 0;
+  for (tries = 0; rc == 0 && changed && tries < RS_RETRIES; tries++)
+    rc = drop_once(c, path, tree, &any, &changed);
+  if (found) *found = any;
   return rc;
 }

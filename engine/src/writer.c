@@ -11,6 +11,22 @@
  * clear error.  A writer that finds its record claimed by someone else (a
  * delete) knows its data is being dropped, and only ever removes bytes it
  * wrote itself.
+ *
+ * Liveness (for fsck, which reclaims the record of a writer gone for longer
+ * than its grace): a writer's own signs of life are its record's stamp
+ * (set whenever it stores the record) and the mtimes of the chunks it
+ * writes.  A writer that is being written to shows one at least every
+ * RS_ALIVE_EVERY seconds at no more than one small op per such period:
+ * a stream of full I/O units shows it through its data writes alone (no
+ * extra op); bytes waiting in the buffer are sent after that long (a short
+ * data write, piggy-backed on data it sends anyway); and a writer that
+ * sent nothing for that long stores its record again (a fresh stamp) before
+ * its next send, guarded by the value it knows: when fsck (or a delete)
+ * claimed the record meanwhile, the write fails with not_found and nothing
+ * more is sent, so a reclaimed writer never puts bytes where another writer
+ * may be working now.  Dating a writer by the shared "pending:/<top>"
+ * object (what fsck did before) let one long upload be killed while it
+ * streamed, and let busy neighbours keep dead writers alive.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -29,6 +45,7 @@ struct rs_writer {
   rs_record rec;         /* path, blob, size, stripe, owner: this writer's record */
   int recorded;          /* rec is stored, rec.value as this writer last saw it */
   char old[RS_OID_MAX];  /* the committed blob at open, "" if none */
+  char gen[RS_GEN_MAX];  /* the directory's generation of subdirectories at open */
   int missing;           /* for rs_dir_link_file: 0 when the directory exists */
   int inplace;           /* appending to the committed blob itself */
   int guard_ref;         /* its commit checks that path still names it */
@@ -42,14 +59,29 @@ struct rs_writer {
   rs_aio aio;
   rs_sha256 *hash;
   rs_hashjob *hashjob;   /* hashes large writes on a thread of its own */
+  double last_sign;      /* monotonic seconds of its last record store or send */
+  int lost;              /* its record was claimed by fsck or a delete */
   int state;
 };
+
+static double mono_now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
 
 /* Starts the buffer afresh at the file's end. */
 static void rebuffer(rs_writer *w) {
   w->buf_pos = w->size;
   w->buf_cap = rs_stripe_room(w->stripe, w->size);
   w->buf_len = 0;
+}
+
+static int abandon(rs_writer *w, int mine, rs_status *st);
+
+/* The failure of every call of a writer whose record was claimed. */
+static int lost(rs_writer *w, rs_status *st) {
+  return rs_fail(st, -RS_ENOENT, w->path, "uncommitted data was deleted meanwhile (by delete or by fsck --repair)");
 }
 
 static int busy(rs_writer *w, rs_status *st) {
@@ -178,6 +210,7 @@ static int open_path(rs_writer *w, int append, rs_status *st) {
     if (rc != -RS_ENOENT) return rs_fail_rados(st, rc, w->path, "open");
   }
   if (e.kind == RS_ENT_FILE) memcpy(w->old, e.oid, RS_OID_MAX);
+  memcpy(w->gen, e.gen, sizeof w->gen);
   if (append) return open_append(w, &e, st);
   rs_blob_new(w->rec.oid);
   return 0;
@@ -196,11 +229,11 @@ int rs_writer_open(rs_conn *c, const char *path, int append, rs_writer **out,
   w->c = c;
   snprintf(w->path, sizeof w->path, "%s", path);
   rs_path_split(w->path, &w->sp);
-  rs_uuid(token);
+  rs_uuid(token); /* its first RS_TOKEN_LEN hex digits: room for the stamp */
   for (tries = 0; tries < RS_RETRIES; tries++) {
     memset(&w->rec, 0, sizeof w->rec);
     snprintf(w->rec.path, sizeof w->rec.path, "%s", path);
-    snprintf(w->rec.owner, sizeof w->rec.owner, "%.16s", token);
+    snprintf(w->rec.owner, sizeof w->rec.owner, "%.*s", RS_TOKEN_LEN, token);
     w->stripe = c->chunk;
     w->size = w->committed = 0;
     w->inplace = w->guard_ref = w->recorded = 0;
@@ -226,23 +259,42 @@ int rs_writer_open(rs_conn *c, const char *path, int append, rs_writer **out,
     return rc;
   }
   rebuffer(w);
+  w->last_sign = mono_now();
   c->refs++;
   *out = w;
   return 0;
 }
 
-/* Sends n bytes for file positions [pos, pos + n), inside one I/O unit. */
+/*
+ * Sends n bytes for file positions [pos, pos + n), inside one I/O unit.
+ * -ECANCELED (and w->lost): the record was claimed meanwhile, nothing sent.
+ */
 static int send_unit(rs_writer *w, uint64_t pos, const char *data, size_t n) {
+  double now = mono_now();
+  int rc;
   if (!w->recorded) {
     /* Before any data lands, so that a crash leaves it findable. */
-    int rc;
     w->rec.size = pos;
     rc = rs_pending_put(w->c, &w->rec, "");
     if (rc < 0) return rc;
     w->recorded = 1;
     RS_CRASH("writer.recorded");
+  } else if (now - w->last_sign >= RS_ALIVE_EVERY) {
+    /* Quiet for a while: a fresh stamp, and proof the record is still ours. */
+    char expect[RS_RECORD_MAX];
+    uint64_t was = w->rec.size;
+    memcpy(expect, w->rec.value, sizeof expect);
+    if (pos > w->rec.size) w->rec.size = pos;
+    rc = rs_pending_put(w->c, &w->rec, expect);
+    if (rc == -ECANCELED) w->lost = 1;
+    if (rc < 0) {
+      w->rec.size = was;
+      return rc;
+    }
   }
-  return rs_stripe_write(&w->aio, w->rec.oid, w->stripe, pos, data, n);
+  rc = rs_stripe_write(&w->aio, w->rec.oid, w->stripe, pos, data, n);
+  if (rc == 0) w->last_sign = now;
+  return rc;
 }
 
 /* Sends the buffered bytes out and starts the buffer at the file's end. */
@@ -257,6 +309,7 @@ int rs_writer_write(rs_writer *w, const void *data, size_t len,
   const char *p = data;
   int rc = 0, offloaded = 0;
   if (w->state != W_OPEN) return rs_fail(st, -EINVAL, w->path, "writer is finished");
+  if (w->lost) return lost(w, st);
   rs_deadline_start(w->c);
   /* An earlier write of the window that failed (a timeout above all) fails
    * this one and every later one, before anything is hashed: bytes after a
@@ -290,6 +343,13 @@ int rs_writer_write(rs_writer *w, const void *data, size_t len,
     if (rc == 0) rc = w->aio.err; /* kept: commit and close fail with it too */
   }
   if (offloaded) rs_hashjob_wait(w->hashjob); /* the bytes are the caller's */
+  /* Bytes held back for a while go out now: a sign of life (see above). */
+  if (rc == 0 && w->buf_len > 0 && mono_now() - w->last_sign >= RS_ALIVE_EVERY) rc = flush(w);
+  if (rc == -ECANCELED && w->lost) {
+    rs_aio_wait_all(&w->aio);
+    abandon(w, 0, NULL);
+    return lost(w, st);
+  }
   if (rc < 0) return rs_fail_rados(st, rc, w->path, "write");
   return 0;
 }
@@ -377,6 +437,7 @@ static int commit_new(rs_writer *w, rs_status *st) {
     w->buf_len = 0;
   }
   rc = drain(w);
+  if (rc < 0 && w->lost) return abandon(w, 0, st);
   if (rc < 0) return rs_fail_rados(st, rc, w->path, "commit");
   RS_CRASH("commit.drained");
   if (w->recorded) {
@@ -391,7 +452,8 @@ static int commit_new(rs_writer *w, rs_status *st) {
     rs_fail_rados(st, rc, w->path, "commit");
   } else {
     RS_CRASH("commit.sealed");
-    rc = rs_file_commit(w->c, w->path, w->rec.oid, w->old, w->missing, 0, &linked, st);
+    /* A directory made at the path since open fails it (is_dir). */
+    rc = rs_file_commit(w->c, w->path, w->rec.oid, w->old, w->gen, w->missing, 0, &linked, st);
   }
   if (!linked) {
     /* Claimed and not linked: nobody else can find this data any more. */
@@ -404,9 +466,11 @@ int rs_writer_commit(rs_writer *w, rs_status *st) {
   int rc;
   if (w->state != W_OPEN) return rs_fail(st, -EINVAL, w->path, "writer is finished");
   w->state = W_DONE;
+  if (w->lost) return lost(w, st);
   rs_deadline_start(w->c);
   if (!w->inplace) return commit_new(w, st);
   rc = drain(w);
+  if (rc < 0 && w->lost) return abandon(w, 0, st);
   if (rc < 0) return rs_fail_rados(st, rc, w->path, "commit");
   rc = rs_pending_claim(w->c, &w->rec);
   if (rc == -ECANCELED) return abandon(w, 0, st);
@@ -478,8 +542,10 @@ int rs_writer_close(rs_writer *w, rs_status *st) {
     return 0;
   }
   w->state = W_CLOSED;
+  if (w->lost) return lost(w, st);
   rs_deadline_start(w->c);
   rc = drain(w);
+  if (rc < 0 && w->lost) return abandon(w, 0, st);
   if (rc == 0) {
     snprintf(expect, sizeof expect, "%s", w->recorded ? w->rec.value : "");
     snprintf(w->rec.owner, sizeof w->rec.owner, RS_OWNER_IDLE);

@@ -150,15 +150,18 @@ describe("policy safety #cluster", function()
   end)
 
   describe("defect 3: a re-tag racing gc --delete-untagged", function()
-    -- a driver that runs `hook` once, just before the first call matching
-    local function hooked(match, hook)
+    -- a driver that runs `hook` once, just before the nth call matching
+    local function hooked(match, hook, nth)
       local f = faulty.wrap(drv, { rate = 0 })
       local move, list = f.move, f.list
-      local fired = false
+      local seen, fired = 0, false
       local function maybe(op, p)
         if not fired and match(op, p) then
-          fired = true
-          hook()
+          seen = seen + 1
+          if seen == (nth or 1) then
+            fired = true
+            hook()
+          end
         end
       end
       f.move = function(self, p, ...) maybe("move", p) return move(self, p, ...) end
@@ -190,11 +193,12 @@ describe("policy safety #cluster", function()
     it("after gc parked it: the tag fails cleanly or the image stays whole", function()
       local repo, _, untagged = two_images()
       local ok, msg, code
+      -- the second listing of the tags: the look again (the first is the scan's)
       local f, fired = hooked(function(op, p)
         return op == "list" and p:find("/_manifests/tags$")
       end, function()
         ok, msg, code = repo.tags:tag("prod", untagged)
-      end)
+      end, 2)
       assert(gc.run(f, { grace = 0, delete_untagged = true, now = os.time() + 2 }))
       assert.is_true(fired())
       if ok then

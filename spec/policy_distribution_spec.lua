@@ -164,4 +164,45 @@ describe("gc and migrate against distribution's docker-registry #cluster", funct
     local pulled = files(tmp .. "/pulled/blobs/sha256")
     for _, d in ipairs(kept) do assert.is_string(pulled[d:sub(8)], "pulled image lacks " .. d) end
   end)
+
+  -- issue 17, defect 9: a child of a tagged index deleted through the API
+  -- keeps none of its blobs (only its manifest's own data, which the index
+  -- still names), in distribution's garbage-collect and in regstore's gc
+  it("agrees with garbage-collect when a kept index names a deleted child", function()
+    helper.clear(drv)
+    local root = tmp .. "/reg-child"
+    local stop, conf = serve(root, PORT + 2)
+    local children
+    local ok, err = pcall(function()
+      local L = oci.layout(tmp .. "/layout-child")
+      L:tag(L:index {
+        L:image("cfg c-amd64", { "c layer amd64", "c shared" }, "amd64"),
+        L:image("cfg c-arm64", { "c layer arm64", "c shared" }, "arm64"),
+      }, "multi")
+      skopeo("copy --all --dest-tls-verify=false oci:" .. tmp .. "/layout-child:multi docker://127.0.0.1:"
+        .. (PORT + 2) .. "/child/app:multi")
+      children = {}
+      for _, c in ipairs(json.decode(blob_of(root, tag_of(root, "child/app", "multi"))).manifests) do
+        children[#children + 1] = c.digest
+      end
+      local code = helper.sh(string.format(
+        "curl -s -o /dev/null -w '%%{http_code}' -X DELETE http://127.0.0.1:%d/v2/child/app/manifests/%s",
+        PORT + 2, children[1]))
+      assert.equal("202", code)
+    end)
+    stop()
+    assert(ok, err)
+    local d_blobs = distribution_gc(conf, false)
+    -- the deleted child's config and own layer; not its manifest data, not the shared layer
+    local m = json.decode(blob_of(root, children[1]))
+    local own = { m.config.digest }
+    for _, l in ipairs(m.layers) do
+      if l.digest ~= json.decode(blob_of(root, children[2])).layers[2].digest then own[#own + 1] = l.digest end
+    end
+    table.sort(own)
+    assert.same(own, d_blobs)
+    assert.same({}, regstore_json("migrate --from-fs " .. helper.quote(root)).errors)
+    assert.same(d_blobs, regstore_json("gc --dry-run --grace 0s").blobs)
+    assert.same(d_blobs, regstore_json("gc --grace 0s").blobs)
+  end)
 end)

@@ -10,19 +10,7 @@ local http = require "support.http"
 
 local q = http.quote
 
-local function sh(cmd)
-  local f = assert(io.popen(cmd .. " 2>&1; echo \"rc=$?\""))
-  local out = f:read "*a"
-  f:close()
-  local rc = tonumber(out:match("rc=(%d+)%s*$"))
-  return rc == 0, (out:gsub("rc=%d+%s*$", ""))
-end
-
-local function must(cmd)
-  local ok, out = sh(cmd)
-  assert(ok, cmd .. "\n" .. out)
-  return out
-end
+local sh, must = http.try, http.must
 
 local function have(cmd) return (sh("command -v " .. cmd)) end
 

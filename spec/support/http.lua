@@ -21,6 +21,23 @@ local function sh(cmd)
   return out
 end
 
+-- Runs a shell command: true when it exited 0, and its output (stdout
+-- and stderr together).
+function http.try(cmd)
+  local f = assert(io.popen(cmd .. " 2>&1; echo \"rc=$?\""))
+  local out = f:read "*a"
+  f:close()
+  local rc = tonumber(out:match("rc=(%d+)%s*$"))
+  return rc == 0, (out:gsub("rc=%d+%s*$", ""))
+end
+
+--- http.try, asserting that the command succeeded; returns its output.
+function http.must(cmd)
+  local ok, out = http.try(cmd)
+  assert(ok, cmd .. "\n" .. out)
+  return out
+end
+
 -- os.execute's success in Lua 5.4 (true) and in LuaJIT (0).
 local function run(cmd)
   local r = os.execute(cmd)

@@ -155,22 +155,29 @@ function Check:unreadable(path, why)
   finding(self.report, "unreadable", path, why)
 end
 
+-- A revision or layer link (kind): its path when it holds the digest its
+-- path names; else nil, after the finding (a bad link is repaired, an
+-- unreadable one only reported).
+function Check:link(kind, f)
+  local link = self.ctx.paths:path_for(kind .. "_link", f)
+  local got, why, wrong = read_link(self.ctx, link, f.digest)
+  if got then return link end
+  if wrong then
+    fix_link(self.ctx, self.report, finding(self.report, "bad_link", link, why), kind, f, self.young, self.blobs)
+  elseif why then
+    self:unreadable(link, why)
+  end
+  return nil
+end
+
 -- A manifest of the repository: its link, its blob, what it references.
 function Check:revision(d)
   if self.checked[d] then return end
   self.checked[d] = true
   local ctx, report, name, P = self.ctx, self.report, self.r.name, self.ctx.paths
   local f = { name = name, digest = d }
-  local link = P:path_for("revision_link", f)
-  local got, why, wrong = read_link(ctx, link, d)
-  if not got then
-    if wrong then
-      fix_link(ctx, report, finding(report, "bad_link", link, why), "revision", f, self.young, self.blobs)
-    elseif why then
-      self:unreadable(link, why)
-    end
-    return
-  end
+  local link = self:link("revision", f)
+  if not link then return end
   if not self.blobs[d] then
     if absent(ctx, P:path_for("blob_data", f)) then
       fix(ctx, report, finding(report, "missing_blob", link, "manifest " .. d .. " has no blob data"),
@@ -231,15 +238,8 @@ end
 function Check:layer(d)
   local ctx, report, P = self.ctx, self.report, self.ctx.paths
   local f = { name = self.r.name, digest = d }
-  local link = P:path_for("layer_link", f)
-  local got, why, wrong = read_link(ctx, link, d)
-  if not got then
-    if wrong then
-      fix_link(ctx, report, finding(report, "bad_link", link, why), "layer", f, self.young, self.blobs)
-    elseif why then
-      self:unreadable(link, why)
-    end
-  elseif not self.blobs[d] and absent(ctx, P:path_for("blob_data", f)) then
+  local link = self:link("layer", f)
+  if link and not self.blobs[d] and absent(ctx, P:path_for("blob_data", f)) then
     fix(ctx, report, finding(report, "missing_blob", link, "blob " .. d .. " has no data"),
       P:path_for("layer", f), link, self.young)
   end

@@ -1,36 +1,24 @@
 --- Opening the store the command works on: connection options from the
--- global options, else the environment (CEPH_CONF, REGSTORE_ID,
--- REGSTORE_KEYRING, REGSTORE_POOL, REGSTORE_NAMESPACE), then
--- regstore.connect as a Lua program would call it.
+-- global options, else the environment (regstore.env: CEPH_CONF,
+-- REGSTORE_ID, REGSTORE_KEYRING, REGSTORE_POOL, REGSTORE_NAMESPACE,
+-- REGSTORE_TIMEOUT), then regstore.connect as a Lua program would call it.
 
 local regstore = require "regstore"
 local registry = require "regstore.registry"
+local env = require "regstore.env"
 
 local connect = {}
 
-local ENV = {
-  conf = "CEPH_CONF", id = "REGSTORE_ID", keyring = "REGSTORE_KEYRING",
-  pool = "REGSTORE_POOL", namespace = "REGSTORE_NAMESPACE",
-}
-
-local function env(name)
-  local v = os.getenv(name)
-  if v == "" then return nil end
-  return v
-end
-
 --- The connection options (no secret in them: a keyring is a path).
 function connect.options(g)
-  local o = {}
-  for k, var in pairs(ENV) do o[k] = g[k] or env(var) end
-  return o
+  return env.options { conf = g.conf, id = g.id, keyring = g.keyring, pool = g.pool, namespace = g.namespace }
 end
 
 --- A driver for options o, with pool and namespace overridden when given;
 -- or nil, message, code ("usage" when no pool is known).
 function connect.driver(o, pool, namespace)
   local c = { conf = o.conf, id = o.id, keyring = o.keyring, pool = pool or o.pool,
-    namespace = namespace or o.namespace }
+    namespace = namespace or o.namespace, timeout = o.timeout }
   if pool then c.namespace = namespace end
   if not c.pool then return nil, "no pool: give --pool POOL or set REGSTORE_POOL", "usage" end
   return regstore.connect(c)

@@ -19,12 +19,6 @@ local jobs = {}
 
 local reg           -- this VM's registry (regstore.registry over one driver)
 
-local function getenv(name)
-  local v = os.getenv(name)
-  if v == "" then return nil end
-  return v
-end
-
 local low = false  -- whether the running job is a stream piece (nice.lua)
 local connect
 
@@ -40,18 +34,14 @@ end
 
 -- This VM's registry over a new driver, from the environment.
 connect = function()
-  local regstore = require "regstore"
-  local drv, msg, code = regstore.connect{
-    pool = getenv "REGSTORE_POOL" or "regstore",
-    conf = getenv "CEPH_CONF",
-    id = getenv "REGSTORE_ID",
-    keyring = getenv "REGSTORE_KEYRING",
-    namespace = getenv "REGSTORE_NAMESPACE",
-    window = tonumber(getenv "REGSTORE_SERVE_WINDOW" or "4"),
-    -- every call answers `timeout` (503 UNAVAILABLE) when RADOS does not
-    -- answer within this many seconds (serve --timeout)
-    timeout = tonumber(getenv "REGSTORE_TIMEOUT" or "30"),
-  }
+  local env = require "regstore.env"
+  local o = env.options()
+  o.pool = o.pool or "regstore"
+  o.window = tonumber(env.get "REGSTORE_SERVE_WINDOW" or "4")
+  -- every call answers `timeout` (503 UNAVAILABLE) when RADOS does not
+  -- answer within this many seconds (serve --timeout)
+  o.timeout = o.timeout or 30
+  local drv, msg, code = require("regstore").connect(o)
   if not drv then return nil, msg, code end
   return require("regstore.registry").new(drv)
 end

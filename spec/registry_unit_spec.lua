@@ -275,6 +275,98 @@ describe("manifest formats #unit", function()
   end)
 end)
 
+describe("manifest references #unit", function()
+  local references = require "regstore.registry.references"
+  local function desc(d, mt) return { mediaType = mt or "application/octet-stream", digest = d, size = 1 } end
+  local function sorted(t)
+    local c = {}
+    for i, v in ipairs(t) do c[i] = v end
+    table.sort(c)
+    return c
+  end
+  -- every format the registry serves, and what each references
+  local cases = {
+    { "Docker schema 2", formats.DOCKER_MANIFEST, {
+      schemaVersion = 2, mediaType = formats.DOCKER_MANIFEST, config = desc(dg("c")),
+      layers = { desc(dg("1"), "application/vnd.docker.image.rootfs.diff.tar.gzip"),
+        desc(dg("2"), "application/vnd.docker.image.rootfs.diff.tar.gzip") } },
+      { dg("c"), dg("1"), dg("2") }, {} },
+    { "OCI image with a subject", formats.OCI_MANIFEST, {
+      schemaVersion = 2, mediaType = formats.OCI_MANIFEST, config = desc(dg("c")),
+      layers = { desc(dg("1")) }, subject = desc(dg("5"), formats.OCI_MANIFEST) },
+      { dg("c"), dg("1") }, {}, dg("5") },
+    { "OCI artifact (blobs)", nil, {
+      mediaType = "application/vnd.oci.artifact.manifest.v1+json", blobs = { desc(dg("3")), desc(dg("4")) } },
+      { dg("3"), dg("4") }, {} },
+    { "schema 1", nil, {
+      schemaVersion = 1, fsLayers = { { blobSum = dg("6") }, { blobSum = dg("7") } } },
+      { dg("6"), dg("7") }, {} },
+    { "Docker manifest list", formats.DOCKER_LIST, {
+      schemaVersion = 2, mediaType = formats.DOCKER_LIST,
+      manifests = { desc(dg("8"), formats.DOCKER_MANIFEST), desc(dg("9"), formats.DOCKER_MANIFEST) } },
+      {}, { dg("8"), dg("9") } },
+    { "OCI index with a subject", formats.OCI_INDEX, {
+      schemaVersion = 2, mediaType = formats.OCI_INDEX, manifests = { desc(dg("a"), formats.OCI_MANIFEST) },
+      subject = desc(dg("b"), formats.OCI_MANIFEST) },
+      {}, { dg("a") }, dg("b") },
+  }
+  for _, c in ipairs(cases) do
+    it("finds every reference of a " .. c[1], function()
+      local content = json.encode(c[3])
+      local refs = assert(references.of(content))
+      assert.same(sorted(c[4]), sorted(refs.blobs))
+      assert.same(sorted(c[5]), sorted(refs.manifests))
+      assert.equal(c[6], refs.subject)
+      if c[2] then
+        -- a put's strict parse finds the same blobs and children
+        local info = assert(formats.parse(content, c[2]))
+        local blobs, children = {}, {}
+        for _, r in ipairs(info.references) do
+          if r.kind == "manifest" then children[#children + 1] = r.digest else blobs[#blobs + 1] = r.digest end
+        end
+        assert.same(sorted(c[4]), sorted(blobs))
+        assert.same(sorted(c[5]), sorted(children))
+        assert.equal(c[6], info.subject and info.subject.digest)
+      end
+    end)
+  end
+
+  it("reads leniently: null, strings and bad digests are skipped, not errors", function()
+    local refs = assert(references.of('{"config":null,"layers":[null,"x",{"digest":"nope"},{"digest":"'
+      .. dg("1") .. '"}],"manifests":{},"subject":7}'))
+    assert.same({ dg("1") }, refs.blobs)
+    assert.same({}, refs.manifests)
+    assert.is_nil(refs.subject)
+    assert.is_nil(references.of("[not json"))
+  end)
+
+  it("keeps tagged roots, kept indexes' children, referrers of kept manifests, only revisions", function()
+    local refs = {
+      [dg("1")] = { blobs = {}, manifests = { dg("2"), dg("9") } }, -- an index; 9 is not a revision
+      [dg("2")] = { blobs = {}, manifests = {} },
+      [dg("3")] = { blobs = {}, manifests = {}, subject = dg("2") }, -- a referrer of a kept child
+      [dg("4")] = { blobs = {}, manifests = {}, subject = dg("3") }, -- a referrer's referrer
+      [dg("5")] = { blobs = {}, manifests = {}, subject = dg("6") }, -- a referrer of an untagged one
+      [dg("6")] = false,                                               -- unreadable as a manifest
+      [dg("7")] = { blobs = {}, manifests = {}, subject = dg("8") }, -- its subject is gone
+    }
+    local revs = {}
+    for d in pairs(refs) do revs[d] = true end
+    local keep = assert(references.keep(revs, { [dg("1")] = true }, function(d) return refs[d] end))
+    assert.same({ [dg("1")] = true, [dg("2")] = true, [dg("3")] = true, [dg("4")] = true }, keep)
+    -- a kept referrer keeps its subject
+    keep = assert(references.keep(revs, { [dg("5")] = true }, function(d) return refs[d] end))
+    assert.same({ [dg("5")] = true, [dg("6")] = true }, keep)
+    -- a failed read stops it
+    local _, msg, code = references.keep(revs, {}, function(d)
+      if d == dg("2") then return nil, "boom", "io" end
+      return refs[d]
+    end)
+    assert.equal("io", code)
+    assert.equal("boom", msg)
+  end)
+end)
+
 describe("descriptor cache #unit", function()
   it("evicts the least recently used entry", function()
     local c = cache.new(2)

@@ -16,6 +16,7 @@
 
 local json = require "cjson.safe"
 local validate = require "regstore.registry.validate"
+local references = require "regstore.registry.references"
 
 local formats = {}
 
@@ -148,6 +149,8 @@ local function layer_ref(desc, oci, where)
   return { digest = desc.digest, media_type = mt, kind = "blob" }
 end
 
+-- The descriptors of a manifest or a list, checked as distribution's
+-- handlers check them (references.walk is the one walk over them).
 local function parse_manifest(doc, oci, info)
   if field(doc, "manifests") ~= nil then
     return invalid("expected a manifest but found an index (it has 'manifests')")
@@ -158,14 +161,15 @@ local function parse_manifest(doc, oci, info)
   info.config_media_type = config.media_type
   local layers = field(doc, "layers")
   if layers ~= nil and not is_array(layers) then return invalid("layers must be an array") end
-  for i, l in ipairs(layers or {}) do
+  local bad = references.walk({ layers = layers }, function(_, l, i)
     local where = string.format("layer %d", i)
     local d, why2 = descriptor(l, where)
-    if not d then return invalid("%s", why2) end
+    if not d then return why2 end
     local ref, why3 = layer_ref(d, oci, where)
-    if ref == nil then return invalid("%s", why3) end
+    if ref == nil then return why3 end
     if ref then info.references[#info.references + 1] = ref end
-  end
+  end)
+  if bad then return invalid("%s", bad) end
   info.artifact_type = info.artifact_type or (config.media_type ~= "" and config.media_type or nil)
   return info
 end
@@ -177,16 +181,17 @@ local function parse_list(doc, oci, info)
   local manifests = field(doc, "manifests")
   if manifests == nil and oci then manifests = {} end
   if not is_array(manifests) then return invalid("manifests must be an array") end
-  for i, m in ipairs(manifests) do
+  local bad = references.walk({ manifests = manifests }, function(_, m, i)
     local d, why = descriptor(m, string.format("manifest %d", i))
-    if not d then return invalid("%s", why) end
+    if not d then return why end
     local platform = field(m, "platform")
     if platform ~= nil and not is_object(platform) then
-      return invalid("manifest %d has a bad platform", i)
+      return string.format("manifest %d has a bad platform", i)
     end
     info.references[#info.references + 1] =
       { digest = d.digest, media_type = d.media_type, kind = "manifest" }
-  end
+  end)
+  if bad then return invalid("%s", bad) end
   return info
 end
 

@@ -2,6 +2,10 @@
 -- one definition that gc's mark, --delete-untagged, fsck's registry checks
 -- and retention share.
 --
+-- `walk(doc, visit)` is the one walk over a manifest's descriptors: the
+-- registry's strict parsing of a put (manifest_formats.lua) and this
+-- lenient reading both go through it.
+--
 -- `of(content)` reads the digests a manifest names, leniently (any JSON
 -- object, whatever its media type: what matters is every digest a client
 -- pulling it could fetch):
@@ -24,19 +28,44 @@ local validate = require "regstore.registry.validate"
 
 local references = {}
 
-local function digest_of(desc, field)
-  if type(desc) ~= "table" then return nil end
-  local d = desc[field or "digest"]
-  if type(d) == "string" and validate.digest(d) then return d end
+-- The lists of descriptors a manifest may hold: field, role, digest field.
+local LISTS = {
+  { "layers", "layer", "digest" },
+  { "blobs", "blob", "digest" },        -- an OCI artifact manifest's
+  { "fsLayers", "fslayer", "blobSum" }, -- schema 1's
+  { "manifests", "child", "digest" },   -- a list's or an index's
+}
+
+--- The one walk over a decoded manifest's descriptors, in order: calls
+-- visit(role, desc, i, digest_field) for its config ("config"), each entry
+-- of layers ("layer"), blobs ("blob"), fsLayers ("fslayer", digest field
+-- blobSum) and manifests ("child"), then its subject ("subject"); desc is
+-- the raw decoded value (checking it is the caller's). A visit returning
+-- anything but nil stops the walk, which returns that.
+function references.walk(doc, visit)
+  if type(doc) ~= "table" then return nil end
+  if doc.config ~= nil then
+    local r = visit("config", doc.config, 1, "digest")
+    if r ~= nil then return r end
+  end
+  for _, l in ipairs(LISTS) do
+    local list = doc[l[1]]
+    if type(list) == "table" then
+      for i, desc in ipairs(list) do
+        local r = visit(l[2], desc, i, l[3])
+        if r ~= nil then return r end
+      end
+    end
+  end
+  if doc.subject ~= nil then return visit("subject", doc.subject, 1, "digest") end
   return nil
 end
 
-local function each(list, field, f)
-  if type(list) ~= "table" then return end
-  for _, desc in ipairs(list) do
-    local d = digest_of(desc, field)
-    if d then f(d) end
-  end
+local function digest_of(desc, field)
+  if type(desc) ~= "table" then return nil end
+  local d = desc[field]
+  if type(d) == "string" and validate.digest(d) then return d end
+  return nil
 end
 
 --- The references of manifest content: { blobs = { digests }, manifests =
@@ -46,14 +75,17 @@ function references.of(content)
   local doc = json.decode(content)
   if type(doc) ~= "table" then return nil, "not a JSON object" end
   local out = { blobs = {}, manifests = {} }
-  local function blob(d) out.blobs[#out.blobs + 1] = d end
-  local cfg = digest_of(doc.config)
-  if cfg then blob(cfg) end
-  each(doc.layers, "digest", blob)
-  each(doc.blobs, "digest", blob)
-  each(doc.fsLayers, "blobSum", blob)
-  each(doc.manifests, "digest", function(d) out.manifests[#out.manifests + 1] = d end)
-  out.subject = digest_of(doc.subject)
+  references.walk(doc, function(role, desc, _, field)
+    local d = digest_of(desc, field)
+    if not d then return nil end
+    if role == "child" then
+      out.manifests[#out.manifests + 1] = d
+    elseif role == "subject" then
+      out.subject = d
+    else
+      out.blobs[#out.blobs + 1] = d
+    end
+  end)
   return out
 end
 

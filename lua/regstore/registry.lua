@@ -5,7 +5,7 @@
 --   local reg = registry.new(drv [, { root = "/docker/registry/v2", cache_size = 4096 }])
 --   reg:repositories{ n = N, last = NAME }     reg.blobs:stat(d)   reg.blobs:reader(d [, off])
 --   local repo = reg:repository("library/alpine")
---   repo.blobs  (linked.lua)   repo.manifests (manifests.lua)   repo.tags (tags.lua)
+--   repo.blobs  (repo_blobs.lua) repo.manifests (manifests.lua)   repo.tags (tags.lua)
 --
 -- Layout: distribution's v2 tree under the root (registry/paths.lua draws
 -- it). Failures: nil, message, code (registry/errors.lua); a wrong Lua type
@@ -17,7 +17,7 @@ local validate = require "regstore.registry.validate"
 local paths = require "regstore.registry.paths"
 local cache = require "regstore.registry.cache"
 local blobs = require "regstore.registry.blobs"
-local linked = require "regstore.registry.linked"
+local repo_blobs = require "regstore.registry.repo_blobs"
 local manifests = require "regstore.registry.manifests"
 local tags = require "regstore.registry.tags"
 local catalog = require "regstore.registry.catalog"
@@ -45,7 +45,7 @@ function Registry:repository(name)
   local ctx = self._ctx
   return {
     name = name,
-    blobs = linked.new(ctx, name),
+    blobs = repo_blobs.new(ctx, name),
     manifests = manifests.new(ctx, name),
     tags = tags.new(ctx, name),
   }

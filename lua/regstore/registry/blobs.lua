@@ -1,6 +1,6 @@
 --- The global blob store (distribution's blobStore + blobStatter): content
 -- addressed data at blobs/<alg>/<2hex>/<hex>/data, shared by every
--- repository. Repositories see blobs through their links (linked.lua); this
+-- repository. Repositories see blobs through their links (repo_blobs.lua); this
 -- store never deletes (deletion belongs to the maintenance policies).
 --
 -- The module functions take the registry context ({ drv, paths, cache });

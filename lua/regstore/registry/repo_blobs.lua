@@ -10,7 +10,7 @@ local blobs = require "regstore.registry.blobs"
 local links = require "regstore.registry.links"
 local uploads = require "regstore.registry.uploads"
 
-local linked = {}
+local repo_blobs = {}
 
 local function unknown(name, digest)
   return errors.new("blob_unknown", "blob unknown to repository %s: %s", name, digest)
@@ -18,7 +18,7 @@ end
 
 --- { digest, size, media_type } of a blob linked into repository name
 -- (digest already validated); blob_unknown when it is not linked.
-function linked.stat(ctx, name, digest)
+function repo_blobs.stat(ctx, name, digest)
   local target, msg, code = links.read(ctx, "layer_link", { name = name, digest = digest })
   if not target then return errors.translate(msg, code, "blob_unknown",
     "blob unknown to repository %s: %s", name, digest) end
@@ -39,7 +39,7 @@ function Store:stat(digest)
   local ok, msg, code = validate.digest_arg(digest, "stat")
   if not ok then return nil, msg, code end
   local d
-  d, msg, code = linked.stat(self._ctx, self._name, digest)
+  d, msg, code = repo_blobs.stat(self._ctx, self._name, digest)
   if not d then return nil, msg, code end
   return { digest = d.digest, size = d.size }
 end
@@ -49,7 +49,7 @@ function Store:get(digest)
   local ok, msg, code = validate.digest_arg(digest, "get")
   if not ok then return nil, msg, code end
   local d
-  d, msg, code = linked.stat(self._ctx, self._name, digest)
+  d, msg, code = repo_blobs.stat(self._ctx, self._name, digest)
   if not d then return nil, msg, code end
   local data
   data, msg, code = blobs.get(self._ctx, d.target)
@@ -66,7 +66,7 @@ function Store:reader(digest, offset)
   validate.arg(offset, "number", 2, "reader", true)
   if not ok then return nil, msg, code end
   local d
-  d, msg, code = linked.stat(self._ctx, self._name, digest)
+  d, msg, code = repo_blobs.stat(self._ctx, self._name, digest)
   if not d then return nil, msg, code end
   local r
   r, msg, code = blobs.reader(self._ctx, d.target, offset or 0)
@@ -113,7 +113,7 @@ function Store:mount(from, digest)
   if not ok then return nil, msg, code end
   local ctx = self._ctx
   local d
-  d, msg, code = linked.stat(ctx, from, digest)
+  d, msg, code = repo_blobs.stat(ctx, from, digest)
   if not d then return nil, msg, code end
   ok, msg, code = links.write(ctx, "layer_link", { name = self._name, digest = digest }, d.target)
   if not ok then return nil, msg, code end
@@ -146,8 +146,8 @@ function Store:resume(id)
   return uploads.resume(self._ctx, self._name, id)
 end
 
-function linked.new(ctx, name)
+function repo_blobs.new(ctx, name)
   return setmetatable({ _ctx = ctx, _name = name }, Store)
 end
 
-return linked
+return repo_blobs

@@ -9,11 +9,16 @@ return {
   usage = "regstore gc [--dry-run] [--delete-untagged] [--grace DURATION] [--json]",
   help = [[
 Marks every manifest of every repository and what it references (config,
-layers, subject, the children of lists and indexes), then deletes the blobs
-and layer links nothing references. With --delete-untagged, untagged
-manifests go too, unless a kept manifest references them. Nothing younger
-than --grace (default 1h) is deleted; blobs go through a quarantine and a
-second mark, so a push racing the sweep keeps its blobs or fails cleanly.
+layers, schema 1 fsLayers, the children of lists and indexes), then deletes
+the blobs and layer links nothing references. With --delete-untagged,
+untagged manifests go too, unless kept: by a tag read again just before,
+as a child of a kept index, as the subject of a kept referrer, or as a
+referrer (signature, SBOM) of a kept manifest. Nothing younger than --grace
+(default 1h) is deleted; everything goes through a quarantine (<root>/_gc)
+and a second mark, so a push or re-tag racing the sweep keeps its image or
+fails cleanly, and a killed gc loses nothing (the next run, or fsck
+--repair, puts the quarantine back). A tag, manifest or date that cannot be
+read stops the run (exit 1, naming it) before anything is deleted.
 JSON: {"dry_run","marked","blobs":[digests],"manifests":[{"repository","digest"}],
 "layer_links","bytes","restored","errors":[...]}.]],
   options = {

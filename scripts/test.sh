@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh - the whole test suite: installs what is missing, builds, checks the
-# Lua sources with luacheck, starts a throwaway cluster of its own, runs every
-# busted spec under Lua 5.4 and under LuaJIT, stops the cluster, and ends with
+# Lua sources with luacheck and the docs with scripts/check_docs.sh, starts a
+# throwaway cluster of its own, runs every busted spec under Lua 5.4 and under
+# LuaJIT, stops the cluster, and ends with
 # one line "N passed, N failed" totalling every suite.
 #
 #   scripts/test.sh              everything
@@ -67,6 +68,12 @@ if luacheck -q "${lua_dirs[@]}" >"$logs/luacheck" 2>&1; then
 	passed=$((passed + 1)); echo "luacheck: clean"
 else
 	failed=$((failed + 1)); cat "$logs/luacheck"; echo "luacheck: warnings"
+fi
+# Every relative link, anchor and cited repository path of the docs exists.
+if scripts/check_docs.sh >"$logs/docs" 2>&1; then
+	passed=$((passed + 1)); echo "docs: links and paths exist"
+else
+	failed=$((failed + 1)); cat "$logs/docs"; echo "docs: broken links or paths"
 fi
 
 # A cluster of our own, on a port and directory no other run uses; the long

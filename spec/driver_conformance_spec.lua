@@ -1,6 +1,6 @@
 -- distribution's storage driver conformance suite (registry/storage/driver/
 -- testsuites), 2015 and HEAD cases, re-expressed against the Lua contract
--- in ../shared/reference/driver-contract.md.  Every test deletes what it
+-- in docs/design.md ("The driver contract") and docs/api.md.  Every test deletes what it
 -- made; after_each then checks that list("/") is empty, as TearDownTest did.
 local regstore = require "regstore"
 local helper = require "helper"

@@ -1,4 +1,4 @@
--- Crash consistency (engine-invariants.md I1-I4).  For each multi-object
+-- Crash consistency (docs/design.md invariants I1-I4).  For each multi-object
 -- protocol: set up a pre-state in a fresh namespace (this process, normal
 -- build); run the protocol once in a child with the crash-point build
 -- (REGSTORE_CRASH_CPATH) and REGSTORE_CRASH_TRACE to learn the points it

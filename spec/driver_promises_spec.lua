@@ -1,5 +1,5 @@
 -- Regressions for the defects of issue 6 that break a promise of the engine
--- (../shared/reference/engine-invariants.md): 1 stripe size lives with the
+-- (docs/design.md, "The invariants"): 1 stripe size lives with the
 -- blob (I5), 2 a second appender never cuts committed bytes (I2), 3 no name
 -- without data after racing moves (I3), 5 bounded calls (I6), 6 and 7 no
 -- data without a name after deletes (I4), 8 not_found means the path is not

@@ -57,7 +57,7 @@ end
 local function allowed(kind, what, msg, code, appending)
   if code == "not_found" then count "not_found" return true end
   -- A reader that handed out bytes of a version that was then replaced
-  -- cannot go on with them: the README's documented io.
+  -- cannot go on with them: the documented io (docs/api.md).
   if kind == "reader" and code == "io" and type(msg) == "string"
     and msg:find("replaced while reading", 1, true) then
     count "reader_replaced"

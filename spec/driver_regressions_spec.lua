@@ -1,5 +1,5 @@
--- Regressions for the 2015 RADOS driver's bugs A-H (distribution-notes
--- §1.5 and §7 item 8), plus the writer lifecycle of the contract.  A small
+-- Regressions for the 2015 RADOS driver's bugs A-H (docs/design.md, "What is
+-- fixed relative to the 2015 driver"; NEWS.md), plus the writer lifecycle of the contract.  A small
 -- chunk size (64 KiB) keeps the multi-chunk cases fast; `rados ls` of the
 -- driver's namespace checks what the engine left in RADOS.
 local helper = require "helper"

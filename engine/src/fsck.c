@@ -1,7 +1,7 @@
 /*
  * fsck: the repair step of the engine's protocols.  Every object of the
  * namespace is listed once; directories, pending records and blobs are
- * then checked against each other (engine-invariants.md, I3 and I4):
+ * then checked against each other (docs/design.md, invariants I3 and I4):
  * what a crash can leave behind is found here and, with repair, resolved
  * with the same guarded operations the protocols use.  Anything that
  * changed less than `grace` seconds ago is left alone: a protocol still at

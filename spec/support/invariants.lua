@@ -1,4 +1,4 @@
--- Shared checks of ../shared/reference/engine-invariants.md, for the crash
+-- Shared checks of the invariants of docs/design.md (I1-I4), for the crash
 -- and stress specs (spec/driver_crash_spec.lua, spec/driver_random_stress_spec.lua)
 -- and any other spec: `local inv = require "support.invariants"`.
 --

@@ -14,6 +14,12 @@
 -- contents, spec/support/invariants.lua), no file a child lost track of
 -- exists, and a last fsck with nothing running finds nothing to repair.
 -- REGSTORE_FSCK_RACE_SECS sets how long the children work (default 10).
+--
+-- The repair's own new steps are crash points (fsck.extra_claimed: chunks
+-- past a size being cut under fsck's claim; fsck.chunk0_removed: an
+-- unreferenced blob's chunk 0 gone, its other chunks not yet): an fsck
+-- killed at each leaves what the next repairs finish, and a named file
+-- whole.
 local helper = require "helper"
 local inv = require "support.invariants"
 
@@ -194,6 +200,52 @@ describe("fsck --repair --grace 0 while others work", function()
     local left = helper.leftovers(ns)
     drv:close()
     assert.are.same({}, errors)
+    assert.are.same({}, left)
+  end)
+
+  it("an fsck killed at its own steps leaves what the next repair finishes", function()
+    local cpath, why = inv.crash_cpath()
+    if not cpath then
+      pending(why)
+      return
+    end
+    local drv, ns = helper.connect { chunk_size = 4096 }
+    -- An unreferenced blob of 5 chunks: a put killed right after its seal.
+    local PUT = [[
+      local rs = require "regstore"
+      local d = assert(rs.connect { pool = os.getenv "REGSTORE_POOL", namespace = arg[1], chunk_size = 4096 })
+      d:put_content("/x/lost", string.rep("a", 20000))
+    ]]
+    local out, rc = inv.run(PUT, { ns }, { REGSTORE_CRASH_AT = "put.sealed" }, cpath)
+    assert(rc == 86, "put: " .. inv.exit_text(rc) .. ": " .. out)
+    -- A named blob with a chunk past its size (an appender's leftover).
+    local data = inv.record("kept", 10000)
+    assert(drv:put_content("/y/f", data))
+    local id = helper.omap(ns, "/y").f
+    assert(helper.is_blob_id(id), tostring(id))
+    helper.rados(ns, "put " .. helper.quote(id .. "-5") .. " /etc/hostname")
+    local FSCK = [[
+      local rs = require "regstore"
+      local d = assert(rs.connect { pool = os.getenv "REGSTORE_POOL", namespace = arg[1], chunk_size = 4096 })
+      assert(d:fsck { repair = true, grace = 0 })
+    ]]
+    for _, point in ipairs { "fsck.extra_claimed", "fsck.chunk0_removed" } do
+      out, rc = inv.run(FSCK, { ns }, { REGSTORE_CRASH_AT = point }, cpath)
+      assert(rc == 86, point .. ": " .. inv.exit_text(rc) .. ": " .. out)
+    end
+    -- The next repairs finish the work: the claim left, then the chunks.
+    local runs, report = 0
+    repeat
+      runs = runs + 1
+      report = assert(drv:fsck { repair = true, grace = 0 })
+    until report.findings[1] == nil or runs == 4
+    assert.are.same({}, report.findings)
+    assert.are.equal(data, drv:get_content("/y/f"))
+    assert.is_nil(drv:stat("/x/lost"))
+    helper.clear(drv)
+    assert(drv:fsck { repair = true, grace = 0 })
+    local left = helper.leftovers(ns)
+    drv:close()
     assert.are.same({}, left)
   end)
 end)

@@ -234,7 +234,8 @@ int rs_blob_info_many(rs_conn *c, const char *const *oids, size_t n,
  * Makes a fully written blob committed, in one op on chunk 0: its size, its
  * stripe, the name it is about to be linked under (a back-reference) and,
  * when head is given, the file's first bytes (all of them when headlen ==
- * size).  Without head, chunk 0 may not exist yet (an empty file).
+ * size).  Unless it writes the whole file, chunk 0 must exist (-ENOENT
+ * otherwise); without head and with size 0 it may not exist yet.
  */
 int rs_blob_seal(rs_conn *c, const char *oid, uint32_t stripe, uint64_t size,
                  const void *head, size_t headlen, const char *ref) {
@@ -249,12 +250,18 @@ int rs_blob_seal(rs_conn *c, const char *oid, uint32_t stripe, uint64_t size,
   snprintf(sval, sizeof sval, "%" PRIu32, stripe);
   rs_ref_stamp(stamp);
   vlen[0] = strlen(stamp);
-  if (head && headlen == size)
+  if (head && headlen == size) {
     rados_write_op_write_full(op, head, headlen); /* the whole file */
-  else if (head)
-    rados_write_op_write(op, head, headlen, 0);    /* the rest is written */
-  else
+  } else if (size > 0) {
+    /* The rest is written, chunk 0 first of all (a put creates it before
+     * its other chunks, a writer's data starts there): chunk 0 gone means
+     * the blob was dropped under its writer (fsck with a short grace took
+     * it for unreferenced), and sealing would make a file of lost data. */
+    rados_write_op_assert_exists(op);
+    if (head) rados_write_op_write(op, head, headlen, 0);
+  } else {
     rados_write_op_create(op, LIBRADOS_CREATE_IDEMPOTENT, NULL);
+  }
   rados_write_op_setxattr(op, RS_SIZE_XATTR, val, strlen(val));
   rados_write_op_setxattr(op, RS_STRIPE_XATTR, sval, strlen(sval));
   rados_write_op_omap_set(op, keys, vals, vlen, 1);

@@ -53,6 +53,18 @@ int rs_file_commit(rs_conn *c, const char *path, const char *oid, char *old,
   return 0;
 }
 
+/* A new blob's chunk 0, empty (no records: not committed). */
+static int create_chunk0(rs_conn *c, const char *oid) {
+  char chunk0[RS_OID_MAX];
+  rados_write_op_t op = rados_create_write_op();
+  int rc;
+  rs_chunk_name(chunk0, oid, 0);
+  rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
+  rc = rs_write_op(c, op, chunk0);
+  rados_release_write_op(op);
+  return rc;
+}
+
 /*
  * A new blob written whole, sealed (size, stripe and a back-reference in
  * one op on chunk 0), then linked.  The lookup of what the path holds now
@@ -67,17 +79,25 @@ int rs_put(rs_conn *c, const char *path, const void *data, size_t len,
   rs_entry e;
   rs_lookup l;
   size_t head = len < rs_unit(stripe) ? len : rs_unit(stripe);
-  int rc, wrc, missing = 0, linked = 0;
+  int rc, wrc = 0, missing = 0, linked = 0, tries;
   if ((rc = check_path(path, 0, st)) < 0) return rc;
   rs_deadline_start(c);
   rs_path_split(path, &sp);
   rc = rs_lookup_start(c, &l, sp.dir, sp.base);
   if (rc < 0) return rs_fail_rados(st, rc, path, "lookup");
-  rs_blob_new(oid);
-  wrc = rs_stripe_write_all(c, oid, stripe, head, (const char *)data + head, len - head);
-  if (wrc == 0) {
-    RS_CRASH("put.data_written");
-    wrc = rs_blob_seal(c, oid, stripe, len, data, head, path);
+  for (tries = 0; tries < RS_RETRIES; tries++) {
+    rs_blob_new(oid);
+    /* Chunk 0 before the others: chunks without it are a dropped blob's
+     * (fsck), and the seal fails if it was taken for unreferenced. */
+    wrc = len > head ? create_chunk0(c, oid) : 0;
+    if (wrc == 0)
+      wrc = rs_stripe_write_all(c, oid, stripe, head, (const char *)data + head, len - head);
+    if (wrc == 0) {
+      RS_CRASH("put.data_written");
+      wrc = rs_blob_seal(c, oid, stripe, len, data, head, path);
+    }
+    if (wrc != -ENOENT) break;
+    rs_blob_destroy(c, oid, rs_chunk_count(stripe, len), 0); /* dropped under us: again */
   }
   rc = rs_lookup_finish(c, &l, &e);
   if (rc < 0) rc = rs_fail_rados(st, rc, path, "lookup");
@@ -411,7 +431,7 @@ static int move_once(rs_conn *c, const rs_split *s, const rs_split *d,
   *linked = 1;
   RS_CRASH("move.linked");
   if (unlinked) {
-    rc = rs_blob_release(c, oid, src);
+    rc = rs_blob_hand_over(c, oid, src, dst);
     if (rc < 0) return rc;
     RS_CRASH("move.src_released");
     if (strcmp(s->dir, d->dir) != 0) rc = rs_dir_prune(c, s->dir);

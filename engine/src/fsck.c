@@ -58,6 +58,9 @@ typedef struct fsck {
   strs dirs, chunks, pendings;
   strs named;     /* "<blob id>" of every directory entry */
   strs recorded;  /* "<blob id>" of every pending record */
+  size_t (*later)[2]; /* [first, last) chunks of blobs judged again at the end */
+  size_t nlater, caplater;
+  time_t wait_until;  /* when the last of them is old enough */
 } fsck;
 
 static int old_enough(const fsck *f, time_t mtime) {
@@ -232,6 +235,10 @@ static int check_pending(fsck *f, const char *obj) {
   int rc = rs_omap_read(f->c, obj, "", &ents, &n, NULL);
   if (rc == -ENOENT) return 0;
   if (rc == 0) rc = obj_mtime(f->c, obj, &mtime);
+  if (rc == -ENOENT) { /* emptied and pruned since */
+    rs_dirents_free(ents, n);
+    return 0;
+  }
   for (i = 0; i < n && rc == 0; i++) {
     rs_record r;
     rs_blobinfo info;
@@ -286,8 +293,9 @@ static int check_pending(fsck *f, const char *obj) {
  * than the records say it holds, or chunks below the size missing (data
  * lost, or a stripe record that lost its value).  Reported as bad_metadata.
  */
-static int layout_broken(fsck *f, const rs_blobinfo *info, const char *chunk0,
-                         size_t first, size_t last) {
+#define LIVE_CHECK_MAX 65536 /* chunks of one blob looked at one by one */
+static int layout_broken(fsck *f, const char *blob, const rs_blobinfo *info,
+                         const char *chunk0, size_t first, size_t last) {
   uint64_t count = rs_chunk_count(info->m.stripe, info->m.size), present = 0;
   uint64_t want = info->m.size < info->m.stripe ? info->m.size : info->m.stripe;
   char id[RS_OID_MAX];
@@ -296,6 +304,25 @@ static int layout_broken(fsck *f, const rs_blobinfo *info, const char *chunk0,
     uint64_t index;
     if (rs_chunk_parse(f->chunks.v[i], strlen(f->chunks.v[i]), id, &index) == 0 && index < count)
       present++;
+  }
+  if (present < count && count <= LIVE_CHECK_MAX) {
+    /* The listing is no snapshot: a chunk written after its part of the
+     * listing went by is missing from it.  Look at the missing ones now. */
+    unsigned char *seen = calloc((size_t)count, 1);
+    uint64_t k;
+    if (!seen) return 0;
+    for (i = first; i < last; i++) {
+      uint64_t index;
+      if (rs_chunk_parse(f->chunks.v[i], strlen(f->chunks.v[i]), id, &index) == 0 && index < count)
+        seen[index] = 1;
+    }
+    for (k = 0; k < count; k++) {
+      char name[RS_OID_MAX];
+      if (seen[k]) continue;
+      rs_chunk_name(name, blob, k);
+      if (rs_obj_exists(f->c, name) == 1) present++;
+    }
+    free(seen);
   }
   if (info->head < want) {
     found(f, "bad_metadata", chunk0, NULL, 0,
@@ -314,6 +341,170 @@ static int layout_broken(fsck *f, const rs_blobinfo *info, const char *chunk0,
   return 0;
 }
 
+/*
+ * Whether a name among the blob's references (but skip) points at it now:
+ * 1, 0, or < 0.  Asked live, twice over: a name moves between two
+ * references by linking the new one before unlinking the old (file.c), so
+ * while chunk 0 stays at the version the references were read at (no
+ * reference added or dropped) each of them names the blob during one
+ * stretch of time at most, and a name that moves while one pass looks is
+ * seen by the other.
+ */
+static int refs_name_blob(fsck *f, const char *id, const rs_blobinfo *info,
+                          const char *skip) {
+  int pass;
+  size_t i;
+  for (pass = 0; pass < 2; pass++)
+    for (i = 0; i < info->nrefs; i++) {
+      int rc;
+      if (skip && strcmp(info->refs[i].name, skip) == 0) continue;
+      rc = rs_path_names(f->c, info->refs[i].name, id);
+      if (rc != 0) return rc;
+    }
+  return 0;
+}
+
+/* Whether path holds a pending record of blob id now (live): 1, 0, < 0. */
+static int has_record(fsck *f, const char *path, const char *id) {
+  rs_record *recs = NULL;
+  size_t n = 0, i;
+  int rc = rs_pending_list(f->c, path, 0, &recs, &n), any = 0;
+  for (i = 0; i < n; i++) any |= strcmp(recs[i].oid, id) == 0;
+  free(recs);
+  return rc < 0 ? rc : any;
+}
+
+/* Index of chunk name if it is one of blob id's, else -1 (as uint64 max). */
+static uint64_t chunk_index(const char *name, const char *id) {
+  char cid[RS_OID_MAX];
+  uint64_t index;
+  if (rs_chunk_parse(name, strlen(name), cid, &index) < 0 || strcmp(cid, id) != 0) return UINT64_MAX;
+  return index;
+}
+
+/*
+ * References whose names point elsewhere (stale_ref).  One goes only while
+ * the blob is held by another name (seen named by the directory scan, or
+ * another reference naming it now): a reference of a blob nothing else
+ * holds is a put or move about to link it, or the leftover of one that
+ * died, and then the blob is unreferenced_blob's to judge, whole.  They go
+ * in one op guarded by the version they were read at, so a reference
+ * added or dropped meanwhile (a move starting, a release) makes the repair
+ * fail.  A move whose new name fsck saw unlinked a moment before it was
+ * linked sets that reference again when it lets go of the old one.
+ */
+static int check_refs(fsck *f, const char *id, const rs_blobinfo *info,
+                      int named) {
+  char chunk0[RS_OID_MAX];
+  const char **stale = calloc(info->nrefs ? info->nrefs : 1, sizeof *stale);
+  size_t n = 0, i;
+  int rc = 0, fixed = 0;
+  if (!stale) return -ENOMEM;
+  rs_chunk_name(chunk0, id, 0);
+  for (i = 0; i < info->nrefs && rc == 0; i++) {
+    const rs_dirent *ref = &info->refs[i];
+    if ((double)rs_ref_age(ref->val, time(NULL)) < f->grace) continue;
+    rc = rs_path_names(f->c, ref->name, id);
+    if (rc == 0) {
+      int held = named ? 1 : refs_name_blob(f, id, info, ref->name);
+      if (held < 0) rc = held;
+      else if (held) stale[n++] = ref->name;
+    } else if (rc == 1) {
+      rc = 0;
+    }
+  }
+  if (rc == 0 && n > 0 && f->o->repair)
+    fixed = rs_blob_drop_refs_at(f->c, id, stale, n, info->version) == 0;
+  for (i = 0; rc == 0 && i < n; i++)
+    found(f, "stale_ref", chunk0, stale[i], fixed, "back-reference of a name that points elsewhere");
+  free(stale);
+  return rc;
+}
+
+/*
+ * A blob no name and no pending record holds: the directory scan did not
+ * see it named, and (asked now, after the scan) none of its references'
+ * names points at it.  Chunk 0 goes first, guarded by the version the
+ * references were read at: a move or put that added a reference since
+ * (it needs the blob) makes the repair fail.  Then the other chunks, which
+ * nothing can reach once chunk 0 is gone.
+ */
+/*
+ * A put or commit seals its blob with the new name's reference and links
+ * the name right after; a move adds the reference, then links.  A blob
+ * whose chunk 0 changed less than RS_LINK_WAIT seconds ago and that has a
+ * reference may be such a name about to be linked, whatever the grace: it
+ * is judged again at the end of the run, once that much older.
+ */
+#define RS_LINK_WAIT 2
+static int defer(fsck *f, const rs_blobinfo *info, size_t first, size_t last) {
+  time_t ready = info->mtime + RS_LINK_WAIT + 1; /* mtime: a whole second, rounded down */
+  if (f->nlater == f->caplater) {
+    size_t ncap = f->caplater ? f->caplater * 2 : 16;
+    size_t (*g)[2] = realloc(f->later, ncap * sizeof *g);
+    if (!g) return -ENOMEM;
+    f->later = g;
+    f->caplater = ncap;
+  }
+  f->later[f->nlater][0] = first;
+  f->later[f->nlater][1] = last;
+  f->nlater++;
+  if (ready > f->wait_until) f->wait_until = ready;
+  return 0;
+}
+
+static int drop_unreferenced(fsck *f, const char *id, const rs_blobinfo *info,
+                             size_t first, size_t last, int again) {
+  char chunk0[RS_OID_MAX];
+  size_t i;
+  int rc, fixed = 0;
+  if (!again && info->nrefs > 0 && time(NULL) < info->mtime + RS_LINK_WAIT + 1)
+    return defer(f, info, first, last);
+  rc = refs_name_blob(f, id, info, NULL);
+  if (rc != 0) return rc < 0 ? rc : 0; /* named after all: a move at work */
+  rs_chunk_name(chunk0, id, 0);
+  if (f->o->repair && rs_obj_remove_if_version(f->c, chunk0, info->version) == 0) {
+    RS_CRASH("fsck.chunk0_removed");
+    for (i = first; i < last; i++)
+      if (chunk_index(f->chunks.v[i], id) != 0) rs_remove_object(f->c, f->chunks.v[i]);
+    if (info->m.has_size)
+      rs_blob_remove_chunks(f->c, id, 1, rs_chunk_count(info->m.stripe, info->m.size));
+    fixed = 1;
+  }
+  found(f, "unreferenced_blob", id, NULL, fixed, "blob no name and no pending record holds (%zu chunks)",
+        last - first);
+  return 0;
+}
+
+/*
+ * Chunks past a named blob's committed size (an appender that died, or
+ * was cancelled by a crash).  fsck claims the blob as an appender would,
+ * guarded by the version it read the size at, so that no appender writes
+ * there (or commits a larger size) while it cuts; then lets go.
+ */
+static int cut_extra(fsck *f, const char *id, const rs_blobinfo *info,
+                     size_t first, size_t last) {
+  uint64_t count = rs_chunk_count(info->m.stripe, info->m.size);
+  size_t extra = 0, i;
+  int claimed = 0;
+  for (i = first; i < last; i++) {
+    uint64_t index = chunk_index(f->chunks.v[i], id);
+    if (index != UINT64_MAX && index >= count) extra++;
+  }
+  if (!extra) return 0;
+  if (f->o->repair && rs_blob_claim_at(f->c, id, RS_FSCK_CLAIM, info->version) == 0) {
+    claimed = 1;
+    RS_CRASH("fsck.extra_claimed");
+    for (i = first; i < last; i++) {
+      uint64_t index = chunk_index(f->chunks.v[i], id);
+      if (index != UINT64_MAX && index >= count) rs_remove_object(f->c, f->chunks.v[i]);
+    }
+    rs_blob_unclaim_append(f->c, id, RS_FSCK_CLAIM);
+  }
+  found(f, "orphan_chunks", id, NULL, claimed, "%zu chunks past the committed size", extra);
+  return 0;
+}
+
 /* Chunks [first, last) of the sorted chunk list are one blob's: id. */
 static int check_blob(fsck *f, const char *id, size_t first, size_t last) {
   rs_blobinfo info;
@@ -324,52 +515,65 @@ static int check_blob(fsck *f, const char *id, size_t first, size_t last) {
   rc = rs_blob_info(f->c, id, &info, 1);
   if (rc == -ENOENT) {
     time_t mtime = 0;
+    int fixed = 0;
     if (recorded || obj_mtime(f->c, f->chunks.v[first], &mtime) < 0 || !old_enough(f, mtime)) return 0;
-    if (f->o->repair)
-      for (i = first; i < last; i++) rs_remove_object(f->c, f->chunks.v[i]);
-    found(f, "orphan_chunks", id, NULL, f->o->repair, "%zu chunks without chunk 0", last - first);
+    /* Every put and writer has chunk 0 before its other chunks and until
+     * it is done (file.c, writer.c): chunks without it belong to a blob
+     * already dropped, and only chunk 0 back again would make them data. */
+    if (f->o->repair) {
+      fixed = 1;
+      for (i = first; i < last && fixed; i++) {
+        if (rs_obj_exists(f->c, chunk0) != 0) fixed = 0;
+        else rs_remove_object(f->c, f->chunks.v[i]);
+      }
+    }
+    found(f, "orphan_chunks", id, NULL, fixed, "%zu chunks without chunk 0", last - first);
     return 0;
   }
   if (rc < 0) return rc;
   if (info.m.bad) found(f, "bad_metadata", chunk0, NULL, 0, "size or stripe record does not parse");
   else if (named && !info.m.has_size)
     found(f, "bad_metadata", chunk0, NULL, 0, "named blob without its size record");
-  else if (named && old_enough(f, info.mtime) && layout_broken(f, &info, chunk0, first, last))
+  else if (named && old_enough(f, info.mtime) && layout_broken(f, id, &info, chunk0, first, last))
     info.m.bad = 1; /* reported; and its chunks are no orphans to remove */
-  for (i = 0; i < info.nrefs; i++) {
-    const rs_dirent *ref = &info.refs[i];
-    if ((double)rs_ref_age(ref->val, time(NULL)) >= f->grace &&
-        rs_path_names(f->c, ref->name, id) == 0) {
-      int fixed = f->o->repair && rs_blob_drop_ref(f->c, id, ref->name, ref->val) == 0;
-      found(f, "stale_ref", chunk0, ref->name, fixed, "back-reference of a name that points elsewhere");
+  rc = check_refs(f, id, &info, named);
+  if (rc == 0 && info.appender && !recorded && old_enough(f, info.mtime)) {
+    /* The appender's claim comes before its record: look for the record
+     * now, after the scan of the pending records. */
+    rc = has_record(f, info.appender, id);
+    if (rc == 0) {
+      int fixed = f->o->repair && rs_blob_unclaim_append(f->c, id, info.appender) == 0;
+      found(f, "stale_pending", chunk0, info.appender, fixed, "append claim without a pending record");
     }
+    if (rc > 0) rc = 0;
   }
-  if (info.appender && !recorded && old_enough(f, info.mtime)) {
-    int fixed = f->o->repair && rs_blob_unclaim_append(f->c, id, info.appender) == 0;
-    found(f, "stale_pending", chunk0, info.appender, fixed, "append claim without a pending record");
-  }
-  if (!named && !recorded && old_enough(f, info.mtime) && !info.m.bad) {
-    if (f->o->repair) {
-      for (i = first + 1; i < last; i++) rs_remove_object(f->c, f->chunks.v[i]);
-      rs_remove_object(f->c, chunk0);
-    }
-    found(f, "unreferenced_blob", id, NULL, f->o->repair, "blob no name and no pending record holds (%zu chunks)",
-          last - first);
-  } else if (named && info.m.has_size && !info.m.bad && !recorded && !info.appender) {
-    uint64_t count = rs_chunk_count(info.m.stripe, info.m.size);
-    size_t extra = 0;
-    for (i = first; i < last; i++) {
-      char cid[RS_OID_MAX];
-      uint64_t index;
-      if (rs_chunk_parse(f->chunks.v[i], strlen(f->chunks.v[i]), cid, &index) == 0 && index >= count) {
-        extra++;
-        if (f->o->repair) rs_remove_object(f->c, f->chunks.v[i]);
-      }
-    }
-    if (extra) found(f, "orphan_chunks", id, NULL, f->o->repair, "%zu chunks past the committed size", extra);
-  }
+  if (rc == 0 && !named && !recorded && old_enough(f, info.mtime) && !info.m.bad)
+    rc = drop_unreferenced(f, id, &info, first, last, 0);
+  else if (rc == 0 && named && info.m.has_size && !info.m.bad && !recorded && !info.appender)
+    rc = cut_extra(f, id, &info, first, last);
   rs_blobinfo_free(&info);
-  return 0;
+  return rc;
+}
+
+/*
+ * A deferred blob, judged again on what is live now only (the directory
+ * scan is long past): unsealed, without references (dropped meanwhile by
+ * a release that found another name), appended to or recorded again, it is
+ * left for the next run.
+ */
+static int check_again(fsck *f, size_t first, size_t last) {
+  char id[RS_OID_MAX];
+  uint64_t index;
+  rs_blobinfo info;
+  int rc;
+  if (rs_chunk_parse(f->chunks.v[first], strlen(f->chunks.v[first]), id, &index) < 0) return 0;
+  rc = rs_blob_info(f->c, id, &info, 1);
+  if (rc == -ENOENT) return 0;
+  if (rc < 0) return rc;
+  if (info.m.has_size && !info.m.bad && info.nrefs > 0 && !info.appender)
+    rc = drop_unreferenced(f, id, &info, first, last, 1);
+  rs_blobinfo_free(&info);
+  return rc;
 }
 
 static int check_blobs(fsck *f) {
@@ -391,6 +595,19 @@ static int check_blobs(fsck *f) {
     if (rc < 0) return rc;
     rs_deadline_renew(f->c);
     i = j;
+  }
+  if (f->nlater > 0 && !f->stop) {
+    time_t now = time(NULL);
+    if (now < f->wait_until) {
+      struct timespec pause = {f->wait_until - now, 0};
+      nanosleep(&pause, NULL);
+    }
+    rs_deadline_renew(f->c);
+  }
+  for (i = 0; i < f->nlater && !f->stop; i++) {
+    int rc = check_again(f, f->later[i][0], f->later[i][1]);
+    if (rc < 0) return rc;
+    rs_deadline_renew(f->c);
   }
   return 0;
 }
@@ -418,6 +635,7 @@ int rs_fsck(rs_conn *c, const rs_fsck_opts *o, rs_fsck_fn fn, void *arg,
   strs_free(&f.pendings);
   strs_free(&f.named);
   strs_free(&f.recorded);
+  free(f.later);
   if (rc < 0) return rs_fail_rados(st, rc, "/", "fsck");
   return 0;
 }

@@ -262,6 +262,14 @@ int rs_blob_release(rs_conn *c, const char *oid, const char *name);
 #define RS_APPENDER_KEY "\001appender"
 int rs_blob_claim_append(rs_conn *c, const char *oid, const char *path);
 int rs_blob_unclaim_append(rs_conn *c, const char *oid, const char *path);
+int rs_blob_hand_over(rs_conn *c, const char *oid, const char *from,
+                      const char *to);
+int rs_blob_drop_refs_at(rs_conn *c, const char *oid, const char *const *names,
+                         size_t n, uint64_t version);
+int rs_blob_claim_at(rs_conn *c, const char *oid, const char *who,
+                     uint64_t version);
+/* The appender fsck claims a blob as while it cuts chunks past its size. */
+#define RS_FSCK_CLAIM "\001fsck"
 int rs_blob_release_many(rs_conn *c, const char *const *oids,
                          const char *const *names, size_t n);
 int rs_blob_remove_chunks(rs_conn *c, const char *oid, uint64_t from,

@@ -11,15 +11,7 @@ local helper = require "helper"
 local KiB, MiB = helper.KiB, helper.MiB
 local clock = regstore.clock
 
-local function same_bytes(expected, got, what)
-  assert(type(got) == "string", (what or "content") .. ": not a string: " .. tostring(got))
-  if got == expected then return end
-  local n = math.min(#expected, #got)
-  local i = 1
-  while i <= n and expected:byte(i) == got:byte(i) do i = i + 1 end
-  error(string.format("%s differs: %d bytes expected, %d got, first difference at offset %d",
-    what or "content", #expected, #got, i - 1), 2)
-end
+local same_bytes = helper.same_bytes
 
 -- get_content that must succeed: the content, or an error naming the failure.
 local function content(drv, path, what)

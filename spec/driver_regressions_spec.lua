@@ -14,15 +14,7 @@ local function fixture(opts)
   return helper.fixture(o)
 end
 
-local function same_bytes(expected, got, what)
-  assert(type(got) == "string", (what or "content") .. ": not a string: " .. tostring(got))
-  if got == expected then return end
-  local n = math.min(#expected, #got)
-  local i = 1
-  while i <= n and expected:byte(i) == got:byte(i) do i = i + 1 end
-  error(string.format("%s differs: %d bytes expected, %d got, first difference at offset %d",
-    what or "content", #expected, #got, i - 1), 2)
-end
+local same_bytes = helper.same_bytes
 
 -- Checks that the blob the directory entry of `path` names has exactly the
 -- chunks a file of `size` bytes needs, each of the right size (at most

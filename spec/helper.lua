@@ -55,6 +55,22 @@ end
 
 helper.long = os.getenv "REGSTORE_LONG" == "1"
 
+--- "sha256:<hex>" of data: the one digest of the specs.
+function helper.digest(data)
+  return "sha256:" .. regstore.sha256():update(data):hexdigest()
+end
+
+--- Asserts that got is the string expected; a failure says where they part.
+function helper.same_bytes(expected, got, what)
+  assert(type(got) == "string", (what or "content") .. ": not a string: " .. tostring(got))
+  if got == expected then return end
+  local n = math.min(#expected, #got)
+  local i = 1
+  while i <= n and expected:byte(i) == got:byte(i) do i = i + 1 end
+  error(string.format("%s differs: %d bytes expected, %d got, first difference at offset %d",
+    what or "content", #expected, #got, i - 1), 2)
+end
+
 ---------------------------------------------------------------------------
 -- Everything below is shared by the driver specs (spec/driver_*_spec.lua).
 ---------------------------------------------------------------------------

@@ -37,7 +37,7 @@ local function wait_until(t)
   while rs.clock() < t do drv:stat("/") end
 end
 local function running() return rs.clock() < t0 + secs end
-local function digest_of(s) return "sha256:" .. rs.sha256():update(s):hexdigest() end
+local digest_of = require("helper").digest
 -- Reads a blob of repo to its end in pieces, checks its digest; pause:
 -- seconds to wait after the first piece (a slow client).
 local function pull_blob(repo, d, what, pause)

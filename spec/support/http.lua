@@ -71,9 +71,7 @@ local function read(path)
 end
 
 --- "sha256:<hex>" of s.
-function http.digest(s)
-  return "sha256:" .. regstore.sha256():update(s):hexdigest()
-end
+http.digest = require("helper").digest
 
 local Response = {}
 Response.__index = Response

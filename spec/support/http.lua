@@ -220,7 +220,7 @@ function NginxServer:start()
     q(self.dir), q(self.dir .. "/nginx.conf"), q(log))
   self.pid = tonumber(sh(cmd))
   for _ = 1, 100 do
-    if run("(exec 3<>/dev/tcp/127.0.0.1/" .. self.port .. ") 2>/dev/null") then return self end
+    if run("bash -c 'exec 3<>/dev/tcp/127.0.0.1/" .. self.port .. "' 2>/dev/null") then return self end
     if not run("kill -0 " .. self.pid .. " 2>/dev/null") then break end
     run("sleep 0.1")
   end
@@ -239,7 +239,7 @@ function http.nginx(template, vars)
   local dir = sh("mktemp -d " .. q(tmpdir .. "/regstore-nginx.XXXXXX")):gsub("%s+$", "")
   os.execute("chmod 755 " .. q(dir))
   local port = free_port()
-  local all = { DIR = dir, LISTEN = "127.0.0.1:" .. port, LUA_PATH = root .. "/lua/?.lua",
+  local all = { DIR = dir, USER = sh("id -u"):match("^0%s") and "user root;" or "", LISTEN = "127.0.0.1:" .. port, LUA_PATH = root .. "/lua/?.lua",
     LUA_CPATH = luajit_cpath():gsub(";+$", "") }
   for k, v in pairs(vars or {}) do all[k] = v end
   local text = read(template):gsub("@([%u_]+)@", function(k) return all[k] and tostring(all[k]) end)

@@ -239,7 +239,8 @@ function http.nginx(template, vars)
   local dir = sh("mktemp -d " .. q(tmpdir .. "/regstore-nginx.XXXXXX")):gsub("%s+$", "")
   os.execute("chmod 755 " .. q(dir))
   local port = free_port()
-  local all = { DIR = dir, USER = sh("id -u"):match("^0%s") and "user root;" or "", LISTEN = "127.0.0.1:" .. port, LUA_PATH = root .. "/lua/?.lua",
+  local all = { DIR = dir, LISTEN = "127.0.0.1:" .. port, LUA_PATH = root .. "/lua/?.lua",
+    USER = sh("id -u"):match("^0%s") and "user root;" or "", -- the keyring is usually root's
     LUA_CPATH = luajit_cpath():gsub(";+$", "") }
   for k, v in pairs(vars or {}) do all[k] = v end
   local text = read(template):gsub("@([%u_]+)@", function(k) return all[k] and tostring(all[k]) end)

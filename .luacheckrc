@@ -11,3 +11,8 @@ files["examples/scripts/"] = {
 }
 -- The OpenResty registry runs inside nginx (the ngx API) on LuaJIT.
 files["examples/openresty-registry/"] = { std = "ngx_lua" }
+-- The nginx library (regstore.nginx, regstore.oci) runs inside nginx too.
+files["lua/regstore/nginx.lua"] = { std = "ngx_lua" }
+files["lua/regstore/nginx/"] = { std = "ngx_lua" }
+files["lua/regstore/oci.lua"] = { std = "ngx_lua" }
+files["lua/regstore/oci/"] = { std = "ngx_lua" }

@@ -33,8 +33,10 @@ build = {
     INSTALL_CMOD = "$(LIBDIR)",
     INSTALL_LMOD = "$(LUADIR)",
   },
-  -- the `regstore` command (a Lua 5.4 script; LuaRocks wraps it in the tree's bin/)
-  install = { bin = { regstore = "bin/regstore" } },
+  -- the `regstore` command (a Lua 5.4 script; LuaRocks wraps it in the tree's bin/),
+  -- and `regstore-serve`, the example registry on nginx (a shell script that
+  -- finds the tree's modules and its nginx.conf template from its own place)
+  install = { bin = { regstore = "bin/regstore", ["regstore-serve"] = "examples/openresty-registry/serve" } },
 }
 test_dependencies = { "busted" }
 test = { type = "busted" }

@@ -116,6 +116,7 @@ rock_smoke() { # luarocks-lua-version interpreter name [VAR=value for luarocks m
 if [[ ${REGSTORE_SANITIZE:-0} != 1 ]]; then
 	mkdir -p "$logs/rock-src"
 	cp -r CMakeLists.txt engine lua bin rockspec "$logs/rock-src/"
+	mkdir -p "$logs/rock-src/examples" && cp -r examples/openresty-registry "$logs/rock-src/examples/"
 	rock_smoke 5.4 lua5.4 5.4
 	rock_smoke 5.1 luajit luajit LUA_INCDIR=/usr/include/luajit-2.1
 	rock_smoke 5.1 lua5.1 5.1

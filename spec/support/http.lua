@@ -209,4 +209,42 @@ function http.serve(opts)
   return self:start()
 end
 
+local NginxServer = setmetatable({}, { __index = Server })
+NginxServer.__index = NginxServer
+
+function NginxServer:start()
+  local log = self.dir .. "/nginx.log"
+  local cmd = string.format("setsid /usr/sbin/nginx -p %s -c %s -e stderr >%s 2>&1 & echo $!",
+    q(self.dir), q(self.dir .. "/nginx.conf"), q(log))
+  self.pid = tonumber(sh(cmd))
+  for _ = 1, 100 do
+    if run("bash -c 'exec 3<>/dev/tcp/127.0.0.1/" .. self.port .. "' 2>/dev/null") then return self end
+    if not run("kill -0 " .. self.pid .. " 2>/dev/null") then break end
+    run("sleep 0.1")
+  end
+  error("nginx did not start:\n" .. read(log))
+end
+
+function NginxServer:log()
+  return read(self.dir .. "/nginx.log")
+end
+
+--- nginx on a user-written nginx.conf (a template whose @NAMES@ are filled
+-- in from vars, plus @DIR@, @LISTEN@, @LUA_PATH@ and @LUA_CPATH@: the
+-- checkout's library and LuaJIT build), on a free port.
+function http.nginx(template, vars)
+  math.randomseed(os.time() + tonumber(regstore.uuid():sub(1, 6), 16))
+  local dir = sh("mktemp -d " .. q(tmpdir .. "/regstore-nginx.XXXXXX")):gsub("%s+$", "")
+  os.execute("chmod 755 " .. q(dir))
+  local port = free_port()
+  local all = { DIR = dir, LISTEN = "127.0.0.1:" .. port, LUA_PATH = root .. "/lua/?.lua",
+    USER = sh("id -u"):match("^0%s") and "user root;" or "", -- the keyring is usually root's
+    LUA_CPATH = luajit_cpath():gsub(";+$", "") }
+  for k, v in pairs(vars or {}) do all[k] = v end
+  local text = read(template):gsub("@([%u_]+)@", function(k) return all[k] and tostring(all[k]) end)
+  write(dir .. "/nginx.conf", text)
+  local self = setmetatable({ dir = dir, port = port, url = "http://127.0.0.1:" .. port }, NginxServer)
+  return self:start()
+end
+
 return http

@@ -146,6 +146,13 @@ function Store:resume(id)
   return uploads.resume(self._ctx, self._name, id)
 end
 
+--- { id, size, started_at } of an upload, without opening its writer (a
+-- status read never disturbs a PATCH in progress).
+function Store:upload_status(id)
+  validate.arg(id, "string", 1, "upload_status")
+  return uploads.status(self._ctx, self._name, id)
+end
+
 function repo_blobs.new(ctx, name)
   return setmetatable({ _ctx = ctx, _name = name }, Store)
 end

@@ -394,6 +394,25 @@ function uploads.create(ctx, name)
   return up
 end
 
+--- { id, size, started_at } of the upload with that id, read without
+-- opening its writer: a status read must not take the exclusive writer a
+-- PATCH of the same upload is using, nor start one (GET is safe). The size
+-- is what the last close kept: the largest saved hash state (each close of
+-- a writer that hashed every byte saves one at the size), or the data's
+-- size once committed (a commit refused on a mismatched digest leaves it
+-- so). Bytes written after a crash lost the hasher, and not yet committed,
+-- are not counted until the next close that covers them.
+function uploads.status(ctx, name, id)
+  local tmp = { _ctx = ctx, _name = name, id = id }
+  if not validate.upload_id(id) then return unknown(tmp) end
+  local text, msg, code = ctx.drv:get_content(ctx.paths:path_for("upload_started_at", { name = name, id = id }))
+  if not text then return failed(tmp, msg, code) end
+  local size = state_offsets(tmp)[1] or 0
+  local info = ctx.drv:stat(path(tmp, "upload_data"))
+  if info and info.size > size then size = info.size end
+  return { id = id, size = size, started_at = rfc3339.parse(text) }
+end
+
 --- The upload with that id, from any process.
 function uploads.resume(ctx, name, id)
   local tmp = { _ctx = ctx, _name = name, id = id }

@@ -5,10 +5,10 @@
 
 local cjson = require "cjson.safe"
 local validate = require "regstore.registry.validate"
-local pool = require "ociregistry.pool"
-local errors = require "ociregistry.errors"
-local http = require "ociregistry.http"
-local page = require "ociregistry.page"
+local call = require "regstore.oci.call"
+local errors = require "regstore.oci.errors"
+local http = require "regstore.oci.http"
+local page = require "regstore.oci.page"
 
 local referrers = {}
 
@@ -20,7 +20,7 @@ function referrers.list(name, digest)
   local filter = http.arg "artifactType"
   if filter == "" then filter = nil end
   local list
-  list, msg, code = pool.meta("referrers", name, digest, filter)
+  list, msg, code = call.meta("referrers", name, digest, filter)
   if not list then
     if code ~= "name_unknown" then return errors.send(code, msg) end
     list = {}

@@ -5,7 +5,8 @@
 -- on a busy machine the scheduler shares the CPU between all of them, and
 -- the loop would wait its turn behind stream work it only delegated. So
 -- every stream piece's job first sets its thread's nice value to the
--- worker's plus REGSTORE_SERVE_THREAD_NICE (default 10; 0 leaves it alone),
+-- worker's plus configure{ thread_nice } (REGSTORE_SERVE_THREAD_NICE,
+-- default 10; 0 leaves it alone),
 -- and every other job (manifests, tags, stats, commits: small requests whose
 -- latency counts) sets it back to the worker's. A RADOS connection is made at
 -- the worker's priority, so the threads it starts (messengers) serve both.
@@ -15,7 +16,7 @@
 local nice = {}
 
 local ok, ffi = pcall(require, "ffi")
-local target
+local base -- the worker's nice value, once read
 
 if ok then
   ok = pcall(ffi.cdef, [[
@@ -26,25 +27,22 @@ if ok then
   ]])
 end
 
-local delta = tonumber(os.getenv "REGSTORE_SERVE_THREAD_NICE" or "") or 10
-
-local base
-
 --- Sets the calling thread's priority: the worker's, or `delta` below it
 -- when low is true.
-function nice.set(low)
+function nice.set(low, delta)
+  delta = delta or 10
   if not ok or delta == 0 then return end
   local C = ffi.C
-  if not target then
+  if not base then
     -- the worker's own nice value: that of its main thread (tid = pid)
     local good, b = pcall(C.getpriority, 0, C.getpid())
     if not good then
       ok = false
       return
     end
-    base, target = b, math.min(b + delta, 19)
+    base = b
   end
-  pcall(C.setpriority, 0, C.gettid(), low and target or base)
+  pcall(C.setpriority, 0, C.gettid(), low and math.min(base + delta, 19) or base)
 end
 
 return nice

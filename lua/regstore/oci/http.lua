@@ -9,11 +9,11 @@ local API_VERSION = "registry/2.0"
 
 local REASONS = {
   [200] = "OK", [201] = "Created", [202] = "Accepted", [204] = "No Content",
-  [206] = "Partial Content", [400] = "Bad Request", [401] = "Unauthorized",
+  [206] = "Partial Content", [400] = "Bad Request", [401] = "Unauthorized", [403] = "Forbidden",
   [404] = "Not Found", [405] = "Method Not Allowed", [413] = "Payload Too Large",
   [414] = "URI Too Long", [416] = "Range Not Satisfiable", [431] = "Request Header Fields Too Large",
   [500] = "Internal Server Error", [501] = "Not Implemented",
-  [503] = "Service Unavailable",
+  [503] = "Service Unavailable", [505] = "HTTP Version Not Supported",
 }
 
 local function send_raw(sock, status, headers, body)

@@ -1,15 +1,17 @@
 --- Blobs: HEAD, GET (whole or one Range), DELETE of /v2/<name>/blobs/<digest>.
 --
--- GET streams: each piece (settings.read_piece bytes) is read by a job on the
+-- GET streams: each piece (read_piece bytes) is read by a job on the
 -- bulk pool while the previous piece is being sent (ngx.print, then
 -- ngx.flush(true) yields until nginx wrote it out), so at most two pieces of
 -- a blob are in this worker's memory, and the event loop never waits.
 
 local validate = require "regstore.registry.validate"
-local pool = require "ociregistry.pool"
-local errors = require "ociregistry.errors"
-local http = require "ociregistry.http"
-local settings = require "ociregistry.settings"
+local call = require "regstore.oci.call"
+local errors = require "regstore.oci.errors"
+local http = require "regstore.oci.http"
+local settings = require "regstore.oci.settings"
+
+local guard = require "regstore.oci.guard"
 
 local blobs = {}
 
@@ -23,12 +25,21 @@ local function headers(digest)
   }
 end
 
--- first, last byte of a Range header against size; nil when the header is
--- absent; false when it cannot be satisfied.
-local function range(size)
+-- The byte range asked for, as "<a>-<b>", or nil when the whole blob is to
+-- be sent: no Range header, a unit other than bytes (which a server MUST
+-- ignore), or several ranges (which it may answer whole; RFC 9110 §14.2).
+local function wanted()
   local h = ngx.var.http_range
   if not h then return nil end
-  local a, b = h:match("^%s*bytes=(%d*)-(%d*)%s*$")
+  local unit, spec = h:match("^%s*([^=%s]+)%s*=%s*(.-)%s*$")
+  if not unit or unit:lower() ~= "bytes" or spec:find(",", 1, true) then return nil end
+  return spec
+end
+
+-- first, last byte of a single byte range against size; false when it
+-- cannot be satisfied (or is malformed).
+local function range(spec, size)
+  local a, b = spec:match("^(%d*)-(%d*)$")
   if not a or (a == "" and b == "") then return false end
   local first, last
   if a == "" then -- the last b bytes
@@ -45,7 +56,7 @@ function blobs.head(name, digest)
   local ok, msg, code = validate.digest(digest)
   if not ok then return errors.send(code, msg) end
   local size
-  size, msg, code = pool.meta("blob_stat", name, digest)
+  size, msg, code = call.meta("blob_stat", name, digest)
   if not size then return errors.send(code, msg) end
   local h = headers(digest)
   h["Content-Length"] = size
@@ -54,11 +65,11 @@ end
 
 -- Sends parts, then the pieces from pos to last (inclusive), one job ahead.
 local function stream(name, digest, parts, pos, last)
-  local piece = settings.read_piece
+  local piece = settings.get().read_piece
   while true do
     local job
     if pos <= last then
-      job = ngx.thread.spawn(pool.bulk, "blob_read", name, digest, pos, math.min(piece, last - pos + 1))
+      job = ngx.thread.spawn(call.bulk, "blob_read", name, digest, pos, math.min(piece, last - pos + 1))
     end
     local sent, err = http.piece(parts)
     if not job then
@@ -81,20 +92,21 @@ end
 function blobs.get(name, digest)
   local ok, msg, code = validate.digest(digest)
   if not ok then return errors.send(code, msg) end
-  local piece = settings.read_piece
+  local piece = settings.get().read_piece
   local first, last, status = 0, nil, 200
-  if ngx.var.http_range then
+  local spec = wanted()
+  if spec then
     local size
-    size, msg, code = pool.meta("blob_stat", name, digest)
+    size, msg, code = call.meta("blob_stat", name, digest)
     if not size then return errors.send(code, msg) end
-    first, last = range(size)
+    first, last = range(spec, size)
     if first == false then
       return errors.oci(416, "SIZE_INVALID", "range not satisfiable",
         { ["Content-Range"] = "bytes */" .. size })
     end
     status = 206
   end
-  local parts, got, size = pool.bulk("blob_read", name, digest, first,
+  local parts, got, size = call.bulk("blob_read", name, digest, first,
     last and math.min(piece, last - first + 1) or piece)
   if not parts then return errors.send(size, got) end -- nil, message, code
   last = last or size - 1
@@ -109,8 +121,9 @@ end
 function blobs.delete(name, digest)
   local ok, msg, code = validate.digest(digest)
   if not ok then return errors.send(code, msg) end
-  ok, msg, code = pool.meta("blob_delete", name, digest)
+  ok, msg, code = call.meta("blob_delete", name, digest)
   if not ok then return errors.send(code, msg) end
+  guard.event("on_delete", name, digest, guard.ctx())
   return http.send(202, {}, "")
 end
 

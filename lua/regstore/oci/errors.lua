@@ -5,7 +5,7 @@
 --   errors.oci(status, OCI_CODE, message)     -- a code of the spec directly
 
 local cjson = require "cjson.safe"
-local http = require "ociregistry.http"
+local http = require "regstore.oci.http"
 
 local errors = {}
 

@@ -3,17 +3,19 @@
 -- size: 416 otherwise), PUT ?digest= (last chunk and commit), GET (204 with
 -- Range and Location), DELETE.
 --
--- A body is streamed: it is read in pieces of settings.upload_piece bytes,
+-- A body is streamed: it is read in pieces of upload_piece bytes,
 -- and each piece goes to a job on the bulk pool that resumes the upload by
 -- id, appends, and closes it again; the next piece is read from the client
 -- while the job runs. So a worker holds at most two pieces of an upload.
 
 local validate = require "regstore.registry.validate"
-local pool = require "ociregistry.pool"
-local errors = require "ociregistry.errors"
-local http = require "ociregistry.http"
-local body = require "ociregistry.body"
-local settings = require "ociregistry.settings"
+local call = require "regstore.oci.call"
+local errors = require "regstore.oci.errors"
+local http = require "regstore.oci.http"
+local body = require "regstore.oci.body"
+local settings = require "regstore.oci.settings"
+
+local guard = require "regstore.oci.guard"
 
 local uploads = {}
 
@@ -49,7 +51,7 @@ end
 -- Streams the body into upload id, the first piece at offset (nil: wherever
 -- the upload is). Returns the upload's size, or nil, msg, code[, size].
 local function write_all(name, id, offset, b)
-  local piece = settings.upload_piece
+  local piece = settings.get().upload_piece
   local size, job = offset, nil
   while true do
     local data, got = b:chunks(piece) -- while the previous piece is written
@@ -66,11 +68,11 @@ local function write_all(name, id, offset, b)
     -- memory at a few pieces instead of what the collector's pause allows.
     collectgarbage()
     if got == 0 then break end
-    job = ngx.thread.spawn(pool.bulk, "upload_write", name, id, size, data)
+    job = ngx.thread.spawn(call.bulk, "upload_write", name, id, size, data)
   end
   if size == nil or size == offset then
     -- nothing written: the status (and the offset check) from the upload
-    local s, msg, code = pool.meta("upload_status", name, id)
+    local s, msg, code = call.meta("upload_status", name, id)
     if not s then return nil, msg, code end
     if offset and s ~= offset then
       return nil, string.format("upload holds %.0f bytes, the chunk starts at %.0f", s, offset), "range", s
@@ -97,15 +99,15 @@ local function commit(name, id, digest, b, offset)
   local ok, msg, code = validate.digest(digest)
   if not ok then return fail(b, code, msg) end
   local size, cur_size
-  if b.length and b.length <= settings.upload_piece then
+  if b.length and b.length <= settings.get().upload_piece then
     local data, err = b:chunks(b.length)
     if not data then return fail(b, "body", "request body: " .. tostring(err)) end
-    size, msg, code, cur_size = pool.bulk("upload_commit", name, id, offset, data, digest)
+    size, msg, code, cur_size = call.bulk("upload_commit", name, id, offset, data, digest)
   else
     local cur
     size, msg, code, cur = write_all(name, id, offset, b)
     if not size then return fail(b, code, msg, cur or 0, name, id) end
-    size, msg, code = pool.meta("upload_commit", name, id, size, {}, digest)
+    size, msg, code = call.meta("upload_commit", name, id, size, {}, digest)
   end
   if not size then return fail(b, code, msg, cur_size or 0, name, id) end
   return created(name, digest)
@@ -114,8 +116,8 @@ end
 --- POST /v2/<name>/blobs/uploads/
 function uploads.start(name)
   local mount, from, digest = http.arg "mount", http.arg "from", http.arg "digest"
-  if mount and from and validate.digest(mount) and validate.name(from) then
-    local size, msg, code = pool.meta("blob_mount", name, from, mount)
+  if mount and from and validate.digest(mount) and validate.name(from) and guard.permits(from, "pull") then
+    local size, msg, code = call.meta("blob_mount", name, from, mount)
     if size then
       ngx.req.discard_body()
       return created(name, mount)
@@ -124,7 +126,7 @@ function uploads.start(name)
   end
   local b, err = body.open()
   if not b then return fail(nil, "body", "request body: " .. tostring(err)) end
-  local id, msg, code = pool.meta("upload_create", name)
+  local id, msg, code = call.meta("upload_create", name)
   if not id then return fail(b, code, msg) end
   if digest then return commit(name, id, digest, b, 0) end
   b:drain()
@@ -137,7 +139,7 @@ function uploads.patch(name, id)
   if not b then return fail(nil, "body", "request body: " .. tostring(err)) end
   local offset = chunk_start(b)
   if offset == false then
-    local size = pool.meta("upload_status", name, id) or 0
+    local size = call.meta("upload_status", name, id) or 0
     return fail(b, "range", "malformed Content-Range " .. tostring(ngx.var.http_content_range), size, name, id)
   end
   local size, msg, code, cur = write_all(name, id, offset, b)
@@ -158,14 +160,14 @@ end
 
 --- GET /v2/<name>/blobs/uploads/<id>
 function uploads.status(name, id)
-  local size, msg, code = pool.meta("upload_status", name, id)
+  local size, msg, code = call.meta("upload_status", name, id)
   if not size then return errors.send(code, msg) end
   return http.send(204, upload_headers(name, id, size), "")
 end
 
 --- DELETE /v2/<name>/blobs/uploads/<id>
 function uploads.cancel(name, id)
-  local ok, msg, code = pool.meta("upload_cancel", name, id)
+  local ok, msg, code = call.meta("upload_cancel", name, id)
   if not ok then return errors.send(code, msg) end
   return http.send(204, {}, "")
 end

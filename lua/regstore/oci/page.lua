@@ -2,16 +2,20 @@
 -- arguments, a `Link: <...>; rel="next"` header when more follows.
 
 local cjson = require "cjson.safe"
-local http = require "ociregistry.http"
+local http = require "regstore.oci.http"
 
 local page = {}
+
+local MAX_PAGE = 2 ^ 31
 
 --- n (nil for all), last (nil for none), or nil, nil, an error message.
 function page.args()
   local n, last = http.arg "n", http.arg "last"
   if n ~= nil then
-    n = tonumber(n)
-    if not n or n < 0 or n ~= math.floor(n) then return nil, nil, "n must be a non-negative integer" end
+    -- digits only: tonumber would take "inf", "1e999", "0x10" or " 5"
+    if not n:match("^%d+$") then return nil, nil, "n must be a non-negative integer" end
+    -- a page larger than any listing is the whole listing
+    n = math.min(tonumber(n), MAX_PAGE)
   end
   if last == "" then last = nil end
   return n, last

@@ -1,71 +1,18 @@
---- The jobs that run on nginx's thread pool (ngx.run_worker_thread): every
--- call that waits for RADOS runs here, never in the worker's event loop.
---
--- Each thread VM is a plain LuaJIT state of its own (lua-nginx-module keeps a
--- pool of them and hands one to each job); it keeps one connected driver and
--- registry in this module's upvalues, opened on its first job from the
--- environment nginx passes on (`env` directives written by `serve`).
--- Arguments and results cross the VM boundary as plain values only, so an
--- upload is resumed by id for every piece and closed again before the job
--- returns: the next piece may run on another VM.
+--- The OCI handlers' jobs, run in nginx's thread VMs (regstore.nginx.jobs
+-- calls them; threads.run(kind, "regstore.oci.jobs", fn, ...) posts them).
+-- They take and return plain values only, so that each stream piece can run
+-- on any VM: an upload is resumed by id for every piece and closed again.
 --
 -- Every job returns its results, or nil, message, code (the registry's codes;
 -- "range" for an upload offset that is not the one the client assumed, with
 -- the upload's size as fourth value).
 
-local nice = require "ociregistry.nice"
+local vm = require "regstore.nginx.jobs"
 
 local jobs = {}
 
-local reg           -- this VM's registry (regstore.registry over one driver)
-
-local low = false  -- whether the running job is a stream piece (nice.lua)
-local connect
-
-local function registry()
-  if reg then return reg end
-  nice.set(false) -- the connection's threads at the worker's priority
-  local r, msg, code = connect()
-  nice.set(low)
-  if not r then return nil, msg, code end
-  reg = r
-  return reg
-end
-
--- This VM's registry over a new driver, from the environment.
-connect = function()
-  local env = require "regstore.env"
-  local o = env.options()
-  o.pool = o.pool or "regstore"
-  o.window = tonumber(env.get "REGSTORE_SERVE_WINDOW" or "4")
-  -- every call answers `timeout` (503 UNAVAILABLE) when RADOS does not
-  -- answer within this many seconds (serve --timeout)
-  o.timeout = o.timeout or 30
-  local drv, msg, code = require("regstore").connect(o)
-  if not drv then return nil, msg, code end
-  return require("regstore.registry").new(drv)
-end
-
---- The entry point of every job (pool.lua): kind "bulk" runs below the
--- worker's priority, "meta" at it; then jobs[fn](...).
-function jobs.run(kind, fn, ...)
-  low = kind == "bulk"
-  nice.set(low)
-  return jobs[fn](...)
-end
-
-local function repo(name)
-  local r, msg, code = registry()
-  if not r then return nil, msg, code end
-  return r:repository(name)
-end
-
--- Frees the strings a data job leaves behind before the VM goes back to the
--- pool (a few MiB per piece; the VM may sit idle for a while).
-local function tidy(...)
-  collectgarbage()
-  return ...
-end
+local repo = vm.repository
+local tidy = vm.tidy
 
 ---------------------------------------------------------------- blobs
 
@@ -189,12 +136,31 @@ function jobs.upload_create(name)
   return up.id
 end
 
+-- A pause of the VM's thread (never the event loop's): LuaJIT's FFI.
+local ffi = require "ffi"
+pcall(ffi.cdef, "int usleep(unsigned int usec);")
+local function pause(seconds) ffi.C.usleep(seconds * 1e6) end
+
+-- How long a resume waits for the writer another request holds (a PUT
+-- committing the same session, a PATCH's piece) before answering its error.
+local HELD_TRIES, HELD_PAUSE = 100, 0.02
+
 -- The upload, resumed; checks that it holds `offset` bytes when given.
+-- When another request holds its writer, waits until that one lets it go
+-- or finishes the upload: of two PUTs finishing one session, the one that
+-- comes second then finds it gone (blob_upload_unknown, 404), not an io
+-- failure (500).
 local function resume(name, id, offset)
   local r, msg, code = repo(name)
   if not r then return nil, msg, code end
   local up
-  up, msg, code = r.blobs:resume(id)
+  for _ = 1, HELD_TRIES do
+    up, msg, code = r.blobs:resume(id)
+    if up or code ~= "io" then break end
+    local st, smsg, scode = r.blobs:upload_status(id)
+    if not st then return nil, smsg, scode end -- gone (or the store failing)
+    pause(HELD_PAUSE)
+  end
   if not up then return nil, msg, code end
   local size = up:size()
   if offset and offset ~= size then
@@ -205,13 +171,14 @@ local function resume(name, id, offset)
   return up
 end
 
---- Bytes an upload holds.
+--- Bytes an upload holds: read without its writer (registry uploads.status).
 function jobs.upload_status(name, id)
-  local up, msg, code, size = resume(name, id)
-  if not up then return nil, msg, code, size end
-  size = up:size()
-  up:close()
-  return size
+  local r, msg, code = repo(name)
+  if not r then return nil, msg, code end
+  local st
+  st, msg, code = r.blobs:upload_status(id)
+  if not st then return nil, msg, code end
+  return st.size
 end
 
 --- Appends data (an array of strings, see body.lua) at offset (nil:
@@ -332,7 +299,7 @@ function jobs.tags_list(name, n, last)
 end
 
 function jobs.catalog(n, last)
-  local r, msg, code = registry()
+  local r, msg, code = vm.registry()
   if not r then return nil, msg, code end
   return r:repositories{ n = n, last = last }
 end

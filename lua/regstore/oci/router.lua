@@ -11,17 +11,18 @@
 -- tag, digest, upload id) refuses it; "." and ".." fail those checks too.
 
 local validate = require "regstore.registry.validate"
-local errors = require "ociregistry.errors"
-local http = require "ociregistry.http"
+local errors = require "regstore.oci.errors"
+local http = require "regstore.oci.http"
+local guard = require "regstore.oci.guard"
 
 local router = {}
 
-local blobs = require "ociregistry.blobs"
-local uploads = require "ociregistry.uploads"
-local manifests = require "ociregistry.manifests"
-local tags = require "ociregistry.tags"
-local catalog = require "ociregistry.catalog"
-local referrers = require "ociregistry.referrers"
+local blobs = require "regstore.oci.blobs"
+local uploads = require "regstore.oci.uploads"
+local manifests = require "regstore.oci.manifests"
+local tags = require "regstore.oci.tags"
+local catalog = require "regstore.oci.catalog"
+local referrers = require "regstore.oci.referrers"
 
 -- Patterns on the path after "/v2/", most specific first; `.+` is the
 -- repository name (it may hold slashes); then the methods, and what the
@@ -71,25 +72,41 @@ local function not_allowed(methods)
   return errors.oci(405, "UNSUPPORTED", "method not allowed", { Allow = table.concat(allow, ", ") })
 end
 
---- The content handler of location /v2.
+-- What a request does, for the auth hook: by method; an upload's DELETE
+-- cancels a push.
+local ACTIONS = { GET = "pull", HEAD = "pull", POST = "push", PATCH = "push", PUT = "push", DELETE = "delete" }
+
+local function action_of(route, method)
+  if route[2] == uploads then return "push" end
+  return ACTIONS[method] or "pull"
+end
+
+--- The content handler of location /v2/ (regstore.oci.handle).
 function router.handle()
   local uri = router.path()
   local method = ngx.req.get_method()
   if uri == "/v2" or uri == "/v2/" then
+    if not guard.allow(nil, "pull") then return end
     if method ~= "GET" and method ~= "HEAD" then return not_allowed{ GET = true, HEAD = true } end
     return http.send(200, { ["Content-Type"] = "application/json" }, "{}")
   end
   local rest = uri:match("^/v2/(.*)$")
   if rest == "_catalog" then
+    if not guard.allow(nil, "catalog") then return end
     if method ~= "GET" then return not_allowed{ GET = true } end
     return catalog.list()
   end
   local route, name, ref = match(rest or "")
   if not route then return errors.oci(404, "NAME_UNKNOWN", "no such endpoint: " .. uri) end
-  local fn = route[3][method]
-  if not fn then return not_allowed(route[3]) end
   local ok, msg, code = validate.name(name)
   if not ok then return errors.send(code, msg) end
+  local action = action_of(route, method)
+  if not guard.allow(name, action) then return end
+  local fn = route[3][method]
+  if not fn then return not_allowed(route[3]) end
+  if action ~= "pull" and guard.read_only() then
+    return errors.oci(405, "UNSUPPORTED", "the registry is read-only", { Allow = "GET, HEAD" })
+  end
   return route[2][fn](name, ref)
 end
 
@@ -111,7 +128,8 @@ end
 -- (error_page: 400 for a NUL or a ".." above the root in the path or a
 -- malformed request, 414 for a request line over
 -- large_client_header_buffers, 431 for a header line over them, 501 for a
--- Transfer-Encoding other than chunked), and those whose path nginx's
+-- Transfer-Encoding other than chunked, 405 for TRACE, 505 for a request
+-- line of an HTTP version other than 1.x), and those whose path nginx's
 -- normalisation took out of /v2 (404, location /). When the path the
 -- client sent names a route, the code is that of its part that is wrong
 -- (the repository name, then the reference), with 400; otherwise
@@ -127,8 +145,12 @@ function router.refused(status)
     if code then return errors.oci(400, code, (bad:gsub("^regstore: ", ""))) end
   end
   if status == 404 then return errors.oci(404, "NAME_UNKNOWN", "not a registry endpoint") end
+  if status == 405 then
+    return errors.oci(405, "UNSUPPORTED", "method not allowed", { Allow = "GET, HEAD, POST, PUT, PATCH, DELETE" })
+  end
   local msg = ({ [414] = "request line too long", [431] = "request header too large",
-    [501] = "transfer encoding not supported" })[status] or "malformed request"
+    [501] = "transfer encoding not supported", [505] = "HTTP version not supported" })[status]
+    or "malformed request"
   return errors.oci(status, "UNSUPPORTED", msg)
 end
 

@@ -1,0 +1,48 @@
+--- regstore.oci: the OCI distribution API (v2) as an nginx content
+-- handler, over regstore.nginx (every storage call on the thread pool).
+--
+--   location /v2/ {
+--       content_by_lua_block {
+--           require("regstore.oci").handle{
+--               auth = function(ctx) return true end,   -- or false, 401, challenge / false, 403
+--               read_only = false,
+--               max_manifest = 4 * 1024 * 1024,
+--               on_push = function(repo, digest, tags, ctx) end,   -- after the manifest is stored
+--               on_delete = function(repo, reference, ctx) end,    -- manifest, tag or blob deleted
+--               on_pull = function(repo, digest, ctx) end,         -- manifest GET answered
+--           }
+--       }
+--   }
+--   error_page 400 405 414 494 501 505 ... -> oci.refused(status) (docs/nginx.md)
+--
+-- Blobs (GET with one byte range, HEAD, DELETE), uploads (POST, monolithic,
+-- cross-repository mount, PATCH with Content-Length or chunked bodies,
+-- PUT, GET status, DELETE), manifests, tags/list and _catalog with n/last
+-- paging, referrers; errors as the spec's JSON. Hooks: regstore/oci/guard.lua.
+
+local settings = require "regstore.oci.settings"
+local router = require "regstore.oci.router"
+
+local oci = {}
+
+--- Answers the request (content_by_lua* of `location /v2/`).
+function oci.handle(opts)
+  settings.set(opts or {})
+  return router.handle()
+end
+
+--- Runs the auth hook of opts (as handle{} takes them) for a location of
+-- your own: true when allowed, else false and the refusal has been sent.
+function oci.allow(opts, repository, action)
+  settings.set(opts or {})
+  return require("regstore.oci.guard").allow(repository, action)
+end
+
+--- Answers a request nginx refused itself, or one outside the API, with the
+-- spec's JSON error: status is the one of error_page (400, 405, 414, 431
+-- for 494, 501, 505) or 404 for a location outside /v2/.
+function oci.refused(status)
+  return router.refused(status)
+end
+
+return oci

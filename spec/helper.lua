@@ -55,6 +55,24 @@ end
 
 helper.long = os.getenv "REGSTORE_LONG" == "1"
 
+--- The registry fixture of a describe block: before each test a driver in
+-- a fresh namespace (opts: more connect options) and a registry over it,
+-- handed to set(drv, reg, ns); after it, the namespace cleared and the
+-- driver closed.
+function helper.each_registry(set, opts)
+  local busted = require "busted" -- the spec's before_each, not this module's globals
+  local drv
+  busted.before_each(function()
+    local ns
+    drv, ns = helper.connect(opts)
+    set(drv, require("regstore.registry").new(drv), ns)
+  end)
+  busted.after_each(function()
+    helper.clear(drv)
+    drv:close()
+  end)
+end
+
 --- "sha256:<hex>" of data: the one digest of the specs.
 function helper.digest(data)
   return "sha256:" .. regstore.sha256():update(data):hexdigest()

@@ -1,7 +1,6 @@
 -- regstore.policy.fsck: the engine's check plus the registry's, and a
 -- repair that never touches anything younger than grace.
 local helper = require "helper"
-local registry = require "regstore.registry"
 local fsck = require "regstore.policy.fsck"
 local util = require "fixtures.registry.util"
 
@@ -16,14 +15,7 @@ end
 
 describe("policy fsck #cluster", function()
   local drv, reg
-  before_each(function()
-    drv = helper.connect()
-    reg = registry.new(drv)
-  end)
-  after_each(function()
-    helper.clear(drv)
-    drv:close()
-  end)
+  helper.each_registry(function(d, r) drv, reg = d, r end)
 
   it("finds nothing on an empty registry and on a healthy one", function()
     local r = assert(fsck.run(reg))

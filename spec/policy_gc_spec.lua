@@ -18,14 +18,7 @@ end
 
 describe("policy gc #cluster", function()
   local drv, reg
-  before_each(function()
-    drv = helper.connect()
-    reg = registry.new(drv)
-  end)
-  after_each(function()
-    helper.clear(drv)
-    drv:close()
-  end)
+  helper.each_registry(function(d, r) drv, reg = d, r end)
 
   it("reports nothing on an empty registry", function()
     for _, dry in ipairs { true, false } do

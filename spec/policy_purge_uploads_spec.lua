@@ -1,7 +1,6 @@
 -- regstore.policy.purge_uploads: distribution's semantics, and uploads
 -- whose startedat is missing or unreadable dated by their files' mtime.
 local helper = require "helper"
-local registry = require "regstore.registry"
 local purge = require "regstore.policy.purge_uploads"
 local util = require "fixtures.registry.util"
 
@@ -10,14 +9,7 @@ local DAY = 86400
 
 describe("policy purge_uploads #cluster", function()
   local drv, reg
-  before_each(function()
-    drv = helper.connect()
-    reg = registry.new(drv)
-  end)
-  after_each(function()
-    helper.clear(drv)
-    drv:close()
-  end)
+  helper.each_registry(function(d, r) drv, reg = d, r end)
 
   local function upload(repo, data)
     local up = assert(repo.blobs:create())

@@ -12,7 +12,6 @@
 --   7  retention keeps the children of a kept index
 --   9  a deleted manifest keeps none of its blobs, whatever names it
 local helper = require "helper"
-local registry = require "regstore.registry"
 local gc = require "regstore.policy.gc"
 local fsck = require "regstore.policy.fsck"
 local util = require "fixtures.registry.util"
@@ -61,14 +60,7 @@ end
 
 describe("policy safety #cluster", function()
   local drv, reg, ns
-  before_each(function()
-    drv, ns = helper.connect()
-    reg = registry.new(drv)
-  end)
-  after_each(function()
-    helper.clear(drv)
-    drv:close()
-  end)
+  helper.each_registry(function(d, r, n) drv, reg, ns = d, r, n end)
 
   -- a tagged image and an untagged one in repository "app"
   local function two_images()

@@ -5,14 +5,7 @@ local util = require "fixtures.registry.util"
 
 describe("registry catalog #cluster", function()
   local drv, reg
-  before_each(function()
-    drv = helper.connect()
-    reg = registry.new(drv)
-  end)
-  after_each(function()
-    helper.clear(drv)
-    drv:close()
-  end)
+  helper.each_registry(function(d, r) drv, reg = d, r end)
 
   it("is empty on an empty store", function()
     assert.same({}, reg:repositories())

@@ -8,14 +8,9 @@ local NAME = "library/img"
 
 describe("registry manifests #cluster", function()
   local drv, reg, repo
-  before_each(function()
-    drv = helper.connect()
-    reg = registry.new(drv)
+  helper.each_registry(function(d, r)
+    drv, reg = d, r
     repo = assert(reg:repository(NAME))
-  end)
-  after_each(function()
-    helper.clear(drv)
-    drv:close()
   end)
 
   local function rev_link(d)

@@ -1,6 +1,5 @@
 -- regstore.registry: tags (tag, untag, get, list, lookup, history).
 local helper = require "helper"
-local registry = require "regstore.registry"
 local util = require "fixtures.registry.util"
 
 local R = util.ROOT
@@ -9,14 +8,9 @@ local TAGS = R .. "/repositories/" .. NAME .. "/_manifests/tags"
 
 describe("registry tags #cluster", function()
   local drv, reg, repo, d1, d2
-  before_each(function()
-    drv = helper.connect()
-    reg = registry.new(drv)
+  helper.each_registry(function(d, r)
+    drv, reg = d, r
     repo = assert(reg:repository(NAME))
-  end)
-  after_each(function()
-    helper.clear(drv)
-    drv:close()
   end)
 
   local function two()

@@ -12,7 +12,7 @@ local q = http.quote
 
 local sh, must = http.try, http.must
 
-local function have(cmd) return (sh("command -v " .. cmd)) end
+local have = http.have
 
 local function read(path)
   local f = assert(io.open(path, "rb"))

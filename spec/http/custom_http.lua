@@ -12,15 +12,7 @@ local http = require "support.http"
 local q = http.quote
 local sh, must = http.try, http.must
 
-local function have(cmd) return (sh("command -v " .. cmd)) end
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read "*a"
-  f:close()
-  return s
-end
+local have, read = http.have, http.read
 
 local available = http.available() and have("skopeo")
 

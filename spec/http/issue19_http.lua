@@ -20,13 +20,7 @@ local function background(cmd)
   return out
 end
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read "*a"
-  f:close()
-  return s
-end
+local slurp = http.read
 
 -- Waits until file holds a line "rc=N" (the background command is done).
 local function wait_done(path, secs)

@@ -62,6 +62,7 @@ function http.octets(body, extra)
   return { headers = h, body = body }
 end
 
+--- A file's bytes, "" when it cannot be opened.
 local function read(path)
   local f = io.open(path, "rb")
   if not f then return "" end
@@ -69,6 +70,10 @@ local function read(path)
   f:close()
   return s
 end
+http.read = read
+
+--- Whether a command is on PATH.
+function http.have(cmd) return (http.try("command -v " .. cmd)) end
 
 --- "sha256:<hex>" of s.
 http.digest = require("helper").digest

@@ -113,12 +113,26 @@ rock_smoke() { # luarocks-lua-version interpreter name [VAR=value for luarocks m
 	fi
 	count "$tap" "installed rock ($name)"
 }
+# The installed regstore-serve of the LuaJIT tree, with no checkout on the
+# Lua paths: spec/installed/serve.lua starts it on a free port against the
+# cluster, pushes and pulls an image with skopeo, stops it. One check.
+rock_serve() {
+	local tree=$logs/rocks-luajit tap=$logs/rock-serve.tap
+	(unset LUA_PATH LUA_CPATH LUA_PATH_5_4 LUA_CPATH_5_4 LUA_INIT LUA_INIT_5_4
+		eval "$(luarocks --lua-version 5.1 --tree "$tree" path)"
+		cd "$logs" && REGSTORE_ROCK_TREE=$tree luajit /usr/bin/busted -o TAP "$root/spec/installed/serve.lua") \
+		>"$tap" 2>&1 || true
+	grep -E '^not ok|^#' "$tap" | head -40 || true
+	if ! grep -qE '^1\.\.[1-9]' "$tap"; then tail -20 "$tap"; failed=$((failed + 1)); fi
+	count "$tap" "installed regstore-serve (luajit)"
+}
 if [[ ${REGSTORE_SANITIZE:-0} != 1 ]]; then
 	mkdir -p "$logs/rock-src"
 	cp -r CMakeLists.txt engine lua bin rockspec "$logs/rock-src/"
 	mkdir -p "$logs/rock-src/examples" && cp -r examples/openresty-registry "$logs/rock-src/examples/"
 	rock_smoke 5.4 lua5.4 5.4
 	rock_smoke 5.1 luajit luajit LUA_INCDIR=/usr/include/luajit-2.1
+	rock_serve
 	rock_smoke 5.1 lua5.1 5.1
 fi
 # --- end installed rock smoke ---

@@ -308,6 +308,25 @@ describe("corrupt metadata in RADOS #cluster", function()
     end)
   end
 
+  it("a move of a name whose blob is gone fails at once: io, data is lost", function()
+    assert(drv:put_content("/m/f", helper.bytes(100 * KiB, 13)))
+    local blob = blob_of(ns, "/m/f")
+    rados(ns, "rm " .. q(blob .. "-0"))
+    local t0 = clock()
+    local ok, msg, code = drv:move("/m/f", "/m/g")
+    local dt = clock() - t0
+    assert.is_nil(ok)
+    assert.are.equal("io", code)
+    assert.truthy(msg:find("/m/f", 1, true), msg)
+    assert.truthy(msg:find("data is lost", 1, true), msg)
+    assert(dt < 1, string.format("took %.2f s", dt))
+    -- Nothing changed: the name stays (for fsck to report), dst is absent.
+    assert.are.equal(blob, blob_of(ns, "/m/f"))
+    assert.is_nil(helper.omap(ns, "/m").g)
+    assert.is_true(drv:delete("/m"))
+    assert(drv:fsck { grace = 0, repair = true })
+  end)
+
   it("a repair keeps every chunk of a named blob whose stripe record is gone", function()
     local data = helper.bytes(300 * KiB, 12)
     assert(drv:put_content("/k/f", data))

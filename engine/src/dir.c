@@ -297,6 +297,18 @@ int rs_dir_link_file(rs_conn *c, const char *dir, const char *name,
 }
 
 /* Removes name if it still holds expect; -ECANCELED when it changed. */
+/* Whether name in dir holds exactly val now (one compare, read only). */
+int rs_dir_holds(rs_conn *c, const char *dir, const char *name, const char *val) {
+  rados_read_op_t op = rados_create_read_op();
+  int prval = 0, rc;
+  rados_read_op_assert_exists(op);
+  rados_read_op_omap_cmp(op, name, LIBRADOS_CMPXATTR_OP_EQ, val, strlen(val), &prval);
+  rc = rs_read_op(c, op, dir, NULL);
+  rados_release_read_op(op);
+  if (rc == 0 && prval < 0) rc = prval;
+  return rc == 0 ? 1 : rc == -ECANCELED || rc == -ENOENT ? 0 : rc;
+}
+
 int rs_dir_unlink(rs_conn *c, const char *dir, const char *name,
                   const char *expect) {
   rados_write_op_t op = rados_create_write_op();

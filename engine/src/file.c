@@ -409,7 +409,13 @@ static int move_once(rs_conn *c, const rs_split *s, const rs_split *d,
     rc = unblock_ref(c, oid, src, dst, tries);
     return rc < 0 ? rc : -ECANCELED;
   }
-  if (rc == -ENOENT) return -ECANCELED; /* src changed: look again */
+  if (rc == -ENOENT) {
+    /* Chunk 0 is gone: src was replaced or deleted meanwhile (its old blob
+     * released), and then it is looked up again; or src still names the
+     * blob, and its data is lost (a dangling name, see fsck). */
+    rc = rs_path_names(c, src, oid);
+    return rc < 0 ? rc : rc ? -ENODATA : -ECANCELED;
+  }
   if (rc < 0) return rc;
   RS_CRASH("move.ref_added");
   if (strcmp(s->dir, d->dir) == 0) {
@@ -489,6 +495,8 @@ int rs_move(rs_conn *c, const char *src, const char *dst, int flags,
     }
     if (rc == -RS_EISDIR) return rs_fail(st, rc, src, "cannot move onto directory %s, from", dst);
     if (rc == -RS_ENOTDIR) return rs_fail(st, rc, src, NULL);
+    if (rc == -ENODATA)
+      return rs_fail(st, -EIO, src, "its blob %s is missing, data is lost (see fsck); cannot move", es.oid);
     if (rc == -RS_EEXIST)
       return rs_fail(st, rc, src, "%s exists, cannot move onto it from", dst);
     if (rc < 0) return rs_fail_rados(st, rc, src, "move");

@@ -47,6 +47,21 @@ static int strs_has(const strs *s, const char *key) {
   return s->n && bsearch(&key, s->v, s->n, sizeof *s->v, cmp_str) != NULL;
 }
 
+/* The path of the first "<id> <path>" entry of sorted s, or NULL. */
+static const char *strs_named(const strs *s, const char *id) {
+  size_t lo = 0, hi = s->n, len = strlen(id);
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int d = strncmp(s->v[mid], id, len);
+    if (d == 0) d = (unsigned char)s->v[mid][len] - (unsigned char)' ';
+    if (d < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo < s->n && strncmp(s->v[lo], id, len) == 0 && s->v[lo][len] == ' ')
+    return s->v[lo] + len + 1;
+  return NULL;
+}
+
 typedef struct fsck {
   rs_conn *c;
   const rs_fsck_opts *o;
@@ -56,7 +71,7 @@ typedef struct fsck {
   rs_fsck_report *out;
   int stop;
   strs dirs, chunks, pendings;
-  strs named;     /* "<blob id>" of every directory entry */
+  strs named;     /* "<blob id> <path>" of every directory entry */
   strs recorded;  /* "<blob id>" of every pending record */
   size_t (*later)[2]; /* [first, last) chunks of blobs judged again at the end */
   size_t nlater, caplater;
@@ -122,6 +137,20 @@ static int obj_mtime(rs_conn *c, const char *oid, time_t *mtime) {
   return rc;
 }
 
+/* Records that path names blob id: "<id> <path>" in f->named. */
+static int push_named(fsck *f, const char *id, const char *path) {
+  size_t ilen = strlen(id), plen = strlen(path);
+  char *e = malloc(ilen + plen + 2);
+  int rc;
+  if (!e) return -ENOMEM;
+  memcpy(e, id, ilen);
+  e[ilen] = ' ';
+  memcpy(e + ilen + 1, path, plen + 1);
+  rc = strs_push(&f->named, e, ilen + plen + 1);
+  free(e);
+  return rc;
+}
+
 /* Directories: each names its entries' objects, and its parent names it. */
 static int check_dir(fsck *f, const char *dir) {
   rs_dirent *ents = NULL;
@@ -143,11 +172,23 @@ static int check_dir(fsck *f, const char *dir) {
       char chunk0[RS_OID_MAX];
       rs_chunk_name(chunk0, ents[i].val, 0);
       if (!strs_has(&f->chunks, chunk0) && rs_obj_exists(f->c, chunk0) == 0) {
-        int fixed = f->o->repair && rs_dir_unlink(f->c, dir, ents[i].name, ents[i].val) == 0;
-        found(f, "dangling_name", dir, child, fixed, "file whose blob %s is missing: its data is lost",
-              ents[i].val);
+        /* Chunk 0 was gone just now; the name still pointing at the blob
+         * after that (the guarded unlink, or a compare) is data lost.  A name
+         * replaced or deleted since the directory was read (its old blob
+         * released) is no finding. */
+        int fixed = 0, r;
+        if (f->o->repair) {
+          r = rs_dir_unlink(f->c, dir, ents[i].name, ents[i].val);
+          fixed = r == 0;
+          r = r == -ECANCELED || r == -ENOENT ? 0 : 1;
+        } else {
+          r = rs_dir_holds(f->c, dir, ents[i].name, ents[i].val) != 0;
+        }
+        if (r)
+          found(f, "dangling_name", dir, child, fixed, "file whose blob %s is missing: its data is lost",
+                ents[i].val);
       }
-      rc = strs_push(&f->named, ents[i].val, strlen(ents[i].val));
+      rc = push_named(f, ents[i].val, child);
     }
   }
   if (rc == 0 && strcmp(dir, "/") != 0) {
@@ -289,13 +330,32 @@ static int check_pending(fsck *f, const char *obj) {
 }
 
 /*
+ * Whether blob id is named now (live): by path, the name the directory scan
+ * saw, or by one of its references' names (moved since).  1, 0, or < 0.
+ */
+static int named_now(fsck *f, const char *id, const rs_blobinfo *info,
+                     const char *path) {
+  size_t i;
+  int rc = rs_path_names(f->c, path, id);
+  for (i = 0; rc == 0 && i < info->nrefs; i++)
+    if (strcmp(info->refs[i].name, path) != 0) rc = rs_path_names(f->c, info->refs[i].name, id);
+  return rc;
+}
+
+/*
  * A committed blob whose records do not match its chunks: chunk 0 shorter
  * than the records say it holds, or chunks below the size missing (data
  * lost, or a stripe record that lost its value).  Reported as bad_metadata.
+ * Missing chunks are data lost only if a name still points at the blob
+ * after they were seen missing: a blob the directory scan saw named may
+ * have been replaced or deleted since, and its release be removing its
+ * chunks while they are counted (chunk 0 goes last).  That one is left
+ * alone (1 all the same: nothing more is done to it in this run).
  */
 #define LIVE_CHECK_MAX 65536 /* chunks of one blob looked at one by one */
 static int layout_broken(fsck *f, const char *blob, const rs_blobinfo *info,
-                         const char *chunk0, size_t first, size_t last) {
+                         const char *chunk0, const char *path, size_t first,
+                         size_t last) {
   uint64_t count = rs_chunk_count(info->m.stripe, info->m.size), present = 0;
   uint64_t want = info->m.size < info->m.stripe ? info->m.size : info->m.stripe;
   char id[RS_OID_MAX];
@@ -332,6 +392,7 @@ static int layout_broken(fsck *f, const char *blob, const rs_blobinfo *info,
     return 1;
   }
   if (present < count) {
+    if (named_now(f, blob, info, path) == 0) return 1; /* released meanwhile */
     found(f, "bad_metadata", chunk0, NULL, 0,
           "%llu of its %llu chunks are missing (size %llu, stripe %lu): data is lost",
           (unsigned long long)(count - present), (unsigned long long)count,
@@ -509,7 +570,8 @@ static int cut_extra(fsck *f, const char *id, const rs_blobinfo *info,
 static int check_blob(fsck *f, const char *id, size_t first, size_t last) {
   rs_blobinfo info;
   size_t i;
-  int rc, named = strs_has(&f->named, id), recorded = strs_has(&f->recorded, id);
+  const char *name = strs_named(&f->named, id);
+  int rc, named = name != NULL, recorded = strs_has(&f->recorded, id);
   char chunk0[RS_OID_MAX];
   rs_chunk_name(chunk0, id, 0);
   rc = rs_blob_info(f->c, id, &info, 1);
@@ -534,7 +596,7 @@ static int check_blob(fsck *f, const char *id, size_t first, size_t last) {
   if (info.m.bad) found(f, "bad_metadata", chunk0, NULL, 0, "size or stripe record does not parse");
   else if (named && !info.m.has_size)
     found(f, "bad_metadata", chunk0, NULL, 0, "named blob without its size record");
-  else if (named && old_enough(f, info.mtime) && layout_broken(f, id, &info, chunk0, first, last))
+  else if (named && old_enough(f, info.mtime) && layout_broken(f, id, &info, chunk0, name, first, last))
     info.m.bad = 1; /* reported; and its chunks are no orphans to remove */
   rc = check_refs(f, id, &info, named);
   if (rc == 0 && info.appender && !recorded && old_enough(f, info.mtime)) {

@@ -141,6 +141,8 @@ int rs_dir_link_file(rs_conn *c, const char *dir, const char *name,
                      const char *oid, char *old, const char *gen, int missing,
                      int flags);
 int rs_dir_link_chain(rs_conn *c, const char *dir, int known);
+/* Whether name in dir holds exactly val now: 1, 0, or < 0. */
+int rs_dir_holds(rs_conn *c, const char *dir, const char *name, const char *val);
 int rs_dir_unlink(rs_conn *c, const char *dir, const char *name,
                   const char *expect);
 int rs_dir_unlink_damaged(rs_conn *c, const char *dir, const char *name);

@@ -61,6 +61,7 @@ struct rs_writer {
   rs_hashjob *hashjob;   /* hashes large writes on a thread of its own */
   double last_sign;      /* monotonic seconds of its last record store or send */
   int lost;              /* its record was claimed by fsck or a delete */
+  int failed;            /* the first failed send: a hole; fails every later call */
   int state;
 };
 
@@ -315,6 +316,7 @@ int rs_writer_write(rs_writer *w, const void *data, size_t len,
    * this one and every later one, before anything is hashed: bytes after a
    * hole are never taken. */
   if (w->aio.err) return rs_fail_rados(st, w->aio.err, w->path, "write");
+  if (w->failed) return rs_fail_rados(st, w->failed, w->path, "write");
   if (w->hash && len >= RS_HASH_OFFLOAD) {
     if (!w->hashjob) w->hashjob = rs_hashjob_new(w->hash);
     if (w->hashjob) {
@@ -350,6 +352,9 @@ int rs_writer_write(rs_writer *w, const void *data, size_t len,
     abandon(w, 0, NULL);
     return lost(w, st);
   }
+  /* Failed sends that are no aio completion (the record's re-store before
+   * a unit, a submission) leave a hole too: kept, as aio.err is. */
+  if (rc < 0 && !w->failed) w->failed = rc;
   if (rc < 0) return rs_fail_rados(st, rc, w->path, "write");
   return 0;
 }
@@ -362,9 +367,10 @@ void rs_writer_hash(rs_writer *w, rs_sha256 *h) {
   w->hash = h;
 }
 
-/* Waits for every write in flight; the first failure wins. */
+/* Waits for every write in flight; the first failure wins (one of an
+ * earlier write first: the data has a hole). */
 static int drain(rs_writer *w) {
-  int rc = flush(w);
+  int rc = w->failed ? w->failed : flush(w);
   int rc2 = rs_aio_wait_all(&w->aio);
   return rc < 0 ? rc : rc2;
 }

@@ -83,8 +83,8 @@ int rs_dir_lookup(rs_conn *c, const char *dir, const char *name, rs_entry *e) {
   return rs_lookup_finish(c, &l, e);
 }
 
-/* Whether path names the blob oid now: 1, 0, or < 0. */
-int rs_path_names(rs_conn *c, const char *path, const char *oid) {
+/* Whether path points at the blob oid now: 1, 0, or < 0. */
+int rs_path_points_at(rs_conn *c, const char *path, const char *oid) {
   rs_split sp;
   rs_entry e;
   int rc;
@@ -211,12 +211,13 @@ int rs_dir_link_chain(rs_conn *c, const char *dir, int known) {
 /*
  * Sets name to a file's blob id, guarded by what it replaces.  A blob id
  * there is compared with omap_cmp.  Absence cannot be on its own: an
- * absent key compares as "" and so does a subdirectory's entry (the seed's
- * layout, kept), so a guard of "" alone would replace a directory made
- * since the lookup, hiding it.  A name seen absent is guarded by the
- * generation of the directory's subdirectories as that lookup read it
- * (every subdirectory link changes it, op_link) together with "" (no file
- * either): no subdirectory can have been linked under that name since.
+ * absent key compares as "" and so does a subdirectory's entry (an empty
+ * value, as the first engine version wrote it), so a guard of "" alone
+ * would replace a directory made since the lookup, hiding it.  A name
+ * seen absent is guarded by the generation of the directory's
+ * subdirectories as that lookup read it (every subdirectory link changes
+ * it, op_link) together with "" (no file either): no subdirectory can have
+ * been linked under that name since.
  * Links of sibling files do not touch the generation, so they never make
  * each other retry.  A missing directory object is created exclusively.
  */
@@ -384,16 +385,6 @@ int rs_dir_swap(rs_conn *c, const char *dir, const char *src, const char *dst,
   return rc;
 }
 
-int rs_obj_remove_if_version(rs_conn *c, const char *oid, uint64_t version) {
-  rados_write_op_t op = rados_create_write_op();
-  int rc;
-  rados_write_op_assert_version(op, version);
-  rados_write_op_remove(op);
-  rc = rs_write_op(c, op, oid);
-  rados_release_write_op(op);
-  return rc;
-}
-
 static int version_lost(int rc) {
   return rc == -ERANGE || rc == -EOVERFLOW || rc == -ECANCELED;
 }
@@ -412,25 +403,6 @@ static int dir_probe(rs_conn *c, const char *dir, int *nonempty,
   if (it) rados_omap_get_end(it);
   rados_release_read_op(op);
   return rc;
-}
-
-/* Removes an object; an absent one is fine. */
-int rs_remove_object(rs_conn *c, const char *oid) {
-  rados_write_op_t op = rados_create_write_op();
-  int rc;
-  rados_write_op_remove(op);
-  rc = rs_write_op(c, op, oid);
-  rados_release_write_op(op);
-  return rc == -ENOENT ? 0 : rc;
-}
-
-int rs_obj_exists(rs_conn *c, const char *oid) {
-  rados_read_op_t op = rados_create_read_op();
-  int rc;
-  rados_read_op_assert_exists(op);
-  rc = rs_read_op(c, op, oid, NULL);
-  rados_release_read_op(op);
-  return rc == 0 ? 1 : rc == -ENOENT ? 0 : rc;
 }
 
 /*
@@ -471,63 +443,6 @@ int rs_dir_prune(rs_conn *c, const char *dir) {
   return rs_dir_forget(c, dir);
 }
 
-void rs_dirents_free(rs_dirent *ents, size_t n) {
-  size_t i;
-  for (i = 0; i < n; i++) {
-    free(ents[i].name);
-    free(ents[i].val);
-  }
-  free(ents);
-}
-
-int rs_dirents_push(rs_dirent **ents, size_t *n, size_t *cap, const char *k,
-                    size_t kl, const char *v, size_t vl) {
-  rs_dirent *e;
-  if (*n == *cap) {
-    size_t ncap = *cap ? *cap * 2 : 64;
-    rs_dirent *grown = realloc(*ents, ncap * sizeof *grown);
-    if (!grown) return -ENOMEM;
-    *ents = grown;
-    *cap = ncap;
-  }
-  e = &(*ents)[*n];
-  e->name = strndup(k, kl);
-  e->val = strndup(v ? v : "", v ? vl : 0);
-  if (!e->name || !e->val) {
-    free(e->name);
-    free(e->val);
-    return -ENOMEM;
-  }
-  (*n)++;
-  return 0;
-}
-
-/* One page of at most RS_OMAP_PAGE entries after `after`. */
-static int read_page(rs_conn *c, const char *dir, const char *after,
-                     const char *prefix, int with_vals, rs_dirent **ents,
-                     size_t *n, size_t *cap, int *more, uint64_t *version) {
-  rados_read_op_t op = rados_create_read_op();
-  rados_omap_iter_t it = NULL;
-  unsigned char m = 0;
-  int prval = 0, rc;
-  if (with_vals)
-    rados_read_op_omap_get_vals2(op, after, prefix, RS_OMAP_PAGE, &it, &m, &prval);
-  else
-    rados_read_op_omap_get_keys2(op, after, RS_OMAP_PAGE, &it, &m, &prval);
-  rc = rs_read_op(c, op, dir, version);
-  if (rc == 0 && prval < 0) rc = prval;
-  if (rc == 0) {
-    char *k, *v;
-    size_t kl, vl;
-    while (rc == 0 && rados_omap_get_next2(it, &k, &v, &kl, &vl) == 0 && k)
-      rc = rs_dirents_push(ents, n, cap, k, kl, with_vals ? v : NULL, vl);
-    *more = m;
-  }
-  if (it) rados_omap_get_end(it);
-  rados_release_read_op(op);
-  return rc;
-}
-
 /*
  * All entries of a directory, sorted (omap order), paged.  The listing is
  * consistent: it is read again when the object changed between pages, and
@@ -544,8 +459,8 @@ int rs_dir_read(rs_conn *c, const char *dir, rs_dirent **ents, size_t *n,
     rc = 0;
     while (rc == 0 && more) {
       const char *after = count ? list[count - 1].name : "";
-      rc = read_page(c, dir, after, "", with_vals, &list, &count, &cap, &more,
-                     &last);
+      rc = rs_omap_page(c, dir, after, "", with_vals, &list, &count, &cap, &more,
+                        &last);
       if (pages++ == 0) first = last;
     }
     if (rc == 0 && first == last) {
@@ -601,7 +516,7 @@ int rs_prefetch_finish(rs_conn *c, rs_prefetch *p, const char *dir,
   }
   prefetch_release(p);
   while (rc == 0 && more)
-    rc = read_page(c, dir, list[count - 1].name, "", 1, &list, &count, &cap, &more, &version);
+    rc = rs_omap_page(c, dir, list[count - 1].name, "", 1, &list, &count, &cap, &more, &version);
   if (rc < 0) {
     rs_dirents_free(list, count);
     return rc;
@@ -630,7 +545,7 @@ int rs_dir_read_range(rs_conn *c, const char *dir, const char *after,
   int more = 1, rc = 0;
   while (rc == 0 && more && (max == 0 || count < max)) {
     const char *from = count ? list[count - 1].name : (after ? after : "");
-    rc = read_page(c, dir, from, "", 0, &list, &count, &cap, &more, &version);
+    rc = rs_omap_page(c, dir, from, "", 0, &list, &count, &cap, &more, &version);
   }
   if (rc < 0) {
     rs_dirents_free(list, count);
@@ -643,29 +558,5 @@ int rs_dir_read_range(rs_conn *c, const char *dir, const char *after,
   }
   *ents = list;
   *n = count;
-  return 0;
-}
-
-/*
- * Every omap entry of an object whose key starts with prefix, with values,
- * paged (the prefix is filtered by the OSD: one round trip per 1024).
- */
-int rs_omap_read(rs_conn *c, const char *oid, const char *prefix,
-                 rs_dirent **ents, size_t *n, uint64_t *version) {
-  rs_dirent *list = NULL;
-  size_t count = 0, cap = 0;
-  uint64_t v = 0;
-  int more = 1, rc = 0;
-  while (rc == 0 && more) {
-    const char *from = count ? list[count - 1].name : "";
-    rc = read_page(c, oid, from, prefix, 1, &list, &count, &cap, &more, &v);
-  }
-  if (rc < 0) {
-    rs_dirents_free(list, count);
-    return rc;
-  }
-  *ents = list;
-  *n = count;
-  if (version) *version = v;
   return 0;
 }

@@ -349,10 +349,11 @@ int rs_list(rs_conn *c, const char *path, char ***names, size_t *count,
 }
 
 /*
- * When the move cannot add dst's reference: a blob of the seed's layout
- * (no references at all) adopts src's, guarded by its version; a dead
- * reference of dst (older than RS_REF_GRACE, its name elsewhere) goes; a
- * live one (a move onto dst still at work) is waited for.  0: try again.
+ * When the move cannot add dst's reference: a blob without back-references
+ * (as the first engine version wrote them) adopts src's, guarded by its
+ * version; a dead reference of dst (older than RS_REF_GRACE, its name
+ * elsewhere) goes; a live one (a move onto dst still at work) is waited
+ * for.  0: try again.
  */
 static int unblock_ref(rs_conn *c, const char *oid, const char *src,
                        const char *dst, int tries) {
@@ -361,7 +362,7 @@ static int unblock_ref(rs_conn *c, const char *oid, const char *src,
   int rc = rs_blob_info(c, oid, &info, 1);
   if (rc == -ENOENT) return 0;
   if (rc < 0) return rc;
-  if (info.nrefs == 0 && info.m.has_size && rs_path_names(c, src, oid) == 1) {
+  if (info.nrefs == 0 && info.m.has_size && rs_path_points_at(c, src, oid) == 1) {
     char chunk0[RS_OID_MAX], stamp[24];
     const char *keys[1] = {src};
     const char *vals[1] = {stamp};
@@ -379,7 +380,7 @@ static int unblock_ref(rs_conn *c, const char *oid, const char *src,
     const rs_dirent *ref = &info.refs[i];
     if (strcmp(ref->name, dst) != 0) continue;
     if (rs_ref_age(ref->val, time(NULL)) >= RS_REF_GRACE &&
-        rs_path_names(c, dst, oid) == 0)
+        rs_path_points_at(c, dst, oid) == 0)
       rs_blob_drop_ref(c, oid, dst, ref->val);
     else if (tries > 0) {
       struct timespec pause = {0, 1000000L * (tries < 50 ? tries : 50)};
@@ -413,7 +414,7 @@ static int move_once(rs_conn *c, const rs_split *s, const rs_split *d,
     /* Chunk 0 is gone: src was replaced or deleted meanwhile (its old blob
      * released), and then it is looked up again; or src still names the
      * blob, and its data is lost (a dangling name, see fsck). */
-    rc = rs_path_names(c, src, oid);
+    rc = rs_path_points_at(c, src, oid);
     return rc < 0 ? rc : rc ? -ENODATA : -ECANCELED;
   }
   if (rc < 0) return rc;

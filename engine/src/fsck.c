@@ -336,9 +336,9 @@ static int check_pending(fsck *f, const char *obj) {
 static int named_now(fsck *f, const char *id, const rs_blobinfo *info,
                      const char *path) {
   size_t i;
-  int rc = rs_path_names(f->c, path, id);
+  int rc = rs_path_points_at(f->c, path, id);
   for (i = 0; rc == 0 && i < info->nrefs; i++)
-    if (strcmp(info->refs[i].name, path) != 0) rc = rs_path_names(f->c, info->refs[i].name, id);
+    if (strcmp(info->refs[i].name, path) != 0) rc = rs_path_points_at(f->c, info->refs[i].name, id);
   return rc;
 }
 
@@ -419,7 +419,7 @@ static int refs_name_blob(fsck *f, const char *id, const rs_blobinfo *info,
     for (i = 0; i < info->nrefs; i++) {
       int rc;
       if (skip && strcmp(info->refs[i].name, skip) == 0) continue;
-      rc = rs_path_names(f->c, info->refs[i].name, id);
+      rc = rs_path_points_at(f->c, info->refs[i].name, id);
       if (rc != 0) return rc;
     }
   return 0;
@@ -465,7 +465,7 @@ static int check_refs(fsck *f, const char *id, const rs_blobinfo *info,
   for (i = 0; i < info->nrefs && rc == 0; i++) {
     const rs_dirent *ref = &info->refs[i];
     if ((double)rs_ref_age(ref->val, time(NULL)) < f->grace) continue;
-    rc = rs_path_names(f->c, ref->name, id);
+    rc = rs_path_points_at(f->c, ref->name, id);
     if (rc == 0) {
       int held = named ? 1 : refs_name_blob(f, id, info, ref->name);
       if (held < 0) rc = held;

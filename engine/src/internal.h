@@ -1,4 +1,15 @@
-/* Shared by the engine's sources; not installed. */
+/*
+ * Shared by the engine's sources; not installed.  One section per source
+ * file, each headed by the file's name, in layers: a connection and the
+ * machinery of its calls (crash.c to aio.c); primitives that know nothing
+ * of files (oid.c: object names, obj.c: objects and omaps); what holds a
+ * file's bytes and names (oidcache.c to dir.c: blob.c and dir.c call only
+ * into the sections above them, not into each other); and what ties blobs
+ * to names (refs.c, pending.c, file.c).
+ *
+ * sha256.c, reader.c, writer.c, walk.c and fsck.c have no section: what
+ * they offer is the public API, declared in engine/include/regstore.h.
+ */
 #ifndef RS_INTERNAL_H
 #define RS_INTERNAL_H
 
@@ -8,36 +19,18 @@
 
 #include "regstore.h"
 
-#define RS_BLOB_PREFIX "blob:"
-#define RS_PENDING_PREFIX "pending:"
-#define RS_SIZE_XATTR "total-size"
-#define RS_STRIPE_XATTR "stripe-size"
-/* Blobs without a stripe record (the seed's layout) have 4 MiB stripes. */
-#define RS_SEED_STRIPE (4u << 20)
-/*
- * A back-reference younger than this (seconds) may belong to a move still
- * at work, so a releaser leaves its blob alone; fsck takes its own grace.
- */
-#define RS_REF_GRACE 3600
-#define RS_OMAP_PAGE 1024
+/* Bounded retries when a guarded op loses a race. */
+#define RS_RETRIES 32
 
-/* crash.c: named steps of multi-object protocols, for crash specs only. */
+/* ---- crash.c: named steps of multi-object protocols, for crash specs only. */
 #ifdef REGSTORE_CRASH_POINTS
 void rs_crash_point(const char *point);
 #define RS_CRASH(point) rs_crash_point(point)
 #else
 #define RS_CRASH(point) ((void)0)
 #endif
-/* Bounded retries when a guarded op loses a race. */
-#define RS_RETRIES 32
-/*
- * Most chunks a blob may have (chunk indexes fit 32 bits): a size record
- * saying more is corrupt, and no loop over a blob's chunks runs longer.
- */
-#define RS_MAX_CHUNKS ((uint64_t)1 << 32)
-/* Longest oid: "blob:" + uuid + "-" + 20 digits. */
-#define RS_OID_MAX 64
 
+/* ---- conn.c: connections, a cluster handle and an I/O context. */
 struct rs_conn {
   rados_t cluster;
   rados_ioctx_t io;
@@ -51,26 +44,14 @@ struct rs_conn {
   pthread_cond_t cv;
   struct rs_oidcache_slot *oids;
 };
+void rs_conn_unref(rs_conn *c);
 
-/* Bytes per I/O operation for a stripe size. */
-static inline uint32_t rs_unit(uint32_t stripe) {
-  return stripe < RS_IO_UNIT ? stripe : RS_IO_UNIT;
-}
-
-/* oidcache.c: which blob a path named last (a hint, never authoritative). */
-#define RS_OIDCACHE_SLOTS 4096
-int rs_oidcache_init(rs_conn *c);
-void rs_oidcache_free(rs_conn *c);
-const char *rs_oidcache_get(rs_conn *c, const char *path);
-void rs_oidcache_set(rs_conn *c, const char *path, const char *oid);
-
-/* status.c */
+/* ---- status.c: failures reported through rs_status. */
 int rs_fail(rs_status *st, int code, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 int rs_fail_rados(rs_status *st, int rc, const char *path, const char *what);
-void rs_conn_unref(rs_conn *c);
 
-/* path.c: a path split into its parent directory and base name. */
+/* ---- path.c: a path split into its parent directory and base name. */
 typedef struct rs_split {
   char dir[4096];
   const char *base;    /* points into the original path */
@@ -79,7 +60,7 @@ int rs_path_split(const char *path, rs_split *out);
 void rs_path_parent(const char *path, char *out, size_t outlen);
 int rs_path_join(char *out, size_t outlen, const char *dir, const char *base);
 
-/* aio.c: operations under the call's deadline. */
+/* ---- aio.c: operations under the call's deadline. */
 void rs_deadline_start(rs_conn *c);
 void rs_deadline_renew(rs_conn *c);
 int rs_deadline_passed(const rs_conn *c);
@@ -108,10 +89,124 @@ int rs_aio_wait(rs_conn *c, rados_completion_t comp);
 int rs_aio_wait_all(rs_aio *a);
 
 /*
- * dir.c: directory objects and their omaps.  Every link of a subdirectory
- * also sets the directory object's RS_SUBDIRS_XATTR to a new random value,
- * so that a file link can tell "absent" from "a subdirectory" (both ""
- * to omap_cmp): see op_link_file.
+ * ---- oid.c: object names and the records they carry, made and parsed
+ * without touching the cluster (rs_uuid is in regstore.h).
+ */
+#define RS_BLOB_PREFIX "blob:"
+/* Longest oid: "blob:" + uuid + "-" + 20 digits. */
+#define RS_OID_MAX 64
+void rs_blob_new(char oid[RS_OID_MAX]);
+void rs_chunk_name(char *out, const char *oid, uint64_t index);
+int rs_oid_valid(const char *s, size_t len);
+int rs_chunk_parse(const char *name, size_t len, char id[RS_OID_MAX],
+                   uint64_t *index);
+int rs_parse_size(const char *s, size_t len, uint64_t *out);
+/* A back-reference's stamp (its omap value): now, in epoch seconds. */
+void rs_ref_stamp(char out[24]);
+/* Seconds since a back-reference's stamp (its omap value) was made. */
+long long rs_ref_age(const char *stamp, time_t now);
+
+/* ---- obj.c: object and omap primitives, whatever the object holds. */
+#define RS_OMAP_PAGE 1024
+/* Whether an object exists: 1, 0, or < 0. */
+int rs_obj_exists(rs_conn *c, const char *oid);
+int rs_remove_object(rs_conn *c, const char *oid);
+int rs_obj_remove_if_version(rs_conn *c, const char *oid, uint64_t version);
+typedef struct rs_dirent {
+  char *name;
+  char *val;     /* "" for a subdirectory */
+} rs_dirent;
+void rs_dirents_free(rs_dirent *ents, size_t n);
+/* Appends a copy of key k and value v (NULL: "") to a growing array. */
+int rs_dirents_push(rs_dirent **ents, size_t *n, size_t *cap, const char *k,
+                    size_t kl, const char *v, size_t vl);
+/*
+ * Appends one page of an object's omap after `after` (keys only, or with
+ * the values of keys starting with prefix) to a growing array; *more says
+ * whether there is a page after it, *version the object's version.
+ */
+int rs_omap_page(rs_conn *c, const char *oid, const char *after,
+                 const char *prefix, int with_vals, rs_dirent **ents,
+                 size_t *n, size_t *cap, int *more, uint64_t *version);
+int rs_omap_read(rs_conn *c, const char *oid, const char *prefix,
+                 rs_dirent **ents, size_t *n, uint64_t *version);
+
+/* ---- oidcache.c: which blob a path named last (a hint, never authoritative). */
+#define RS_OIDCACHE_SLOTS 4096
+int rs_oidcache_init(rs_conn *c);
+void rs_oidcache_free(rs_conn *c);
+const char *rs_oidcache_get(rs_conn *c, const char *path);
+void rs_oidcache_set(rs_conn *c, const char *path, const char *oid);
+
+/* ---- hashjob.c: a thread that hashes a write's bytes beside the writer. */
+#define RS_HASH_OFFLOAD (256u << 10) /* smaller writes are hashed inline */
+typedef struct rs_hashjob rs_hashjob;
+rs_hashjob *rs_hashjob_new(rs_sha256 *h);
+void rs_hashjob_start(rs_hashjob *j, const void *data, size_t len);
+void rs_hashjob_wait(rs_hashjob *j);
+void rs_hashjob_free(rs_hashjob *j);
+
+/* ---- stripe.c: a blob's bytes in chunks of `stripe` bytes. */
+/* Bytes per I/O operation for a stripe size. */
+static inline uint32_t rs_unit(uint32_t stripe) {
+  return stripe < RS_IO_UNIT ? stripe : RS_IO_UNIT;
+}
+size_t rs_stripe_room(uint32_t stripe, uint64_t pos);
+int rs_stripe_write(rs_aio *aio, const char *oid, uint32_t stripe,
+                    uint64_t pos, const void *data, size_t len);
+int rs_stripe_write_all(rs_conn *c, const char *oid, uint32_t stripe,
+                        uint64_t pos, const char *data, size_t len);
+int rs_stripe_read(rs_conn *c, const char *oid, uint32_t stripe, uint64_t off,
+                   char *buf, size_t len);
+
+/* ---- blob.c: striped data objects and their metadata. */
+#define RS_SIZE_XATTR "total-size"
+#define RS_STRIPE_XATTR "stripe-size"
+/* Blobs without a stripe-size record have 4 MiB stripes. */
+#define RS_SEED_STRIPE (4u << 20)
+/*
+ * Most chunks a blob may have (chunk indexes fit 32 bits): a size record
+ * saying more is corrupt, and no loop over a blob's chunks runs longer.
+ */
+#define RS_MAX_CHUNKS ((uint64_t)1 << 32)
+uint64_t rs_chunk_count(uint32_t stripe, uint64_t size);
+typedef struct rs_meta {
+  uint64_t size;
+  uint32_t stripe;
+  int has_size;   /* committed */
+  int bad;        /* a record that does not parse */
+} rs_meta;
+void rs_meta_init(rs_meta *m);
+void rs_meta_apply(rs_meta *m, const char *name, const char *val, size_t len);
+void rs_meta_finish(rs_meta *m);
+void rs_meta_collect(rados_xattrs_iter_t it, rs_meta *m);
+typedef struct rs_blobinfo {
+  rs_meta m;
+  time_t mtime;
+  uint64_t version;
+  uint64_t head;    /* bytes chunk 0 holds */
+  rs_dirent *refs;  /* names pointing at the blob, with the time each was added */
+  size_t nrefs;
+  char *appender;   /* the path whose writer appends in place, or NULL */
+  int rc;           /* of this blob's read, in rs_blob_info_many */
+} rs_blobinfo;
+int rs_blob_info(rs_conn *c, const char *oid, rs_blobinfo *info, int with_refs);
+#define RS_STAT_WINDOW 64
+int rs_blob_info_many(rs_conn *c, const char *const *oids, size_t n,
+                      rs_blobinfo *out, int with_refs);
+void rs_blobinfo_free(rs_blobinfo *info);
+int rs_blob_intact(const rs_blobinfo *info);
+int rs_blob_seal(rs_conn *c, const char *oid, uint32_t stripe, uint64_t size,
+                 const void *head, size_t headlen, const char *ref);
+int rs_blob_remove_chunks(rs_conn *c, const char *oid, uint64_t from,
+                          uint64_t upto);
+int rs_blob_destroy(rs_conn *c, const char *oid, uint64_t chunks, int probe);
+
+/*
+ * ---- dir.c: directory objects and their omaps.  Every link of a
+ * subdirectory also sets the directory object's RS_SUBDIRS_XATTR to a new
+ * random value, so that a file link can tell "absent" from "a
+ * subdirectory" (both "" to omap_cmp): see op_link_file.
  */
 #define RS_SUBDIRS_XATTR "subdirs"
 #define RS_GEN_MAX 40
@@ -135,7 +230,8 @@ typedef struct rs_lookup {
 int rs_lookup_start(rs_conn *c, rs_lookup *l, const char *dir, const char *name);
 int rs_lookup_finish(rs_conn *c, rs_lookup *l, rs_entry *e);
 int rs_resolve(rs_conn *c, const char *path, rs_entry *e, rs_status *st);
-int rs_path_names(rs_conn *c, const char *path, const char *oid);
+/* Whether path points at the blob oid now: 1, 0, or < 0. */
+int rs_path_points_at(rs_conn *c, const char *path, const char *oid);
 int rs_dir_check_ancestors(rs_conn *c, const char *dir, int *missing);
 int rs_dir_link_file(rs_conn *c, const char *dir, const char *name,
                      const char *oid, char *old, const char *gen, int missing,
@@ -148,25 +244,12 @@ int rs_dir_unlink(rs_conn *c, const char *dir, const char *name,
 int rs_dir_unlink_damaged(rs_conn *c, const char *dir, const char *name);
 int rs_dir_prune(rs_conn *c, const char *dir);
 int rs_dir_forget(rs_conn *c, const char *dir);
-int rs_obj_exists(rs_conn *c, const char *oid);
-int rs_remove_object(rs_conn *c, const char *oid);
 int rs_dir_swap(rs_conn *c, const char *dir, const char *src, const char *dst,
                 const char *oid, const char *old_dst, const char *gen);
-typedef struct rs_dirent {
-  char *name;
-  char *val;     /* "" for a subdirectory */
-} rs_dirent;
 int rs_dir_read(rs_conn *c, const char *dir, rs_dirent **ents, size_t *n,
                 uint64_t *version, int with_vals);
-int rs_omap_read(rs_conn *c, const char *oid, const char *prefix,
-                 rs_dirent **ents, size_t *n, uint64_t *version);
-void rs_dirents_free(rs_dirent *ents, size_t n);
-/* Appends a copy of key k and value v (NULL: "") to a growing array. */
-int rs_dirents_push(rs_dirent **ents, size_t *n, size_t *cap, const char *k,
-                    size_t kl, const char *v, size_t vl);
 int rs_dir_read_range(rs_conn *c, const char *dir, const char *after,
                       size_t max, rs_dirent **ents, size_t *n);
-int rs_obj_remove_if_version(rs_conn *c, const char *oid, uint64_t version);
 typedef struct rs_prefetch {
   rados_read_op_t op;   /* NULL when not started */
   rados_completion_t comp;
@@ -179,13 +262,40 @@ int rs_prefetch_finish(rs_conn *c, rs_prefetch *p, const char *dir,
                        rs_dirent **ents, size_t *n);
 void rs_prefetch_abandon(rs_conn *c, rs_prefetch *p);
 
+/* ---- refs.c: a blob's back-references, and releasing it when none is live. */
 /*
- * pending.c: uncommitted writer data, recorded in "pending:/<top>" (one
- * object per top-level directory) under the key "<path> <blob id>", with
- * the value "<size> <stripe> <owner>" (owner "-" when no writer holds it,
- * else "<token>@<stamp>": the writer's token and when it last stored the
- * record, epoch milliseconds).
+ * A back-reference younger than this (seconds) may belong to a move still
+ * at work, so a releaser leaves its blob alone; fsck takes its own grace.
  */
+#define RS_REF_GRACE 3600
+int rs_blob_add_ref(rs_conn *c, const char *oid, const char *from,
+                    const char *name, char stamp[24]);
+int rs_blob_drop_ref(rs_conn *c, const char *oid, const char *name,
+                     const char *stamp);
+int rs_blob_release(rs_conn *c, const char *oid, const char *name);
+/* In chunk 0's omap beside the references (which all start with '/'). */
+#define RS_APPENDER_KEY "\001appender"
+int rs_blob_claim_append(rs_conn *c, const char *oid, const char *path);
+int rs_blob_unclaim_append(rs_conn *c, const char *oid, const char *path);
+int rs_blob_hand_over(rs_conn *c, const char *oid, const char *from,
+                      const char *to);
+int rs_blob_drop_refs_at(rs_conn *c, const char *oid, const char *const *names,
+                         size_t n, uint64_t version);
+int rs_blob_claim_at(rs_conn *c, const char *oid, const char *who,
+                     uint64_t version);
+/* The appender fsck claims a blob as while it cuts chunks past its size. */
+#define RS_FSCK_CLAIM "\001fsck"
+int rs_blob_release_many(rs_conn *c, const char *const *oids,
+                         const char *const *names, size_t n);
+
+/*
+ * ---- pending.c: uncommitted writer data, recorded in "pending:/<top>"
+ * (one object per top-level directory) under the key "<path> <blob id>",
+ * with the value "<size> <stripe> <owner>" (owner "-" when no writer holds
+ * it, else "<token>@<stamp>": the writer's token and when it last stored
+ * the record, epoch milliseconds).
+ */
+#define RS_PENDING_PREFIX "pending:"
 #define RS_RECORD_MAX 64
 #define RS_OWNER_IDLE "-"
 #define RS_TOKEN_LEN 8
@@ -211,93 +321,14 @@ int rs_pending_list(rs_conn *c, const char *path, int tree, rs_record **out,
                     size_t *n);
 int rs_pending_put(rs_conn *c, rs_record *r, const char *expect);
 int rs_pending_claim(rs_conn *c, const rs_record *r);
-int rs_pending_drop(rs_conn *c, const char *path, int tree, int *found);
-
-/* blob.c: striped data objects, their metadata and back-references. */
-void rs_blob_new(char oid[RS_OID_MAX]);
-void rs_chunk_name(char *out, const char *oid, uint64_t index);
-uint64_t rs_chunk_count(uint32_t stripe, uint64_t size);
-int rs_oid_valid(const char *s, size_t len);
-int rs_chunk_parse(const char *name, size_t len, char id[RS_OID_MAX],
-                   uint64_t *index);
-int rs_parse_size(const char *s, size_t len, uint64_t *out);
-typedef struct rs_meta {
-  uint64_t size;
-  uint32_t stripe;
-  int has_size;   /* committed */
-  int bad;        /* a record that does not parse */
-} rs_meta;
-void rs_meta_init(rs_meta *m);
-void rs_meta_apply(rs_meta *m, const char *name, const char *val, size_t len);
-void rs_meta_finish(rs_meta *m);
-void rs_meta_collect(rados_xattrs_iter_t it, rs_meta *m);
-/* pending.c: drops the data of a record its caller claimed. */
+/* Drops the data of a record its caller claimed. */
 int rs_record_discard(rs_conn *c, const rs_record *r, int blob_rc,
                       const rs_meta *m);
-typedef struct rs_blobinfo {
-  rs_meta m;
-  time_t mtime;
-  uint64_t version;
-  uint64_t head;    /* bytes chunk 0 holds */
-  rs_dirent *refs;  /* names pointing at the blob, with the time each was added */
-  size_t nrefs;
-  char *appender;   /* the path whose writer appends in place, or NULL */
-  int rc;           /* of this blob's read, in rs_blob_info_many */
-} rs_blobinfo;
-int rs_blob_info(rs_conn *c, const char *oid, rs_blobinfo *info, int with_refs);
-#define RS_STAT_WINDOW 64
-int rs_blob_info_many(rs_conn *c, const char *const *oids, size_t n,
-                      rs_blobinfo *out, int with_refs);
-void rs_blobinfo_free(rs_blobinfo *info);
-int rs_blob_intact(const rs_blobinfo *info);
-void rs_ref_stamp(char out[24]);
-/* Seconds since a back-reference's stamp (its omap value) was made. */
-long long rs_ref_age(const char *stamp, time_t now);
-int rs_blob_seal(rs_conn *c, const char *oid, uint32_t stripe, uint64_t size,
-                 const void *head, size_t headlen, const char *ref);
-int rs_blob_add_ref(rs_conn *c, const char *oid, const char *from,
-                    const char *name, char stamp[24]);
-int rs_blob_drop_ref(rs_conn *c, const char *oid, const char *name,
-                     const char *stamp);
-int rs_blob_release(rs_conn *c, const char *oid, const char *name);
-/* In chunk 0's omap beside the references (which all start with '/'). */
-#define RS_APPENDER_KEY "\001appender"
-int rs_blob_claim_append(rs_conn *c, const char *oid, const char *path);
-int rs_blob_unclaim_append(rs_conn *c, const char *oid, const char *path);
-int rs_blob_hand_over(rs_conn *c, const char *oid, const char *from,
-                      const char *to);
-int rs_blob_drop_refs_at(rs_conn *c, const char *oid, const char *const *names,
-                         size_t n, uint64_t version);
-int rs_blob_claim_at(rs_conn *c, const char *oid, const char *who,
-                     uint64_t version);
-/* The appender fsck claims a blob as while it cuts chunks past its size. */
-#define RS_FSCK_CLAIM "\001fsck"
-int rs_blob_release_many(rs_conn *c, const char *const *oids,
-                         const char *const *names, size_t n);
-int rs_blob_remove_chunks(rs_conn *c, const char *oid, uint64_t from,
-                          uint64_t upto);
-int rs_blob_destroy(rs_conn *c, const char *oid, uint64_t chunks, int probe);
+int rs_pending_drop(rs_conn *c, const char *path, int tree, int *found);
 
-/* file.c */
+/* ---- file.c: files, a directory entry naming a blob. */
 int rs_file_commit(rs_conn *c, const char *path, const char *oid, char *old,
                    const char *gen, int missing, int flags, int *linked,
                    rs_status *st);
-
-/* hashjob.c: a thread that hashes a write's bytes beside the writer. */
-#define RS_HASH_OFFLOAD (256u << 10) /* smaller writes are hashed inline */
-typedef struct rs_hashjob rs_hashjob;
-rs_hashjob *rs_hashjob_new(rs_sha256 *h);
-void rs_hashjob_start(rs_hashjob *j, const void *data, size_t len);
-void rs_hashjob_wait(rs_hashjob *j);
-void rs_hashjob_free(rs_hashjob *j);
-
-/* stripe.c: a blob's bytes in chunks of `stripe` bytes. */
-size_t rs_stripe_room(uint32_t stripe, uint64_t pos);
-int rs_stripe_write(rs_aio *aio, const char *oid, uint32_t stripe,
-                    uint64_t pos, const void *data, size_t len);
-int rs_stripe_write_all(rs_conn *c, const char *oid, uint32_t stripe,
-                        uint64_t pos, const char *data, size_t len);
-int rs_stripe_read(rs_conn *c, const char *oid, uint32_t stripe, uint64_t off,
-                   char *buf, size_t len);
 
 #endif

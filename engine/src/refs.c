@@ -23,10 +23,6 @@
 
 #include "internal.h"
 
-void rs_ref_stamp(char out[24]) {
-  snprintf(out, 24, "%lld", (long long)time(NULL));
-}
-
 /*
  * Adds name to a blob that from (non-NULL) points at, unless name already
  * has a reference there; stamp receives the value.  -ECANCELED when from's
@@ -76,19 +72,6 @@ int rs_blob_drop_ref(rs_conn *c, const char *oid, const char *name,
   return rc == -ENOENT ? 0 : rc;
 }
 
-/*
- * A stamp the engine did not write (not decimal, or more than a day ahead
- * of now, past any clock skew between clients) counts as made at the
- * epoch: as old as can be, so it neither keeps a blob forever nor
- * overflows the subtraction.
- */
-long long rs_ref_age(const char *stamp, time_t now) {
-  uint64_t t;
-  if (now < 0 || rs_parse_size(stamp, strlen(stamp), &t) < 0 || t > (uint64_t)now + 86400)
-    t = 0;
-  return (long long)now - (long long)t;
-}
-
 static int ref_young(const rs_dirent *ref) {
   return rs_ref_age(ref->val, time(NULL)) < RS_REF_GRACE;
 }
@@ -102,7 +85,7 @@ static int others_live(rs_conn *c, const char *oid, const rs_blobinfo *info,
     int rc;
     if (name && strcmp(ref->name, name) == 0) continue;
     if (ref_young(ref)) return 1;
-    rc = rs_path_names(c, ref->name, oid);
+    rc = rs_path_points_at(c, ref->name, oid);
     if (rc != 0) return rc;
   }
   return 0;

@@ -444,7 +444,7 @@ static int move_once(rs_conn *c, const rs_split *s, const rs_split *d,
     /* dst replaced since it was linked: its replacer released the blob for
      * dst before the hand-over set dst's reference again; release it now,
      * or the blob would stay with a reference no name backs (a leak). */
-    if (rs_path_names(c, dst, oid) == 0) {
+    if (rs_path_points_at(c, dst, oid) == 0) {
       rc = rs_blob_release(c, oid, dst);
       if (rc < 0) return rc;
     }

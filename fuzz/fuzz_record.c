@@ -3,9 +3,10 @@
  * "<path> <blob id>" and the value "<size> <stripe> <owner>".  The input is
  * "<key>\0<value>".  A record that parses is one the engine can act on: a
  * valid path, a blob id, a stripe within 4 KiB..64 MiB, a chunk count that
- * fits a chunk index, an owner without blanks; and the value is the
- * canonical text the engine writes (rs_pending_put), so that no two texts
- * mean one record.
+ * fits a chunk index, an owner without blanks (a writer's: "<token>@<epoch
+ * ms>", the stamp of its last sign of life); and the value is the canonical
+ * text the engine writes (rs_pending_put), so that no two texts mean one
+ * record.
  */
 #include <inttypes.h>
 
@@ -27,7 +28,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(strcmp(r.value, val) == 0);
     snprintf(k2, sizeof k2, "%s %s", r.path, r.oid);
     FUZZ_CHECK(strcmp(k2, key) == 0);
-    snprintf(canon, sizeof canon, "%" PRIu64 " %" PRIu32 " %s", r.size, r.stripe, r.owner);
+    /* A writer's owner is "<token>@<epoch ms>": the token, and the stamp as written. */
+    snprintf(canon, sizeof canon, "%" PRIu64 " %" PRIu32 " %s%s", r.size, r.stripe, r.owner,
+             strchr(val, '@') ? strchr(val, '@') : "");
+    FUZZ_CHECK(!strchr(r.owner, '@'));
     /* Older records ("<size>", "<size> <stripe>") are read too. */
     if (strchr(val, ' ') && strchr(strchr(val, ' ') + 1, ' ')) FUZZ_CHECK(strcmp(canon, val) == 0);
   }

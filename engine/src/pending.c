@@ -79,7 +79,10 @@ int rs_record_parse(const char *key, const char *val, rs_record *r) {
     const char *at = memchr(f[2], '@', fl[2]);
     uint64_t ms;
     size_t tl = at ? (size_t)(at - f[2]) : fl[2];
-    if (at && (tl == 0 || rs_parse_size(at + 1, fl[2] - tl - 1, &ms) < 0)) return -EINVAL;
+    /* "<token>@<epoch ms>", the ms in canonical decimal (no leading zero) */
+    if (at && (tl == 0 || (fl[2] - tl > 2 && at[1] == '0') ||
+               rs_parse_size(at + 1, fl[2] - tl - 1, &ms) < 0))
+      return -EINVAL;
     memcpy(r->owner, f[2], tl);
     if (at) r->stamp = (double)ms / 1000.0;
   } else {

@@ -73,6 +73,20 @@ function helper.each_registry(set, opts)
   end)
 end
 
+--- Every file under a local directory (temporaries included) as
+-- { [relative path] = content }; {} when it does not exist.
+function helper.files(dir)
+  local files = {}
+  local p = io.popen("cd " .. helper.quote(dir) .. " 2>/dev/null && find . -type f | sort")
+  for line in p:lines() do
+    local f = assert(io.open(dir .. "/" .. line:sub(3), "rb"))
+    files[line:sub(3)] = f:read("*a")
+    f:close()
+  end
+  p:close()
+  return files
+end
+
 --- "sha256:<hex>" of data: the one digest of the specs.
 function helper.digest(data)
   return "sha256:" .. regstore.sha256():update(data):hexdigest()

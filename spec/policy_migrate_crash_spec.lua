@@ -12,18 +12,7 @@ local cli = require "fixtures.cli"
 local Q = helper.quote
 local KILLED = 137 -- the shell's status of a child killed by SIGKILL
 
--- Every file under dir, temporaries included: { [relative path] = content }.
-local function fs_tree(dir)
-  local files = {}
-  local p = io.popen("cd " .. Q(dir) .. " 2>/dev/null && find . -type f | sort")
-  for line in p:lines() do
-    local f = assert(io.open(dir .. "/" .. line:sub(3), "rb"))
-    files[line:sub(3)] = f:read("*a")
-    f:close()
-  end
-  p:close()
-  return files
-end
+local fs_tree = helper.files
 
 local function prefixed(files, prefix)
   local t = {}

@@ -8,18 +8,7 @@ local lfs = require "lfs"
 
 local R = util.ROOT
 
--- Every file under dir as { [relative path] = content }.
-local function fs_tree(dir)
-  local files = {}
-  local p = io.popen("cd " .. helper.quote(dir) .. " && find . -type f | sort")
-  for line in p:lines() do
-    local f = assert(io.open(dir .. "/" .. line:sub(3), "rb"))
-    files[line:sub(3)] = f:read("*a")
-    f:close()
-  end
-  p:close()
-  return files
-end
+local fs_tree = helper.files
 
 local function prefixed(files, prefix)
   local t = {}

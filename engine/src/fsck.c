@@ -451,8 +451,9 @@ static uint64_t chunk_index(const char *name, const char *id) {
  * died, and then the blob is unreferenced_blob's to judge, whole.  They go
  * in one op guarded by the version they were read at, so a reference
  * added or dropped meanwhile (a move starting, a release) makes the repair
- * fail.  A move whose new name fsck saw unlinked a moment before it was
- * linked sets that reference again when it lets go of the old one.
+ * fail.  A reference younger than RS_REF_YOUNG seconds is left alone
+ * whatever the grace: a move adds its new name's reference before it links
+ * the name, and the move's release of the old name must find it there.
  */
 static int check_refs(fsck *f, const char *id, const rs_blobinfo *info,
                       int named) {
@@ -464,7 +465,10 @@ static int check_refs(fsck *f, const char *id, const rs_blobinfo *info,
   rs_chunk_name(chunk0, id, 0);
   for (i = 0; i < info->nrefs && rc == 0; i++) {
     const rs_dirent *ref = &info->refs[i];
-    if ((double)rs_ref_age(ref->val, time(NULL)) < f->grace) continue;
+    long long age = rs_ref_age(ref->val, time(NULL));
+    /* A young reference may be a put's or a move's about to link its name,
+     * whatever the grace. */
+    if ((double)age < f->grace || age < RS_REF_YOUNG) continue;
     rc = rs_path_points_at(f->c, ref->name, id);
     if (rc == 0) {
       int held = named ? 1 : refs_name_blob(f, id, info, ref->name);

@@ -268,6 +268,9 @@ void rs_prefetch_abandon(rs_conn *c, rs_prefetch *p);
  * at work, so a releaser leaves its blob alone; fsck takes its own grace.
  */
 #define RS_REF_GRACE 3600
+/* Seconds during which fsck leaves a reference alone whatever its grace: a
+ * put's or a move's, added just before the name is linked. */
+#define RS_REF_YOUNG 5
 int rs_blob_add_ref(rs_conn *c, const char *oid, const char *from,
                     const char *name, char stamp[24]);
 int rs_blob_drop_ref(rs_conn *c, const char *oid, const char *name,
@@ -277,8 +280,6 @@ int rs_blob_release(rs_conn *c, const char *oid, const char *name);
 #define RS_APPENDER_KEY "\001appender"
 int rs_blob_claim_append(rs_conn *c, const char *oid, const char *path);
 int rs_blob_unclaim_append(rs_conn *c, const char *oid, const char *path);
-int rs_blob_hand_over(rs_conn *c, const char *oid, const char *from,
-                      const char *to);
 int rs_blob_drop_refs_at(rs_conn *c, const char *oid, const char *const *names,
                          size_t n, uint64_t version);
 int rs_blob_claim_at(rs_conn *c, const char *oid, const char *who,

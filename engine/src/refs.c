@@ -275,34 +275,6 @@ int rs_blob_unclaim_append(rs_conn *c, const char *oid, const char *path) {
 }
 
 /*
- * A move's last step on the blob: from's reference goes and to's is set
- * (again), in one op.  to was linked before from was unlinked; setting its
- * reference again undoes a repair that found it unlinked a moment before
- * and dropped it (fsck with a short grace), so that a later release never
- * takes the blob for unnamed while to names it.  0 also when the blob is
- * gone.
- */
-int rs_blob_hand_over(rs_conn *c, const char *oid, const char *from,
-                      const char *to) {
-  char chunk0[RS_OID_MAX], stamp[24];
-  const char *rm[1] = {from};
-  const char *keys[1] = {to};
-  const char *vals[1] = {stamp};
-  size_t vlen[1];
-  rados_write_op_t op = rados_create_write_op();
-  int rc;
-  rs_ref_stamp(stamp);
-  vlen[0] = strlen(stamp);
-  rs_chunk_name(chunk0, oid, 0);
-  rados_write_op_assert_exists(op);
-  rados_write_op_omap_rm_keys(op, rm, 1);
-  rados_write_op_omap_set(op, keys, vals, vlen, 1);
-  rc = rs_write_op(c, op, chunk0);
-  rados_release_write_op(op);
-  return rc == -ENOENT ? 0 : rc;
-}
-
-/*
  * fsck's own changes to chunk 0, each guarded by the version its decision
  * was made at (-ERANGE/-EOVERFLOW: chunk 0 changed since, nothing done):
  * dropping references (names[0..n)), and claiming the blob as an appender

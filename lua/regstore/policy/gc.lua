@@ -378,9 +378,20 @@ local function drop_manifest(ctx, m, name, d, have, g, report)
   return true
 end
 
--- Step 4's deletions: the parked links nothing put back (each place looked
--- at again after its parked copy goes), then the blobs the mark left.
+-- Step 4's deletions: the blobs the mark reached go back first; then the
+-- parked links nothing put back (each place looked at again after its
+-- parked copy goes), then the blobs the mark left (or reached meanwhile).
 local function sweep(ctx, removed, s2, parked, m2, sizes, report, tick)
+  -- what the second mark needs goes back first: a push that met a parked
+  -- blob waits for this, not for the deletions
+  local back = {}
+  for _, d in ipairs(parked) do
+    if m2.marked[d] then
+      local ok, msg = quarantine.unpark(ctx, d)
+      if ok then report.restored = report.restored + 1 else report.errors[#report.errors + 1] = msg end
+      back[d] = true
+    end
+  end
   for _, name in ipairs(scan.keys(removed)) do
     local g = removed[name]
     local have = {}
@@ -407,20 +418,22 @@ local function sweep(ctx, removed, s2, parked, m2, sizes, report, tick)
     end
   end
   for i, d in ipairs(parked) do
-    local ok, msg
-    if m2.marked[d] then
-      ok, msg = quarantine.unpark(ctx, d)
-      if ok then report.restored = report.restored + 1 end
-    else
-      local present
-      ok, msg, present = quarantine.drop(ctx, d)
-      if ok then crashpoint.reach("gc.blob_dropped") end
-      if ok and not present then
-        report.blobs[#report.blobs + 1] = d
-        report.bytes = report.bytes + sizes[d]
+    if not back[d] then
+      local ok, msg
+      if m2.marked[d] then -- marked while the links were swept
+        ok, msg = quarantine.unpark(ctx, d)
+        if ok then report.restored = report.restored + 1 end
+      else
+        local present
+        ok, msg, present = quarantine.drop(ctx, d)
+        if ok then crashpoint.reach("gc.blob_dropped") end
+        if ok and not present then
+          report.blobs[#report.blobs + 1] = d
+          report.bytes = report.bytes + sizes[d]
+        end
       end
+      if not ok then report.errors[#report.errors + 1] = msg end
     end
-    if not ok then report.errors[#report.errors + 1] = msg end
     tick("sweep", { done = i, total = #parked, bytes = report.bytes })
   end
   return true

@@ -365,15 +365,19 @@ local function drop_manifest(ctx, m, name, d, have, g, report)
     return keep_present(ctx, m, name, { d }, have, g, report)
   end
   report.manifests[#report.manifests + 1] = { repository = name, digest = d }
-  local all = tags.all(ctx, name) or {}
-  for _, tag in ipairs(all) do
-    if validate.tag(tag) then
-      local f = { name = name, tag = tag, digest = d }
-      local now, _, code = links.read(ctx, "tag_current_link", f)
-      if now ~= d and (now or code == "not_found") then
-        ctx.drv:delete(ctx.paths:path_for("tag_index_link", f))
+  if not g.tags_now then
+    -- what each tag points at now, read once per repository: a tag whose
+    -- link could not be read keeps its history
+    g.tags_now = {}
+    for _, tag in ipairs(tags.all(ctx, name) or {}) do
+      if validate.tag(tag) then
+        local now, _, code = links.read(ctx, "tag_current_link", { name = name, tag = tag })
+        if now or code == "not_found" then g.tags_now[tag] = now or false end
       end
     end
+  end
+  for tag, now in pairs(g.tags_now) do
+    if now ~= d then ctx.drv:delete(ctx.paths:path_for("tag_index_link", { name = name, tag = tag, digest = d })) end
   end
   return true
 end

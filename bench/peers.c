@@ -12,6 +12,9 @@
  *                                   (with OPSIZE: in OPSIZE-byte aio writes)
  *   peers aio-read COUNT INFLIGHT [OPSIZE]  the same objects read back
  *   peers aio-rm   COUNT INFLIGHT   and removed
+ *   peers engine-stream COUNT W     COUNT x 4 MiB through rs_writer and
+ *                                   rs_reader (window W), no Lua: the
+ *                                   engine's share of the stream figures
  *   peers striper  COUNT            COUNT x 4 MiB through libradosstriper
  *                                   (rados_striper_write / _read, 4 MiB layout)
  *   peers small    N                4 KiB: rados_write_full / rados_read vs
@@ -237,6 +240,46 @@ static int mode_aio(const char *what, int count, int inflight, unsigned opsize) 
   free(comp);
   free(data);
   raw_close(cl, io);
+  return 0;
+}
+
+/* ---------------------------------------------------------------- engine stream */
+
+/*
+ * The engine alone, no Lua: COUNT x 4 MiB through rs_writer, then read back
+ * through rs_reader in 4 MiB reads, window W.  Beside the Lua figures it
+ * tells the binding's share (the copy into a Lua string) from the engine's.
+ */
+static int mode_engine_stream(int count, int window) {
+  rs_conn *c = rs_open(window);
+  rs_writer *w;
+  rs_reader *r;
+  rs_status st;
+  char path[256], *buf = malloc(OBJ);
+  const char *data;
+  double t0;
+  long n;
+  uint64_t got = 0;
+  int i;
+  if (!buf) die("malloc", -ENOMEM);
+  fill(buf, OBJ);
+  snprintf(path, sizeof path, "/bench-engine-%s/data", tag);
+  t0 = now();
+  if (rs_writer_open(c, path, 0, &w, &st) < 0) die(st.msg, -1);
+  for (i = 0; i < count; i++)
+    if (rs_writer_write(w, buf, OBJ, &st) < 0) die(st.msg, -1);
+  if (rs_writer_commit(w, &st) < 0) die(st.msg, -1);
+  rs_writer_free(w);
+  result("engine_write_mibs", count * (OBJ / MiB) / (now() - t0));
+  t0 = now();
+  if (rs_reader_open(c, path, 0, &r, &st) < 0) die(st.msg, -1);
+  while ((n = rs_reader_read(r, &data, OBJ, &st)) > 0) got += (uint64_t)n;
+  if (n < 0) die(st.msg, -1);
+  rs_reader_free(r);
+  result("engine_read_mibs", (double)got / MiB / (now() - t0));
+  if (rs_delete(c, path, &st) < 0) die(st.msg, -1);
+  free(buf);
+  rs_close(c);
   return 0;
 }
 
@@ -614,6 +657,8 @@ int main(int argc, char **argv) {
        strcmp(argv[1], "aio-rm") == 0))
     return mode_aio(argv[1] + 4, atoi(argv[2]), atoi(argv[3]),
                     argc == 5 ? (unsigned)atoi(argv[4]) : OBJ);
+  if (strcmp(argv[1], "engine-stream") == 0 && argc == 4)
+    return mode_engine_stream(atoi(argv[2]), atoi(argv[3]));
   if (strcmp(argv[1], "striper") == 0 && argc == 3) return mode_striper(atoi(argv[2]));
   if (strcmp(argv[1], "small") == 0 && argc == 3) return mode_small(atoi(argv[2]));
   if (strcmp(argv[1], "batch") == 0 && argc == 3) return mode_batch(atoi(argv[2]));

@@ -224,6 +224,11 @@ rb_stream() {
 	rados "${RADOS_ARGS[@]}" cleanup --run-name "bench-$TAG" >>"$LOG" 2>&1 || die "rados bench cleanup failed"
 }
 
+engine_stream() { # WINDOW: the engine alone, in C (what the Lua figures add to it)
+	say "engine alone (C, no Lua): $COUNT x 4 MiB through rs_writer / rs_reader, window $1"
+	peers engine-stream "$COUNT" "$1"
+}
+
 striper_stream() {
 	say "libradosstriper: $COUNT x 4 MiB rados_striper_write, then rados_striper_read"
 	peers striper "$COUNT"
@@ -249,7 +254,7 @@ for w in $WINDOWS; do
 	if ((${#CONTESTANTS[@]} == 1)); then CONTESTANTS+=(aio); fi
 done
 if [[ -n $UNIT ]] && ((UNIT < OBJ)); then CONTESTANTS+=(aiou); fi
-CONTESTANTS+=(rb striper)
+CONTESTANTS+=(rb striper "eng ${WINDOWS##* }")
 STREAMS_T0=$SECONDS
 for ((round = 1; round <= ROUNDS; round++)); do
 	spent=$((SECONDS - STREAMS_T0))
@@ -271,6 +276,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 		aiou) aio_stream "$UNIT" ;;
 		rb) rb_stream ;;
 		striper) striper_stream ;;
+		eng\ *) engine_stream "${c#eng }" ;;
 		esac
 	done
 done

@@ -1,5 +1,6 @@
 --- The `regstore` command: maintenance of a registry on RADOS (gc,
--- purge-uploads, migrate, fsck), the driver's calls on paths (ls, stat,
+-- purge-uploads, migrate, fsck), the registry's repositories (repos, tags,
+-- manifests, untag, delete), the driver's calls on paths (ls, stat,
 -- cat, put, rm, mv, walk, du) and `run` of a maintenance script. bin/regstore
 -- only calls `require("regstore.cli").main(arg)`; each subcommand is a
 -- module regstore.cli.cmd.<name> (its options, usage and run function).
@@ -18,6 +19,7 @@ local cli = {}
 
 cli.COMMANDS = {
   "gc", "purge-uploads", "migrate", "fsck",
+  "repos", "tags", "manifests", "untag", "delete",
   "ls", "stat", "cat", "put", "rm", "mv", "walk", "du", "run",
 }
 

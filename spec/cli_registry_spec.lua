@@ -1,0 +1,91 @@
+-- The registry-level subcommands (repos, tags, manifests, untag, delete):
+-- what an operator reads and cleans without curl against the HTTP API.
+local helper = require "helper"
+local json = require "cjson.safe"
+local util = require "fixtures.registry.util"
+local regstore = require("fixtures.cli").run
+
+describe("regstore repos, tags, manifests, untag, delete #cluster", function()
+  local drv, reg, G
+  helper.each_registry(function(d, r, ns)
+    drv, reg = d, r
+    G = string.format("--pool %s --namespace %s ", helper.quote(helper.pool()), helper.quote(ns))
+  end)
+
+  local function run_json(args, want_rc)
+    local out, err, rc = regstore(G .. args .. " --json")
+    assert.equal(want_rc or 0, rc, err)
+    local doc = json.decode(out)
+    assert.is_table(doc, out)
+    return doc, err
+  end
+
+  it("lists repositories, tags and manifests with their tags and referrers", function()
+    local app = reg:repository("team/app")
+    local _, _, img = util.push_image(app, "cfg", { "l1", "l2" }, { tag = "v1", oci = true })
+    assert(app.tags:tag("latest", img))
+    local sig, _, sd = util.push_image(app, "sig cfg", { "sig" }, {
+      oci = true, extra = { subject = { mediaType = util.OCI_MANIFEST, digest = img, size = 1 } },
+    })
+    util.push_image(reg:repository("other"), "c", { "l" })
+    assert.same({ "other", "team/app" }, run_json("repos"))
+    assert.same({ { tag = "latest", digest = img }, { tag = "v1", digest = img } }, run_json("tags team/app"))
+    local list = run_json("manifests team/app")
+    local by = {}
+    for _, m in ipairs(list) do by[m.digest] = m end
+    assert.equal(2, #list)
+    assert.same({ "latest", "v1" }, by[img].tags)
+    assert.same({ sd }, by[img].referrers)
+    assert.equal(util.OCI_MANIFEST, by[img].media_type)
+    assert.same({}, by[sd].tags)
+    assert.equal(img, by[sd].subject)
+    assert.equal(#sig, by[sd].size)
+    local out, _, rc = regstore(G .. "tags team/app")
+    assert.equal(0, rc)
+    assert.equal("latest " .. img .. "\nv1 " .. img .. "\n", out)
+  end)
+
+  it("untag removes the tag only; delete removes the manifest and its tags", function()
+    local app = reg:repository("app")
+    local _, _, img = util.push_image(app, "cfg", { "l1" }, { tag = "v1" })
+    assert(app.tags:tag("v2", img))
+    assert.same({ repository = "app", tag = "v1", digest = img }, run_json("untag app v1"))
+    helper.fails("tag_unknown", "v1", app.tags:get("v1"))
+    assert.is_true(app.manifests:exists(img))
+    local doc = run_json("untag app v1", 1)
+    assert.equal("tag_unknown", doc.code)
+    assert.same({ repository = "app", digest = img, tags = { "v2" } }, run_json("delete app " .. img))
+    assert.is_false(app.manifests:exists(img))
+    helper.fails("tag_unknown", "v2", app.tags:get("v2"))
+    assert.equal("l1", app.blobs:get(util.digest("l1"))) -- blobs stay for gc
+    doc = run_json("delete app " .. img, 1)
+    assert.equal("manifest_unknown", doc.code)
+  end)
+
+  it("refuses malformed arguments as usage errors, before connecting", function()
+    for _, args in ipairs { "tags BAD", "tags", "manifests a b", "untag app", "untag app -bad!",
+      "delete app sha256:00", "delete BAD/x " .. util.digest("x") } do
+      local out, err, rc = regstore(G .. args)
+      assert.equal(2, rc, args .. ": " .. err)
+      assert.equal("", out)
+      assert.matches("usage: regstore", err, 1, true)
+    end
+    local doc = run_json("tags never/pushed", 1)
+    assert.equal("name_unknown", doc.code)
+    assert.matches("never/pushed", doc.error, 1, true)
+  end)
+
+  it("manifests lists an unreadable manifest with its error and exits 1", function()
+    local app = reg:repository("app")
+    local _, _, img = util.push_image(app, "cfg", { "l1" }, { tag = "v1" })
+    local _, _, other = util.push_image(app, "cfg2", { "l2" })
+    assert(drv:delete(util.ROOT .. "/blobs/sha256/" .. other:sub(8, 9) .. "/" .. other:sub(8)))
+    local list, err = run_json("manifests app", 1)
+    assert.matches(other, err, 1, true)
+    local by = {}
+    for _, m in ipairs(list) do by[m.digest] = m end
+    assert.same({ "v1" }, by[img].tags)
+    assert.is_string(by[other].error)
+    assert.is_nil(by[other].size)
+  end)
+end)

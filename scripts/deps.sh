@@ -11,7 +11,8 @@
 # machine that has plain LuaJIT gets it replaced here. nginx and its Lua
 # module run the OpenResty registry (examples/openresty-registry); skopeo and
 # podman are its clients in the specs, docker-registry, radosgw and s3cmd its
-# peers in bench/http.sh.
+# peers in bench/http.sh. python3-prometheus-client parses the metrics the
+# specs scrape (a real Prometheus text parser, not ours).
 
 set -euo pipefail
 
@@ -24,6 +25,7 @@ PACKAGES=(
 	valgrind skopeo podman docker-registry radosgw s3cmd openssl
 	nginx libnginx-mod-http-lua
 	clang libclang-rt-14-dev
+	python3-prometheus-client
 )
 
 installed() {

@@ -13,6 +13,8 @@ local args = require "regstore.cli.args"
 local connect = require "regstore.cli.connect"
 local progress = require "regstore.cli.progress"
 local json = require "regstore.cli.json"
+local metrics_file = require "regstore.cli.metrics_file"
+local clock = require("regstore").clock
 local paths = require "regstore.registry.paths"
 
 local cli = {}
@@ -169,6 +171,23 @@ function cli.main(argv)
     if not ok then return usage_error("--root: " .. tostring(err):gsub("^.-paths: ", ""), cmd) end
   end
   local env = environment(cmd, opts, pos)
+  if opts.metrics_file then
+    local start, t0 = os.time(), clock()
+    local status = cli.run(cmd, env)
+    local ok, msg = metrics_file.write(opts.metrics_file, metrics_file.render(cmd.name:gsub("%-", "_"),
+      { start = start, duration = clock() - t0, status = status }, env.report and cmd.metrics(env.report)))
+    if not ok then
+      io.stderr:write("regstore: ", msg, "\n")
+      return status == 0 and 1 or status
+    end
+    return status
+  end
+  return cli.run(cmd, env)
+end
+
+--- Runs cmd once its arguments are parsed: its check, the connection, its
+-- run. Returns the exit status.
+function cli.run(cmd, env)
   if cmd.check then
     local ok, msg = cmd.check(env)
     if not ok then return usage_error(msg, cmd) end

@@ -1,10 +1,11 @@
 --- regstore fsck: policy/fsck.lua from the command line.
+local metrics_file = require "regstore.cli.metrics_file"
 local fsck = require "regstore.policy.fsck"
 
 return {
   name = "fsck",
   summary = "check the store (engine and registry) and, with --repair, fix it",
-  usage = "regstore fsck [--repair] [--grace DURATION] [--json]",
+  usage = "regstore fsck [--repair] [--grace DURATION] [--json] [--metrics-file PATH]",
   help = [[
 Runs the engine's consistency check of the RADOS namespace and the
 registry's checks (links to missing blobs, links with bad content, tags to
@@ -16,11 +17,21 @@ JSON: {"repair","objects","repaired","findings":[{"kind","path","detail","repair
     { "repair", "flag", "fix what is found (only what is older than --grace)" },
     { "grace", "duration", "leave alone anything younger (default 1h)", "DURATION" },
     { "json", "flag", "print the report as one JSON document" },
+    metrics_file.OPTION,
   },
+  metrics = function(r)
+    return {
+      { "objects", "RADOS objects the last run checked", r.objects },
+      { "findings", "inconsistencies the last run found", #r.findings },
+      { "repaired", "findings the last run repaired", r.repaired },
+      { "outstanding", "findings the last run left unrepaired", fsck.outstanding(r) },
+    }
+  end,
   run = function(env)
     local o = env.opts
     local report, msg, code = fsck.run(env.reg, { repair = o.repair, grace = o.grace, progress = env.progress })
     if not report then return env.fail(msg, code) end
+    env.report = report
     if env.json then
       env.emit(report)
     else

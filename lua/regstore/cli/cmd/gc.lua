@@ -1,4 +1,5 @@
 --- regstore gc: policy/gc.lua from the command line.
+local metrics_file = require "regstore.cli.metrics_file"
 local gc = require "regstore.policy.gc"
 local duration = require "regstore.cli.duration"
 local human = require("regstore.cli.progress").human
@@ -6,7 +7,7 @@ local human = require("regstore.cli.progress").human
 return {
   name = "gc",
   summary = "mark and sweep unreferenced blobs (safe while registries take pushes)",
-  usage = "regstore gc [--dry-run] [--delete-untagged] [--grace DURATION] [--json]",
+  usage = "regstore gc [--dry-run] [--delete-untagged] [--grace DURATION] [--json] [--metrics-file PATH]",
   help = [[
 Marks every manifest of every repository and what it references (config,
 layers, schema 1 fsLayers, the children of lists and indexes), then deletes
@@ -26,7 +27,22 @@ JSON: {"dry_run","marked","blobs":[digests],"manifests":[{"repository","digest"}
     { "delete-untagged", "flag", "also delete manifests no tag points at (and no kept manifest needs)" },
     { "grace", "duration", "never delete anything younger (default 1h)", "DURATION" },
     { "json", "flag", "print the report as one JSON document" },
+    metrics_file.OPTION,
   },
+  metrics = function(r)
+    local done = r.dry_run and 0 or 1
+    return {
+      { "dry_run", "1 when the last run was a dry run", r.dry_run and 1 or 0 },
+      { "blobs_marked", "blobs the last run's first mark reached", r.marked },
+      { "blobs_eligible", "unreferenced blobs the last run found (deleted unless a dry run)", #r.blobs },
+      { "blobs_deleted", "blobs the last run deleted", #r.blobs * done },
+      { "bytes_deleted", "bytes of blob data the last run deleted", r.bytes * done },
+      { "manifests_deleted", "untagged manifests the last run deleted", #r.manifests * done },
+      { "layer_links_deleted", "layer links the last run deleted", r.layer_links * done },
+      { "restored", "things a dead run had parked that the last run moved back", r.restored },
+      { "errors", "errors the last run met and went past", #r.errors },
+    }
+  end,
   run = function(env)
     local o = env.opts
     local report, msg, code = gc.run(env.reg, {
@@ -34,6 +50,7 @@ JSON: {"dry_run","marked","blobs":[digests],"manifests":[{"repository","digest"}
       progress = env.progress,
     })
     if not report then return env.fail(msg, code) end
+    env.report = report
     if env.json then
       env.emit(report)
     else

@@ -88,4 +88,33 @@ describe("regstore repos, tags, manifests, untag, delete #cluster", function()
     assert.is_string(by[other].error)
     assert.is_nil(by[other].size)
   end)
+
+  it("du --by-repository splits each repository's bytes into unique and shared", function()
+    local a, b = reg:repository("a"), reg:repository("b")
+    local ma = util.push_image(a, "cfg a", { "only a", "shared" }, { tag = "t" })
+    local mb = util.push_image(b, "cfg b", { "shared" }, { tag = "t" })
+    assert(reg:repository("c").blobs:put("pushed, no manifest yet"))
+    assert(a.blobs:put("orphan of a")) -- linked: a push in progress counts
+    local doc = run_json("du --by-repository")
+    local rows = {}
+    for _, r in ipairs(doc.repositories) do rows[r.repository] = r end
+    local ua = #ma + #"cfg a" + #"only a" + #"orphan of a"
+    assert.same({ repository = "a", blobs = 5, bytes = ua + #"shared", unique = ua, shared = #"shared", missing = 0 },
+      rows.a)
+    assert.same({ repository = "b", blobs = 3, bytes = #mb + #"cfg b" + #"shared", unique = #mb + #"cfg b",
+      shared = #"shared", missing = 0 }, rows.b)
+    assert.equal(#"pushed, no manifest yet", rows.c.unique)
+    assert.equal(8, doc.blobs) -- each blob once
+    assert.equal(ua + #mb + #"cfg b" + #"shared" + #"pushed, no manifest yet", doc.bytes)
+    assert.equal(doc.bytes, doc.stored)
+    -- a digest referenced without data is missing, not counted
+    assert(drv:delete(util.ROOT .. "/blobs/sha256/" .. util.digest("only a"):sub(8, 9) .. "/"
+      .. util.digest("only a"):sub(8)))
+    doc = run_json("du --by-repository")
+    assert.equal(1, doc.repositories[1].missing)
+    assert.equal(ua - #"only a", doc.repositories[1].unique)
+    local _, err, rc = regstore(G .. "du --by-repository /x")
+    assert.equal(2, rc)
+    assert.matches("--by-repository takes no PATH", err, 1, true)
+  end)
 end)

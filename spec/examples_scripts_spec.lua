@@ -59,9 +59,13 @@ describe("example maintenance scripts #cluster", function()
     for _, r in ipairs(doc.repositories) do rows[r.repository] = r end
     local ma = assert(reg:repository("a").manifests:get(assert(reg:repository("a").tags:get("t"))))
     local mb = assert(reg:repository("b").manifests:get(assert(reg:repository("b").tags:get("t"))))
-    assert.same({ repository = "a", blobs = 4, unique = #ma + #"cfg a" + #"only a", shared = #"shared" }, rows.a)
-    assert.same({ repository = "b", blobs = 3, unique = #mb + #"cfg b", shared = #"shared" }, rows.b)
-    assert.same({ repository = "c", blobs = 1, unique = #"pushed, no manifest yet", shared = 0 }, rows.c)
+    local function row(r)
+      return { repository = r.repository, blobs = r.blobs, unique = r.unique, shared = r.shared }
+    end
+    assert.same({ repository = "a", blobs = 4, unique = #ma + #"cfg a" + #"only a", shared = #"shared" },
+      row(rows.a))
+    assert.same({ repository = "b", blobs = 3, unique = #mb + #"cfg b", shared = #"shared" }, row(rows.b))
+    assert.same({ repository = "c", blobs = 1, unique = #"pushed, no manifest yet", shared = 0 }, row(rows.c))
     out, err, rc = cli.run(G .. "storage_report.lua")
     assert.equal(0, rc, err)
     assert.matches("REPOSITORY", out, 1, true)

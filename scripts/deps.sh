@@ -25,7 +25,7 @@ PACKAGES=(
 	valgrind skopeo podman docker-registry radosgw s3cmd openssl
 	nginx libnginx-mod-http-lua
 	clang libclang-rt-14-dev
-	python3-prometheus-client
+	python3-prometheus-client lua-rex-pcre2
 )
 
 installed() {

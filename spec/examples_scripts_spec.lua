@@ -28,11 +28,11 @@ describe("example maintenance scripts #cluster", function()
       helper.sh("sleep 1.1") -- distinct tag times
     end
     assert(repo.tags:tag("latest", digests[2]))
-    local out, err, rc = cli.run(G .. "retention.lua '^v%d' 2 --dry-run --grace 0s")
+    local out, err, rc = cli.run(G .. "retention.lua '^v\\d' 2 --dry-run --grace 0s")
     assert.equal(0, rc, err)
     assert.matches("would untag app:v1", out, 1, true)
     assert.same({ "latest", "v1", "v2", "v3", "v4", "v5" }, repo.tags:list())
-    out, err, rc = cli.run(G .. "retention.lua '^v%d' 2 --grace 0s")
+    out, err, rc = cli.run(G .. "retention.lua '^v\\d' 2 --grace 0s")
     assert.equal(0, rc, err)
     assert.same({ "latest", "v4", "v5" }, repo.tags:list())
     -- v2's manifest stays (latest points at it), v1 and v3 go with their blobs

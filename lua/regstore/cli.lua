@@ -1,5 +1,5 @@
 --- The `regstore` command: maintenance of a registry on RADOS (gc,
--- purge-uploads, migrate, fsck), the registry's repositories (repos, tags,
+-- purge-uploads, migrate, fsck, retention), the registry's repositories (repos, tags,
 -- manifests, untag, delete), the driver's calls on paths (ls, stat,
 -- cat, put, rm, mv, walk, du) and `run` of a maintenance script. bin/regstore
 -- only calls `require("regstore.cli").main(arg)`; each subcommand is a
@@ -20,7 +20,7 @@ local paths = require "regstore.registry.paths"
 local cli = {}
 
 cli.COMMANDS = {
-  "gc", "purge-uploads", "migrate", "fsck",
+  "gc", "purge-uploads", "migrate", "fsck", "retention",
   "repos", "tags", "manifests", "untag", "delete",
   "ls", "stat", "cat", "put", "rm", "mv", "walk", "du", "run",
 }

@@ -5,6 +5,7 @@
  * __close; readers and writers keep their driver (and hash) alive through
  * their user value.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -257,6 +258,20 @@ static int l_clock(lua_State *L) {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
   return 1;
+}
+
+/* sleep(secs): blocks the calling thread (a maintenance run's rate limit;
+ * never for nginx's event loop, which has ngx.sleep). */
+static int l_sleep(lua_State *L) {
+  lua_Number secs = luaL_checknumber(L, 1);
+  struct timespec ts;
+  if (!(secs >= 0 && secs <= 86400))
+    return luaL_argerror(L, 1, "must be a number of seconds from 0 to 86400");
+  ts.tv_sec = (time_t)secs;
+  ts.tv_nsec = (long)((secs - (lua_Number)ts.tv_sec) * 1e9);
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+  return 0;
 }
 
 static int l_uuid(lua_State *L) {
@@ -808,7 +823,7 @@ int luaopen_regstore_core(lua_State *L) {
       {"size", h_size}, {NULL, NULL}};
   static const luaL_Reg module[] = {
       {"connect", l_connect}, {"uuid", l_uuid}, {"sha256", l_sha256},
-      {"clock", l_clock}, {NULL, NULL}};
+      {"clock", l_clock}, {"sleep", l_sleep}, {NULL, NULL}};
   set_methods(L, DRIVER, driver_meta, driver_methods);
   set_methods(L, WRITER, writer_meta, writer_methods);
   set_methods(L, READER, reader_meta, reader_methods);

@@ -3,6 +3,7 @@
 --
 --   local report = require("regstore.policy.fsck").run(reg_or_drv, {
 --     repair = false, grace = 3600, root = nil, progress = nil,
+--     verify_digests = false, rate = nil, restart = false,  -- scrub.lua's
 --   })
 --   --> { repair, objects, repaired, findings = { { kind, path, detail,
 --   --     repaired, object? } } }   or nil, message, code
@@ -25,6 +26,9 @@
 --                     (timeout, io, ...): never repaired, always outstanding
 --   quarantined       blob data, a revision link or a layer link gc parked
 --                     under <root>/_gc (a gc died mid-way, or runs now)
+--   digest_mismatch   with verify_digests: blob data whose SHA-256 is not
+--                     its name (policy/scrub.lua; never repaired; `used_by`
+--                     names the repositories and tags that need it)
 -- Repair fixes what it found wrong, never what it failed to read, and
 -- never deletes what a client pushed: of what is older than grace, a link
 -- with bad content is rewritten with the digest its path names when that
@@ -49,6 +53,7 @@ local mark = require "regstore.policy.mark"
 local quarantine = require "regstore.policy.quarantine"
 local validate = require "regstore.registry.validate"
 local crashpoint = require "regstore.policy.crashpoint"
+local scrub = require "regstore.policy.scrub"
 
 local fsck = {}
 
@@ -321,6 +326,30 @@ function fsck.run(target, opts)
   for i, name in ipairs(s.names) do
     check_repo(ctx, report, s.repos[name], blobs, m, young)
     tick("check", { done = i, total = #s.names })
+  end
+  if opts.verify_digests then return fsck.verify_digests(target, opts, report) end
+  return report
+end
+
+--- The scrub's findings added to report: digest_mismatch (with used_by)
+-- and unreadable; report.scrub = { blobs, bytes, resumed_after }.
+function fsck.verify_digests(target, opts, report)
+  local r, msg, code = scrub.run(target, {
+    rate = opts.rate, restart = opts.restart, progress = opts.progress, root = opts.root, now = opts.now,
+  })
+  if not r then return nil, msg, code end
+  report.scrub = { blobs = r.blobs, bytes = r.bytes, resumed_after = r.resumed_after }
+  for _, c in ipairs(r.corrupt) do
+    local names = {}
+    for _, u in ipairs(c.used_by or {}) do
+      names[#names + 1] = #u.tags > 0 and u.repository .. ":" .. table.concat(u.tags, ",") or u.repository
+    end
+    local f = finding(report, "digest_mismatch", c.path, string.format("blob %s hashes to %s; used by %s",
+      c.digest, c.actual, #names > 0 and table.concat(names, " ") or "no repository"))
+    f.digest, f.used_by = c.digest, c.used_by or {}
+  end
+  for _, e in ipairs(r.errors) do
+    finding(report, "unreadable", e.path, string.format("%s (%s)", e.message, e.code or "?"))
   end
   return report
 end

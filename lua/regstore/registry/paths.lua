@@ -9,6 +9,7 @@
 --   │   ├── <alg>/<hex>                             quarantine_blob {digest}
 --   │   ├── _revisions/<name>/<alg>/<hex>           quarantine_revision {name, digest}
 --   │   └── _layers/<name>/<alg>/<hex>              quarantine_layer    {name, digest}
+--   ├── _scrub/position                             scrub_position  (fsck --verify-digests')
 --   ├── blobs                                       blobs
 --   │   └── <alg>                                   blob_alg         {alg}
 --   │       └── <hex[1..2]>/<hex>                   blob             {digest}
@@ -133,6 +134,8 @@ builders.quarantine_layer = function(r, f, k)
   local alg, hex = digest_of(f, k)
   return join(r, "_gc", "_layers", name_of(f, k), alg, hex)
 end
+-- Where a scrub (fsck --verify-digests) keeps its place, to resume after a kill.
+builders.scrub_position = function(r) return join(r, "_scrub", "position") end
 builders.repository = function(r, f, k) return join(r, "repositories", name_of(f, k)) end
 
 local function repo(r, f, k, ...) return join(r, "repositories", name_of(f, k), ...) end

@@ -401,6 +401,45 @@ static int d_delete(lua_State *L) {
   return push_result(L, rs_delete(d->c, path, &st), &st);
 }
 
+/* ------------------------------------------------------------------ leases */
+
+/* A lease call's result: a malformed name, owner or duration raises. */
+static int lease_result(lua_State *L, int rc, const rs_status *st) {
+  if (rc == -EINVAL) return luaL_error(L, "%s", st->msg);
+  return push_result(L, rc, st);
+}
+
+/* lease(name, owner, secs): takes or renews; nil, msg, "busy" when held. */
+static int d_lease(lua_State *L) {
+  Driver *d = check_driver(L);
+  const char *name = check_string(L, 2, NULL), *owner = check_string(L, 3, NULL);
+  lua_Number secs;
+  rs_status st;
+  check_number(L, 4);
+  secs = lua_tonumber(L, 4);
+  return lease_result(L, rs_lease_take(d->c, name, owner, (double)secs, &st), &st);
+}
+
+static int d_release(lua_State *L) {
+  Driver *d = check_driver(L);
+  const char *name = check_string(L, 2, NULL), *owner = check_string(L, 3, NULL);
+  rs_status st;
+  return lease_result(L, rs_lease_drop(d->c, name, owner, &st), &st);
+}
+
+/* lease_holder(name): the holder's owner name, or false. */
+static int d_lease_holder(lua_State *L) {
+  Driver *d = check_driver(L);
+  const char *name = check_string(L, 2, NULL);
+  char owner[256];
+  rs_status st;
+  int rc = rs_lease_holder(d->c, name, owner, sizeof owner, &st);
+  if (rc < 0) return lease_result(L, rc, &st);
+  if (owner[0]) lua_pushstring(L, owner);
+  else lua_pushboolean(L, 0);
+  return 1;
+}
+
 /*
  * The walk callback runs on the calling thread, inside the engine's walk.
  * Nothing may raise through the engine's frames: the Lua side of each visit
@@ -809,7 +848,8 @@ int luaopen_regstore_core(lua_State *L) {
       {"put_content", d_put_content}, {"get_content", d_get_content},
       {"reader", d_reader}, {"writer", d_writer}, {"stat", d_stat},
       {"list", d_list}, {"move", d_move}, {"delete", d_delete},
-      {"walk", d_walk}, {"fsck", d_fsck}, {"close", d_close}, {NULL, NULL}};
+      {"walk", d_walk}, {"fsck", d_fsck}, {"lease", d_lease}, {"release", d_release},
+      {"lease_holder", d_lease_holder}, {"close", d_close}, {NULL, NULL}};
   static const luaL_Reg writer_meta[] = {{"__gc", w_gc}, {"__close", w_gc}, {NULL, NULL}};
   static const luaL_Reg writer_methods[] = {
       {"write", w_write}, {"size", w_size}, {"commit", w_commit},

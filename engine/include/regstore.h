@@ -282,6 +282,23 @@ int rs_fsck(rs_conn *c, const rs_fsck_opts *o, rs_fsck_fn fn, void *arg,
 
 /* A new random uuid, 36 characters and a NUL. */
 void rs_uuid(char out[37]);
+/*
+ * Leases: cluster-wide exclusive locks with a duration (RADOS advisory
+ * locks on an object "lease:<name>" of the namespace), for work that must
+ * run once across processes and nodes.  Names and owners are 1 to 128 of
+ * [A-Za-z0-9._-] (-EINVAL otherwise).  rs_lease_take takes the lease for
+ * secs (0 < secs <= 7 days) or renews it when owner holds it; -EBUSY when
+ * another owner holds it and it has not expired.  rs_lease_drop releases
+ * it (-RS_ENOENT when owner does not hold it).  rs_lease_holder writes the
+ * holder's name into owner (len bytes, cut to fit), or "" when nobody holds
+ * it; an expired lease may still be listed until someone takes it.
+ */
+int rs_lease_take(rs_conn *c, const char *name, const char *owner, double secs,
+                  rs_status *st);
+int rs_lease_drop(rs_conn *c, const char *name, const char *owner, rs_status *st);
+int rs_lease_holder(rs_conn *c, const char *name, char *owner, size_t len,
+                    rs_status *st);
+
 
 #ifdef __cplusplus
 }

@@ -19,6 +19,7 @@ const char *rs_code_name(int code) {
     case EEXIST:
     case RS_EEXIST: return "exists";
     case ETIMEDOUT: return "timeout";
+    case EBUSY: return "busy";
     case EPERM:
     case EACCES: return "permission";
     default: return "io";

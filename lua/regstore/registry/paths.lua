@@ -10,6 +10,7 @@
 --   │   ├── _revisions/<name>/<alg>/<hex>           quarantine_revision {name, digest}
 --   │   └── _layers/<name>/<alg>/<hex>              quarantine_layer    {name, digest}
 --   ├── _scrub/position                             scrub_position  (fsck --verify-digests')
+--   ├── _schedule/<job>                             schedule_record {job}  (policy/schedule.lua)
 --   ├── blobs                                       blobs
 --   │   └── <alg>                                   blob_alg         {alg}
 --   │       └── <hex[1..2]>/<hex>                   blob             {digest}
@@ -136,6 +137,12 @@ builders.quarantine_layer = function(r, f, k)
 end
 -- Where a scrub (fsck --verify-digests) keeps its place, to resume after a kill.
 builders.scrub_position = function(r) return join(r, "_scrub", "position") end
+-- When a scheduled job (policy/schedule.lua) last ran to its end.
+builders.schedule_record = function(r, f, k)
+  local job = need(f, "job", k)
+  if not tostring(job):find("^[a-z][a-z0-9_-]*$") then error("paths: bad job name " .. validate.show(job), 3) end
+  return join(r, "_schedule", job)
+end
 builders.repository = function(r, f, k) return join(r, "repositories", name_of(f, k)) end
 
 local function repo(r, f, k, ...) return join(r, "repositories", name_of(f, k), ...) end

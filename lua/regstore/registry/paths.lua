@@ -11,6 +11,7 @@
 --   │   └── _layers/<name>/<alg>/<hex>              quarantine_layer    {name, digest}
 --   ├── _scrub/position                             scrub_position  (fsck --verify-digests')
 --   ├── _schedule/<job>                             schedule_record {job}  (policy/schedule.lua)
+--   ├── _config/read-only                           read_only_flag  (`regstore read-only`)
 --   ├── blobs                                       blobs
 --   │   └── <alg>                                   blob_alg         {alg}
 --   │       └── <hex[1..2]>/<hex>                   blob             {digest}
@@ -137,6 +138,8 @@ builders.quarantine_layer = function(r, f, k)
 end
 -- Where a scrub (fsck --verify-digests) keeps its place, to resume after a kill.
 builders.scrub_position = function(r) return join(r, "_scrub", "position") end
+-- Present while the registry refuses writes: every serve node polls it.
+builders.read_only_flag = function(r) return join(r, "_config", "read-only") end
 -- When a scheduled job (policy/schedule.lua) last ran to its end.
 builders.schedule_record = function(r, f, k)
   local job = need(f, "job", k)

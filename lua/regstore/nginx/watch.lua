@@ -42,7 +42,8 @@ local function probe(premature)
   probing = true
   ngx.update_time()
   local t0 = ngx.now()
-  local r, msg, code = threads.run("meta", "regstore.nginx.watch", "probe_job")
+  local ok, r, msg, code = pcall(threads.run, "meta", "regstore.nginx.watch", "probe_job")
+  if not ok then r, msg, code = nil, r, "io" end
   ngx.update_time()
   local took = ngx.now() - t0
   if r then

@@ -10,12 +10,12 @@
 #   REGSTORE_SANITIZE=1 scripts/test.sh   only the memory-safety suite (below)
 #   REGSTORE_FUZZ_SECS=N          seconds per fuzz target (default 30)
 #
-# A killed OSD (issue 9), after the Lua 5.4 and LuaJIT runs: a second
+# A killed OSD, after the Lua 5.4 and LuaJIT runs: a second
 # throwaway cluster whose OSD keeps its objects on disk (filestore), where
-# spec/driver_osd_restart_spec.lua SIGKILLs and restarts the OSD (on the
+# spec/driver/osd_killed_spec.lua SIGKILLs and restarts the OSD (on the
 # memstore cluster of the other runs that spec is pending).
 #
-# Memory safety (issue 9), after the Lua 5.4 and LuaJIT runs:
+# Memory safety, after the Lua 5.4 and LuaJIT runs:
 #   - the whole spec suite once more under Lua 5.4 against an ASan+UBSan
 #     build of the engine and the binding (build-asan), leaks included;
 #   - the driver specs under valgrind memcheck (normal build);
@@ -41,7 +41,7 @@ fi
 
 # --- crash-point build ---
 # A second tree with the crash points compiled in (REGSTORE_CRASH_AT,
-# REGSTORE_CRASH_TRACE), for the children of spec/driver_crash_spec.lua; the
+# REGSTORE_CRASH_TRACE), for the children of spec/driver/crash_points_spec.lua; the
 # specs themselves run on the normal build.  Not in sanitizer mode: there the
 # crash spec is pending.
 crash_build=
@@ -155,7 +155,7 @@ unset REGSTORE_CRASH_CPATH
 # --- a killed OSD: SIGKILL and restart on a persistent store ---
 # A cluster of its own (filestore OSD under $kill_dir, mon port 4300-4699,
 # clear of the main cluster's 3500-3899 and of the distribution spec's
-# registry), only spec/driver_osd_restart_spec.lua, under Lua 5.4 and LuaJIT;
+# registry), only spec/driver/osd_killed_spec.lua, under Lua 5.4 and LuaJIT;
 # the cluster is stopped when the step ends.  A pending spec (the cluster is
 # not persistent after all) fails the step.
 killed_osd() {
@@ -170,7 +170,7 @@ killed_osd() {
 		tap=$logs/kill-$lua.tap
 		(eval "$env"
 			REGSTORE_LUA=$lua LUA_CPATH="$root/$build/$lua/?.so;;" \
-				"$lua" /usr/bin/busted -o TAP spec/driver_osd_restart_spec.lua) >"$tap" 2>&1 || true
+				"$lua" /usr/bin/busted -o TAP spec/driver/osd_killed_spec.lua) >"$tap" 2>&1 || true
 		grep -E '^not ok|^#' "$tap" | head -60 || true
 		if ! grep -qE '^1\.\.[1-9]' "$tap" || grep -q '# SKIP' "$tap"; then
 			tail -20 "$tap"; failed=$((failed + 1)); echo "killed OSD ($lua): no result or pending"
@@ -227,16 +227,16 @@ sanitizer_suite
 
 # --- memory safety: the driver specs under valgrind memcheck ---
 # The normal build, Lua 5.4.  Not run here: the specs that measure time
-# bounds (promises' timeouts, the stopped OSD: valgrind makes every step
+# bounds (the invariants spec's timeouts, the stopped OSD: valgrind makes every step
 # slower than the bound), and the long or multi-process ones whose work
 # happens in child processes (crash, stress, random stress, concurrency).
 # scripts/valgrind.supp holds suppressions for librados, ceph and Lua
 # internals only (commented, one by one).  Every leak kind counts.
 valgrind_specs() {
 	local dir=$logs/valgrind tap=$logs/valgrind.tap rc=0 bad
-	local specs=(spec/driver_binding_spec.lua spec/driver_conformance_spec.lua spec/driver_errors_spec.lua
-		spec/driver_layout_spec.lua spec/driver_regressions_spec.lua spec/driver_walk_spec.lua
-		spec/driver_corrupt_spec.lua spec/driver_badinput_spec.lua)
+	local specs=(spec/driver/binding_spec.lua spec/driver/conformance_spec.lua spec/driver/errors_spec.lua
+		spec/driver/rados_layout_spec.lua spec/driver/flaws_2015_spec.lua spec/driver/walk_spec.lua
+		spec/driver/corrupt_metadata_spec.lua spec/driver/bad_input_spec.lua)
 	mkdir -p "$dir"
 	(export REGSTORE_LUA=lua5.4 LUA_CPATH="$root/$build/lua5.4/?.so;;" REGSTORE_BADINPUT_CALLS=1000
 		exec valgrind --tool=memcheck --error-exitcode=97 --leak-check=full \

@@ -104,7 +104,7 @@ function helper.same_bytes(expected, got, what)
 end
 
 ---------------------------------------------------------------------------
--- Everything below is shared by the driver specs (spec/driver_*_spec.lua).
+-- Everything below is shared by the driver specs (spec/driver/*_spec.lua).
 ---------------------------------------------------------------------------
 
 helper.KiB = 1024

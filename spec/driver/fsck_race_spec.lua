@@ -1,4 +1,4 @@
--- Issue 17 (the randomized model test): drv:fsck{repair = true, grace = 0}
+-- drv:fsck{repair = true, grace = 0}
 -- running while other processes work on the namespace must never destroy
 -- what they committed.  fsck used to decide `unreferenced_blob` from the
 -- names it had collected while scanning the directories one by one: a

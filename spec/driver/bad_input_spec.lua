@@ -1,4 +1,4 @@
--- Bad input through the Lua API (issue 9).  A randomized run throws wrong
+-- Bad input through the Lua API.  A randomized run throws wrong
 -- types, NUL bytes, over-long and deeply nested paths, huge, fractional,
 -- negative, NaN and infinite sizes and offsets, invalid UTF-8 and hostile
 -- option tables (metamethods that raise, that run the collector and hand

@@ -1,5 +1,5 @@
--- Regressions of issue 19, against `serve` (the library through the
--- example's nginx.conf): a status GET during a PATCH never takes the
+-- HTTP edge cases, each once a bug (NEWS.md), against `serve` (the library
+-- through the example's nginx.conf): a status GET during a PATCH never takes the
 -- upload's writer, two PUTs finishing one session (the second finds it gone:
 -- 404 BLOB_UPLOAD_UNKNOWN, never 500), page sizes that are not integers
 -- (inf, 1e999, INF) refused alike by tags/list and _catalog, Range headers a
@@ -46,7 +46,7 @@ local function raw(port, data)
   return tonumber(out:match("^HTTP/1%.1 (%d+)")), out
 end
 
-describe("issue 19 regressions #http", function()
+describe("uploads raced by status GETs and PUTs, odd page sizes and ranges, nginx's own refusals #http", function()
   if not available then
     pending("nginx or the LuaJIT build is missing")
     return

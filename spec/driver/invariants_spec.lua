@@ -1,10 +1,10 @@
--- Regressions for the defects of issue 6 that break a promise of the engine
--- (docs/design.md, "The invariants"): 1 stripe size lives with the
--- blob (I5), 2 a second appender never cuts committed bytes (I2), 3 no name
--- without data after racing moves (I3), 5 bounded calls (I6), 6 and 7 no
--- data without a name after deletes (I4), 8 not_found means the path is not
--- there (I7).  Each describe reproduces the issue's scenario and asserts the
--- promise, not the bug.
+-- The engine's invariants (docs/design.md, "The invariants"), each through
+-- the scenario of an engine defect found in review (NEWS.md) that broke it:
+-- the stripe size lives with the blob (I5); a second appender never cuts
+-- committed bytes (I2); no name without data after racing moves (I3);
+-- bounded calls (I6); no data without a name after deletes (I4); not_found
+-- means the path is not there (I7).  Each describe reproduces the scenario
+-- and asserts the promise, not the bug.
 local regstore = require "regstore"
 local helper = require "helper"
 
@@ -63,7 +63,7 @@ end
 -------------------------------------------------------------------------------
 -- 1. The stripe size is the blob's: a file keeps the chunk size it was
 -- created with, whatever driver later reads, appends to, replaces or deletes it.
-describe("issue 6 defect 1: the stripe size lives with the blob #cluster", function()
+describe("I5: the stripe size lives with the blob #cluster", function()
   local fx = helper.fixture { chunk_size = MiB } -- fx.drv: 1 MiB stripes
   baseline(fx)
   local dflt                                     -- the same namespace, default stripes
@@ -200,7 +200,7 @@ end)
 -- one may be refused with code "io" and a message naming the path (at open,
 -- write or commit; a stale commit may also say not_found), but committed
 -- bytes must read back intact whatever the second appender's calls return.
-describe("issue 6 defect 2: a second appender never cuts committed bytes #cluster", function()
+describe("I2: a second appender never cuts committed bytes #cluster", function()
   local fx = helper.fixture { chunk_size = 65536 }
   baseline(fx)
   local P = "/ap/f"
@@ -351,7 +351,7 @@ io.write("ops ", i, "\n")
 drv:close()
 ]]
 
-describe("issue 6 defect 3: no name without data after racing moves #cluster", function()
+describe("I3: no name without data after racing moves #cluster", function()
   local fx = helper.fixture { chunk_size = 65536 }
   baseline(fx)
 
@@ -409,7 +409,7 @@ end)
 --
 -- The OSD is stopped (SIGSTOP) for one call at a time, for STOP_MAX
 -- seconds at most (spec/support/osd.lua says why).
-describe("issue 6 defect 5: every call is bounded by timeout + 1 s #cluster", function()
+describe("I6: every call is bounded by timeout + 1 s #cluster", function()
   local TIMEOUT = 3
   local STOP_MAX = TIMEOUT + 2
   local fx = helper.fixture { chunk_size = 65536, timeout = TIMEOUT }
@@ -521,7 +521,7 @@ describe("issue 6 defect 5: every call is bounded by timeout + 1 s #cluster", fu
     assert(a == "moved" or b == "moved", "the moved file is at neither name: " .. tostring(a) .. ", "
       .. tostring(b))
     assert.is_false(failed, "\n" .. table.concat(report, "\n"))
-    if void + early > 0 then print("\n# defect 5: " .. table.concat(report, "\n# ")) end
+    if void + early > 0 then print("\n# bounded calls: " .. table.concat(report, "\n# ")) end
     assert.is_true(drv:delete("/t"))
     repair(drv)
   end)
@@ -529,7 +529,7 @@ end)
 
 -------------------------------------------------------------------------------
 -- 6. An in-place append then delete leaves nothing.
-describe("issue 6 defect 6: an appended file's delete leaves nothing #cluster", function()
+describe("I4: an appended file's delete leaves nothing #cluster", function()
   local fx = helper.fixture { chunk_size = 4096 }
   baseline(fx)
 
@@ -557,7 +557,7 @@ end)
 
 -------------------------------------------------------------------------------
 -- 7. Uncommitted data under a deleted directory goes with it.
-describe("issue 6 defect 7: uncommitted data under a deleted directory goes #cluster", function()
+describe("I4: uncommitted data under a deleted directory goes #cluster", function()
   local fx = helper.fixture { chunk_size = 4096 }
   baseline(fx)
 
@@ -617,7 +617,7 @@ io.write("puts ", i, "\n")
 drv:close()
 ]]
 
-describe("issue 6 defect 8: get_content and readers never say not_found for a path being replaced #cluster",
+describe("I7: get_content and readers never say not_found for a path being replaced #cluster",
   function()
     local fx = helper.fixture { chunk_size = 65536 }
     baseline(fx)

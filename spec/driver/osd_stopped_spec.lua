@@ -1,4 +1,4 @@
--- A failing OSD (issue 9, the engine's part): the cluster's only OSD is
+-- A failing OSD, stopped (the engine's part): the cluster's only OSD is
 -- stopped (SIGSTOP, through the pid file of the cluster this spec runs on)
 -- in the middle of streams -- a reader handing out a file, a writer
 -- sending one -- and during a paged listing of a large directory, a walk,

@@ -1,4 +1,4 @@
--- Corrupt metadata in RADOS (issue 9): records on chunk 0, directory omap
+-- Corrupt metadata in RADOS: records on chunk 0, directory omap
 -- values, directory objects, pending records, back-references and append
 -- claims are damaged behind the driver's back with the rados CLI.  Then
 -- every driver call on the damaged path must answer within the timeout

@@ -1,4 +1,4 @@
--- Crash consistency with the command (issue 9): a child process streams a
+-- Crash consistency with the command: a child process streams a
 -- file through a driver writer (several writes) and commits; the parent
 -- SIGKILLs it at a random point of the stream or of the commit, 20 times.
 -- After each kill, a reader with another chunk_size finds the path holding

@@ -237,7 +237,7 @@ end)
 -- The racing spec: 4 pushers push tagged images through the registry
 -- layer, whose manifests:put writes its revision link, then checks that
 -- every blob it names is still there and takes the link back otherwise
--- (issue 10); the child checks once more after a put succeeded (layer link
+-- (put-then-check); the child checks once more after a put succeeded (layer link
 -- and data). A blob gc had quarantined may be missing for a moment then
 -- (until gc's second mark moves it back: counted as transient); one still
 -- missing after 30 s (a gc run on loaded cores) fails the spec. A quarter of

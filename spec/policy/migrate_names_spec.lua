@@ -1,4 +1,4 @@
--- Issue 17, 11 and 16: repository and tag names of distribution's grammar
+-- Repository and tag names of distribution's grammar
 -- survive the whole round trip: pushed with skopeo to Debian's
 -- docker-registry, imported with `regstore migrate --from-fs`, exported
 -- with --to-fs (the same files, byte for byte), served again by

@@ -1,16 +1,16 @@
--- Maintenance never loses an image (issue 17): one regression test per
--- defect of the policies, each failing on the code before its fix.
---   1  a failed tag read stops gc --delete-untagged (first mark) or keeps
---      the repository's manifests (the look again), never deletes
---   2  fsck --repair leaves what it failed to read alone
---   3  a re-tag racing gc --delete-untagged keeps the manifest whole
---   4  a gc killed after parking leaves nothing lost: fsck finds it, the
---      next gc or fsck --repair puts it back; fsck finds (and repairs) a
---      manifest's blob its repository does not link
---   5  schema 1 manifests keep their layers
---   6  referrers of a kept manifest are kept (untagged by design)
---   7  retention keeps the children of a kept index
---   9  a deleted manifest keeps none of its blobs, whatever names it
+-- Maintenance never loses an image: one regression test per defect of the
+-- policies found so far (NEWS.md), each failing on the code before its fix:
+--   - a failed tag read stops gc --delete-untagged (first mark) or keeps
+--     the repository's manifests (the look again), never deletes
+--   - fsck --repair leaves what it failed to read alone
+--   - a re-tag racing gc --delete-untagged keeps the manifest whole
+--   - a gc killed after parking leaves nothing lost: fsck finds it, the
+--     next gc or fsck --repair puts it back; fsck finds (and repairs) a
+--     manifest's blob its repository does not link
+--   - schema 1 manifests keep their layers
+--   - referrers of a kept manifest are kept (untagged by design)
+--   - retention keeps the children of a kept index
+--   - a deleted manifest keeps none of its blobs, whatever names it
 local helper = require "helper"
 local gc = require "regstore.policy.gc"
 local fsck = require "regstore.policy.fsck"
@@ -70,7 +70,7 @@ describe("policy safety #cluster", function()
     return repo, tagged, untagged
   end
 
-  describe("defect 1: a failed tag read", function()
+  describe("a failed tag read", function()
     for _, code in ipairs { "timeout", "io", "permission" } do
       it("in the first mark stops gc --delete-untagged before anything moves (" .. code .. ")", function()
         local repo, tagged, untagged = two_images()
@@ -125,7 +125,7 @@ describe("policy safety #cluster", function()
     end)
   end)
 
-  it("defect 2: fsck --repair leaves an unreadable tag alone", function()
+  it("fsck --repair leaves an unreadable tag alone", function()
     local repo, tagged = two_images()
     local f = faulty.wrap(drv, {
       ops = { get_content = true },
@@ -141,7 +141,7 @@ describe("policy safety #cluster", function()
     assert.same({}, assert(fsck.run(reg, { repair = true, grace = 0, now = os.time() + 2 })).findings)
   end)
 
-  describe("defect 3: a re-tag racing gc --delete-untagged", function()
+  describe("a re-tag racing gc --delete-untagged", function()
     -- a driver that runs `hook` once, just before the nth call matching
     local function hooked(match, hook, nth)
       local f = faulty.wrap(drv, { rate = 0 })
@@ -226,7 +226,7 @@ describe("policy safety #cluster", function()
     end)
   end)
 
-  describe("defect 4: a gc killed between parking and its second mark", function()
+  describe("a gc killed between parking and its second mark", function()
     -- A child gc: marks, then (a push landing after the mark) a manifest
     -- naming the linked, unreferenced layer is put; gc parks that layer's
     -- link and is SIGKILLed there.
@@ -316,7 +316,7 @@ io.stdout:write("NOT KILLED\n")
     end)
   end)
 
-  it("defect 5: schema 1 manifests keep their layers", function()
+  it("schema 1 manifests keep their layers", function()
     local repo = reg:repository("old")
     for _, l in ipairs { "s1 layer a", "s1 layer b" } do assert(repo.blobs:put(l)) end
     local m = util.encode {
@@ -340,7 +340,7 @@ io.stdout:write("NOT KILLED\n")
     assert.same({}, assert(fsck.run(reg, { grace = 0 })).findings)
   end)
 
-  it("defect 6: referrers of a kept manifest are kept, with a referrer's own referrers", function()
+  it("referrers of a kept manifest are kept, with a referrer's own referrers", function()
     local repo = reg:repository("signed")
     local subject, _, ds = util.push_image(repo, "cfg s", { "layer s" }, { oci = true, tag = "v1" })
     local sdesc = { mediaType = util.OCI_MANIFEST, digest = ds, size = #subject }
@@ -363,7 +363,7 @@ io.stdout:write("NOT KILLED\n")
     assert.same({}, assert(fsck.run(reg, { grace = 0 })).findings)
   end)
 
-  it("defect 7: retention keeps the children of a kept index", function()
+  it("retention keeps the children of a kept index", function()
     local repo = reg:repository("multi")
     local amd, _, damd = util.push_image(repo, "cfg amd64", { "amd64" }, { oci = true, tag = "v1-amd64" })
     local arm, _, darm = util.push_image(repo, "cfg arm64", { "arm64" }, { oci = true, tag = "v1-arm64" })
@@ -378,7 +378,7 @@ io.stdout:write("NOT KILLED\n")
     assert.same({}, assert(fsck.run(reg, { grace = 0 })).findings)
   end)
 
-  describe("defect 9: a deleted manifest keeps none of its blobs", function()
+  describe("a deleted manifest keeps none of its blobs", function()
     it("when a kept index still names it", function()
       local repo = reg:repository("idx")
       local c1, _, d1 = util.push_image(repo, "cfg c1", { "c1 layer" }, { oci = true })

@@ -1,4 +1,4 @@
--- A failing OSD, killed (issue 9, the engine's part): the cluster's only OSD
+-- A failing OSD, killed (the engine's part): the cluster's only OSD
 -- is SIGKILLed (through the pid file of the cluster this spec runs on) and
 -- started again with scripts/cluster.sh restart-osd.  Twice:
 --

@@ -1,4 +1,4 @@
--- Issue 17, 12: `regstore migrate` killed (a real SIGKILL, at every crash
+-- `regstore migrate` killed (a real SIGKILL, at every crash
 -- point of regstore.policy.crashpoint that a run reaches: its first,
 -- second and last occurrence) and run again completes the destination,
 -- byte for byte, and leaves nothing else in it: no temporary of the killed

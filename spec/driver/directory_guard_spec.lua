@@ -1,4 +1,4 @@
--- Issue 17, defect 15: a name that became a directory is never overwritten
+-- A name that became a directory is never overwritten
 -- by a file.  A subdirectory's directory entry is "" and an absent key
 -- compares as "" too, so a link guarded only by `omap_cmp(name, EQ, "")`
 -- used to replace the directory entry with a blob id: the directory was
@@ -10,7 +10,7 @@ local helper = require "helper"
 
 local CHUNK = 65536
 
-describe("defect 15: links never overwrite a directory entry #cluster", function()
+describe("links never overwrite a directory entry #cluster", function()
   -- Each test in a namespace of its own, so that one that fails (and
   -- leaves a hidden directory behind) does not fail the others.
   local function fresh()

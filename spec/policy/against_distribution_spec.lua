@@ -165,7 +165,7 @@ describe("gc and migrate against distribution's docker-registry #cluster", funct
     for _, d in ipairs(kept) do assert.is_string(pulled[d:sub(8)], "pulled image lacks " .. d) end
   end)
 
-  -- issue 17, defect 9: a child of a tagged index deleted through the API
+  -- a child of a tagged index deleted through the API
   -- keeps none of its blobs (only its manifest's own data, which the index
   -- still names), in distribution's garbage-collect and in regstore's gc
   it("agrees with garbage-collect when a kept index names a deleted child", function()

@@ -1,4 +1,4 @@
--- A randomized model test of the policies against live pushes (issue 17).
+-- A randomized model test of the policies against live pushes.
 --
 -- Child processes run at once for SECS seconds (15; 600 with REGSTORE_LONG=1;
 -- REGSTORE_MODEL_SECS overrides):

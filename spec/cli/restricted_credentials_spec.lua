@@ -1,4 +1,4 @@
--- Restricted credentials (issue 9): a cephx client whose caps allow one pool
+-- Restricted credentials: a cephx client whose caps allow one pool
 -- and one namespace only (`osd 'allow rw pool=P namespace=N'`). Inside N
 -- every feature works: the driver, the registry, the policies and the
 -- command; outside it (another namespace, another pool) every call fails

@@ -1,7 +1,6 @@
--- The Lua binding's own regressions (issue 6): calls on a closed driver and
--- a close inside a walk (defect 4), connect codes for keyring failures
--- (defect 9), offsets and other numbers checked before any conversion
--- (defect 10), and the shape of drv:fsck.  Runs under Lua 5.4 and LuaJIT.
+-- The Lua binding's own promises: calls on a closed driver and a close
+-- inside a walk, connect codes for keyring failures, offsets and other
+-- numbers checked before any conversion, and the shape of drv:fsck.  Runs under Lua 5.4 and LuaJIT.
 local helper = require "helper"
 local regstore = require "regstore"
 

@@ -1,5 +1,5 @@
--- The registry layer under several processes sharing one repository (issue
--- 10): child processes push, tag, delete, pull, resume and list at once, for
+-- The registry layer under several processes sharing one repository:
+-- child processes push, tag, delete, pull, resume and list at once, for
 -- a bounded time each (4 s, 30 s with REGSTORE_LONG=1, REGSTORE_CONC_SECS
 -- overrides), each with its own chunk_size. Rounds meant to collide start
 -- at the same instant of the system-wide monotonic clock (rs.clock) in

@@ -149,7 +149,7 @@ describe("policy migrate #cluster", function()
     assert.same({}, assert(migrate.run(a, migrate.fs(dir))).errors)
   end
 
-  it("fails, naming it, when a directory of the source cannot be read (issue 17, 10)", function()
+  it("fails, naming it, when a directory of the source cannot be read", function()
     export { ["app"] = "v1", ["zz/last"] = "v2" }
     local bad = dir .. R .. "/repositories/app/_manifests/tags"
     local r, msg, code
@@ -165,7 +165,7 @@ describe("policy migrate #cluster", function()
     assert.same({}, util.tree(b)) -- nothing copied from a partial listing
   end)
 
-  it("fails when a directory outside _uploads vanishes mid-walk (issue 17, 10)", function()
+  it("fails when a directory outside _uploads vanishes mid-walk", function()
     export { ["app"] = "v1", ["zz/last"] = "v2" }
     local gone = dir .. R .. "/repositories/app/_manifests/tags/v1"
     local r, msg, code
@@ -179,7 +179,7 @@ describe("policy migrate #cluster", function()
     assert.equal("not_found", code)
   end)
 
-  it("skips, with a note, an upload that ends (vanishes) mid-walk (issue 17, 10)", function()
+  it("skips, with a note, an upload that ends (vanishes) mid-walk", function()
     export { ["app"] = "v1", ["zz/last"] = "v2" }
     local ups = dir .. R .. "/repositories/app/_uploads/"
     for _, id in ipairs { "11111111-0000-4000-8000-000000000001", "11111111-0000-4000-8000-000000000002" } do
@@ -206,7 +206,7 @@ describe("policy migrate #cluster", function()
     assert.same(want, util.tree(b))
   end)
 
-  it("skips, with a note, an upload that ends while it is copied (issue 17, 10)", function()
+  it("skips, with a note, an upload that ends while it is copied", function()
     export { ["app"] = "v1" }
     local id = "22222222-0000-4000-8000-000000000001"
     local up = dir .. R .. "/repositories/app/_uploads/" .. id
@@ -230,7 +230,7 @@ describe("policy migrate #cluster", function()
     assert.same(util.tree(a), util.tree(b))
   end)
 
-  it("copies names that contain .regstore- (issue 17, 11)", function()
+  it("copies names that contain .regstore-", function()
     local names = { ["app.regstore-cache"] = "v2.regstore-1", ["a/b.regstore-x/c"] = "t.regstore-" }
     export(names)
     local tree = util.tree(a)

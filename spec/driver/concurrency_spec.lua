@@ -1,4 +1,4 @@
--- Concurrency (issue 9): several processes on the same directory and the
+-- Concurrency: several processes on the same directory and the
 -- same paths, each with a connection of its own.
 --   - 8 processes x 500 creates in one directory leave exactly 4,000 entries,
 --     every one reading back what its creator wrote;

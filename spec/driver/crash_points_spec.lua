@@ -485,7 +485,7 @@ describe("crash at every point of a protocol #cluster #crash", function()
 
   teardown(function()
     io.stderr:write(string.format(
-      "\ndriver_crash_spec: %d protocols, %d distinct crash points, %d crash cases exercised, %d failed, " ..
+      "\ncrash_points_spec: %d protocols, %d distinct crash points, %d crash cases exercised, %d failed, " ..
       "%d runs without the repair step (drv:fsck missing)%s%s\n",
       totals.protocols, totals.points, totals.cases, totals.failed_cases, totals.no_repair,
       #totals.pointless > 0 and string.format("; %d protocols with NO crash points (%s): %s",
@@ -545,7 +545,7 @@ describe("crash at every point of a protocol #cluster #crash", function()
         else
           -- Before the engine has its crash points (and its repair step): pending, loudly.
           inv.assert_none(failures)
-          io.stderr:write(string.format("\n*** driver_crash_spec: NO CRASH POINTS in '%s': the crash build has " ..
+          io.stderr:write(string.format("\n*** crash_points_spec: NO CRASH POINTS in '%s': the crash build has " ..
             "no RS_CRASH at all; pending until the engine has them%s ***\n", p.name,
             #missing > 0 and " (and drv:fsck is missing)" or ""))
           pending("no crash points in " .. p.name)

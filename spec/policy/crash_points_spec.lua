@@ -1,4 +1,4 @@
--- Crash points of the maintenance policies (issue 17): each policy runs as
+-- Crash points of the maintenance policies: each policy runs as
 -- the real command (bin/regstore, a child process), first once with
 -- REGSTORE_POLICY_CRASH_TRACE to learn the points it passes
 -- (regstore.policy.crashpoint), then once per (point, occurrence) with
@@ -96,7 +96,7 @@ local function build(drv, with_findings)
   manifest("crash/app", dsig, "app:sig (tagged referrer of app:oci)", "sig", true)
   local _, _, dsbom = oci_image(app, "cfg-sbom", { "sbom bytes" },
     { extra = { subject = sdesc, artifactType = "application/vnd.example.sbom" } })
-  -- issue 17's keep rule: a referrer of a kept manifest is kept
+  -- the keep rule: a referrer of a kept manifest is kept
   manifest("crash/app", dsbom, "untagged referrer of app:oci (a referrer of a kept manifest)", nil, true)
   assert(app.blobs:put("linked, referenced by nothing"))
   abandon_upload(app, "abandoned upload of app")

@@ -46,7 +46,7 @@ local function check_chunks(ns, path, size, all)
 end
 
 -- Asserts that the namespace holds nothing but the root object "/" (whose
--- own existence driver_layout_spec checks).
+-- own existence spec/driver/rados_layout_spec.lua checks).
 local function assert_only_root(ns)
   assert.are.same({}, helper.leftovers(ns))
 end

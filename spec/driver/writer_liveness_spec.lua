@@ -1,4 +1,4 @@
--- Issue 17, defect 8: fsck --repair must not kill a live upload.  A writer's
+-- fsck --repair must not kill a live upload.  A writer's
 -- pending record used to be judged dead by the age of the shared
 -- "pending:/<top>" object, never by the writer's own progress, so a writer
 -- streaming for longer than the grace had its data dropped under it and
@@ -21,7 +21,7 @@ local function stale(report, path)
   return t
 end
 
-describe("defect 8: fsck --repair and live writers #cluster", function()
+describe("fsck --repair and live writers #cluster", function()
   local fx = helper.fixture { chunk_size = CHUNK }
 
   after_each(function() assert.are.same({}, helper.leftovers(fx.ns)) end)

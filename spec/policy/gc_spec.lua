@@ -250,6 +250,7 @@ describe("policy gc racing pushes #cluster", function()
 local regstore = require "regstore"
 local registry = require "regstore.registry"
 local util = require "fixtures.registry.util"
+local whereis = require "support.whereis"
 local pool, ns, who, seconds, nblobs = arg[1], arg[2], arg[3], tonumber(arg[4]), tonumber(arg[5])
 local drv = assert(regstore.connect { pool = pool, namespace = ns })
 local reg = registry.new(drv)
@@ -303,17 +304,9 @@ while os.time() < deadline do
       if whole() then
         io.write("TRANSIENT ", d, " ", img.tag, "\n")
       else
-        -- where each blob is: link, data, parked data, parked link
-        local where = {}
-        for _, b in ipairs({ img.cfg, img.layers[1], img.layers[2], img.layers[3] }) do
-          local bd = util.digest(b)
-          local function has(p) return drv:stat(p) ~= nil and "1" or "0" end
-          where[#where + 1] = string.format("%s:link=%s,data=%s,gc=%s,gclink=%s", bd:sub(8, 15),
-            has(R .. "/repositories/race/" .. who .. "/_layers/sha256/" .. bd:sub(8) .. "/link"),
-            has(R .. "/blobs/sha256/" .. bd:sub(8, 9) .. "/" .. bd:sub(8) .. "/data"),
-            has(R .. "/_gc/sha256/" .. bd:sub(8)), has(R .. "/_gc/_layers/race/" .. who .. "/sha256/" .. bd:sub(8)))
-        end
-        io.write("NOTWHOLE ", d, " ", img.tag, " ", table.concat(where, ";"), "\n")
+        local digests = {}
+        for k, b in ipairs({ img.cfg, img.layers[1], img.layers[2], img.layers[3] }) do digests[k] = util.digest(b) end
+        io.write("NOTWHOLE ", d, " ", img.tag, " ", whereis.blobs(drv, "race/" .. who, digests, R), "\n")
       end
     end
   end

@@ -87,10 +87,8 @@ function helper.files(dir)
   return files
 end
 
---- "sha256:<hex>" of data: the one digest of the specs.
-function helper.digest(data)
-  return "sha256:" .. regstore.sha256():update(data):hexdigest()
-end
+--- "sha256:<hex>" of data: the one digest of the specs (spec/support/shell.lua).
+helper.digest = require("support.shell").digest
 
 --- Asserts that got is the string expected; a failure says where they part.
 function helper.same_bytes(expected, got, what)

@@ -87,6 +87,13 @@ function helper.files(dir)
   return files
 end
 
+--- files (as helper.files gives them) with prefix before every name.
+function helper.prefixed(files, prefix)
+  local t = {}
+  for k, v in pairs(files) do t[prefix .. k] = v end
+  return t
+end
+
 --- "sha256:<hex>" of data: the one digest of the specs (spec/support/shell.lua).
 helper.digest = require("support.shell").digest
 
@@ -109,9 +116,7 @@ helper.KiB = 1024
 helper.MiB = 1024 * 1024
 
 -- A string quoted for /bin/sh.
-function helper.quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+helper.quote = require("support.shell").quote
 
 -- Runs a shell command; returns its stdout and its exit status (a number;
 -- LuaJIT's io.popen does not report it, so the shell prints it).

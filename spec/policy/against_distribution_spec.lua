@@ -51,19 +51,8 @@ describe("gc and migrate against distribution's docker-registry #cluster", funct
     pending("docker-registry, skopeo or curl missing")
     return
   end
-  local drv, ns, tmp, G
-  setup(function()
-    drv, ns = helper.connect()
-    tmp = os.tmpname()
-    os.remove(tmp)
-    assert(os.execute("mkdir -p " .. helper.quote(tmp)))
-    G = string.format("--pool %s --namespace %s ", helper.quote(helper.pool()), helper.quote(ns))
-  end)
-  teardown(function()
-    helper.clear(drv)
-    drv:close()
-    os.execute("rm -rf " .. helper.quote(tmp))
-  end)
+  local drv, tmp, G
+  cli.namespace(function(d, _, t, g) drv, tmp, G = d, t, g end)
 
   local function regstore_json(args)
     local out, err, rc = cli.run(G .. args .. " --json")

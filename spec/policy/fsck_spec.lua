@@ -6,12 +6,7 @@ local util = require "fixtures.registry.util"
 
 local R = util.ROOT
 
-local function kinds(report)
-  local t = {}
-  for _, f in ipairs(report.findings) do t[#t + 1] = f.kind end
-  table.sort(t)
-  return t
-end
+local kinds = util.kinds
 
 describe("policy fsck #cluster", function()
   local drv, reg

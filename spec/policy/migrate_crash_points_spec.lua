@@ -12,13 +12,7 @@ local cli = require "fixtures.cli"
 local Q = helper.quote
 local KILLED = 137 -- the shell's status of a child killed by SIGKILL
 
-local fs_tree = helper.files
-
-local function prefixed(files, prefix)
-  local t = {}
-  for k, v in pairs(files) do t[prefix .. k] = v end
-  return t
-end
+local fs_tree, prefixed = helper.files, helper.prefixed
 
 local function fresh_dir()
   local d = os.tmpname()

@@ -27,19 +27,8 @@ describe("names through docker-registry -> RADOS -> docker-registry #cluster", f
     pending("docker-registry, skopeo or curl missing")
     return
   end
-  local drv, ns, tmp, G
-  setup(function()
-    drv, ns = helper.connect()
-    tmp = os.tmpname()
-    os.remove(tmp)
-    assert(os.execute("mkdir -p " .. Q(tmp)))
-    G = string.format("--pool %s --namespace %s ", Q(helper.pool()), Q(ns))
-  end)
-  teardown(function()
-    helper.clear(drv)
-    drv:close()
-    os.execute("rm -rf " .. Q(tmp))
-  end)
+  local drv, tmp, G
+  cli.namespace(function(d, _, t, g) drv, tmp, G = d, t, g end)
 
   local function migrate(args)
     local out, err, rc = cli.run(G .. "migrate " .. args .. " --json")

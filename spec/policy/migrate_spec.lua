@@ -8,12 +8,16 @@ local lfs = require "lfs"
 
 local R = util.ROOT
 
-local fs_tree = helper.files
+local fs_tree, prefixed = helper.files, helper.prefixed
 
-local function prefixed(files, prefix)
-  local t = {}
-  for k, v in pairs(files) do t[prefix .. k] = v end
-  return t
+-- An upload directory of a filesystem-driver tree: startedat and data.
+local function fs_upload(updir, data)
+  assert(os.execute("mkdir -p " .. helper.quote(updir)))
+  for name, content in pairs { startedat = "2026-01-01T00:00:00Z", data = data } do
+    local f = assert(io.open(updir .. "/" .. name, "wb"))
+    f:write(content)
+    f:close()
+  end
 end
 
 describe("policy migrate #cluster", function()
@@ -70,12 +74,7 @@ describe("policy migrate #cluster", function()
     -- an upload whose data a filesystem tree shows is copied, and resumes
     local id = "0b6c6a7e-6d0c-4b0e-9a53-5b3c1f0e2d11"
     local updir = dir .. R .. "/repositories/library/app/_uploads/" .. id
-    assert(os.execute("mkdir -p " .. helper.quote(updir)))
-    for name, data in pairs { startedat = "2026-01-01T00:00:00Z", data = "half" } do
-      local f = assert(io.open(updir .. "/" .. name, "wb"))
-      f:write(data)
-      f:close()
-    end
+    fs_upload(updir, "half")
     r = assert(migrate.run(migrate.fs(dir), b))
     assert.equal(2, r.files)
     local moved = assert(registry.new(b):repository("library/app").blobs:resume(id))
@@ -210,12 +209,7 @@ describe("policy migrate #cluster", function()
     export { ["app"] = "v1" }
     local id = "22222222-0000-4000-8000-000000000001"
     local up = dir .. R .. "/repositories/app/_uploads/" .. id
-    assert(os.execute("mkdir -p " .. helper.quote(up)))
-    for name, data in pairs { startedat = "2026-01-01T00:00:00Z", data = "part" } do
-      local f = assert(io.open(up .. "/" .. name, "wb"))
-      f:write(data)
-      f:close()
-    end
+    fs_upload(up, "part")
     local src = migrate.fs(dir)
     local real = src.get_content
     function src.get_content(self, path) -- the upload commits as its first file is read

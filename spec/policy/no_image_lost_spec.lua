@@ -51,12 +51,7 @@ local function pulls(repo, ref)
   return true
 end
 
-local function kinds(report)
-  local t = {}
-  for _, f in ipairs(report.findings) do t[#t + 1] = f.kind end
-  table.sort(t)
-  return t
-end
+local kinds = util.kinds
 
 describe("policy safety #cluster", function()
   local drv, reg, ns

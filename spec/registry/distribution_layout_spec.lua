@@ -11,18 +11,8 @@ local function have(cmd)
   return rc == 0
 end
 
-local function write_file(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-end
-
-local function read_file(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local shell = require "support.shell"
+local write_file, read_file = shell.write, shell.must_read
 
 -- gzip -n of data: real gzip streams as layers, deterministic bytes.
 local function gzip(tmp, data)

@@ -35,11 +35,7 @@ end
 local q = shell.quote
 http.quote = q
 
-local function write(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
+local write = shell.write
 
 http.write_file = write
 

@@ -40,6 +40,21 @@ function shell.read(path)
   return s
 end
 
+--- A file's bytes; raises when it cannot be opened.
+function shell.must_read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read "*a"
+  f:close()
+  return s
+end
+
+--- Writes data to a file (raises when it cannot be opened).
+function shell.write(path, data)
+  local f = assert(io.open(path, "wb"))
+  f:write(data)
+  f:close()
+end
+
 --- package.searchpath, which plain Lua 5.1 lacks.
 function shell.searchpath(name, path)
   if package.searchpath then return package.searchpath(name, path) end

@@ -16,8 +16,9 @@
 # memstore cluster of the other runs that spec is pending).
 #
 # Memory safety, after the Lua 5.4 and LuaJIT runs:
-#   - the whole spec suite once more under Lua 5.4 against an ASan+UBSan
-#     build of the engine and the binding (build-asan), leaks included;
+#   - the spec suite once more under Lua 5.4 against an ASan+UBSan build
+#     of the engine and the binding (build-asan), leaks included, but for
+#     the crash-point specs and the policy model (ASAN_SKIP, below);
 #   - the driver specs under valgrind memcheck (normal build);
 #   - each libFuzzer target of fuzz/ for REGSTORE_FUZZ_SECS (build-fuzz, clang).
 # Any sanitizer report, valgrind error or leak, or fuzzer crash fails the run.
@@ -198,6 +199,15 @@ killed_osd() {
 # spec runs through the shell (mktemp, tr, ... inherit LD_PRELOAD; several
 # leak at exit) are listed and ignored: they are not ours.  exitcode=0
 # keeps their exit status as it would be; the files decide.
+# Not rerun here: the policies' crash-point specs (gc, purge-uploads, fsck
+# and migrate SIGKILLed at every point) and the randomized policy model,
+# about 2 min under ASan. They ran under both Luas above; their children
+# make the engine calls the gc, fsck, migrate and registry specs make here,
+# and a SIGKILLed child could not report a leak anyway. The driver's
+# crash-point spec (the same file name) is left out too: here it would be
+# pending (its children need a crash-point build of their own).
+ASAN_SKIP=(--exclude-pattern='^crash_points_spec%.lua$' --exclude-pattern='^migrate_crash_points_spec%.lua$'
+	--exclude-pattern='^randomized_model_spec%.lua$')
 sanitizer_suite() {
 	local dir=$logs/asan tap=$logs/asan.tap wrappers=$logs/nosan-bin t f ours others
 	mkdir -p "$dir" "$wrappers"
@@ -210,7 +220,7 @@ sanitizer_suite() {
 		export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so) $root/build-asan/lua5.4/regstore/core.so"
 		export ASAN_OPTIONS="detect_leaks=1:log_path=$dir/asan:log_exe_name=1:exitcode=0"
 		export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$dir/ubsan:log_exe_name=1"
-		lua5.4 /usr/bin/busted -o TAP spec) >"$tap" 2>&1 || true
+		lua5.4 /usr/bin/busted -o TAP "${ASAN_SKIP[@]}" spec) >"$tap" 2>&1 || true
 	grep -E '^not ok|^#' "$tap" | head -100 || true
 	count "$tap" "busted (lua5.4, ASan+UBSan, leaks)"
 	ours=$(find "$dir" -type f -name '*.lua5.4.*' | sort)

@@ -339,7 +339,12 @@ function helper.is_blob_id(s)
 end
 
 -- Sorted keys of a table.
-helper.keys = require("fixtures.registry.util").names
+function helper.keys(t)
+  local k = {}
+  for key in pairs(t) do k[#k + 1] = key end
+  table.sort(k)
+  return k
+end
 
 -- A driver in a fresh namespace for one describe block: connected in setup,
 -- cleared and closed in teardown, and checked empty after every test

@@ -623,10 +623,7 @@ describe("registry HTTP basic authentication on every route #http", function()
   end
   local srv
   setup(function()
-    local file = os.tmpname()
-    local hash = io.popen("openssl passwd -apr1 secret"):read("*l")
-    write(file, "alice:" .. hash .. "\n")
-    srv = http.serve{ namespace = helper.namespace("http-auth"), htpasswd = file }
+    srv = http.serve{ namespace = helper.namespace("http-auth"), htpasswd = http.htpasswd { { "alice", "secret" } } }
   end)
   teardown(function() if srv then srv:stop() end end)
 

@@ -50,6 +50,19 @@ end
 local read = shell.read
 http.read = read
 
+--- Writes an htpasswd file (a fresh temporary one unless path is given) of
+-- users { { name, password [, openssl passwd's algorithm option, default
+-- "-apr1"] }, ... }; returns its path.
+function http.htpasswd(users, path)
+  path = path or os.tmpname()
+  local lines = {}
+  for i, u in ipairs(users) do
+    lines[i] = u[1] .. ":" .. shell.must("openssl passwd " .. (u[3] or "-apr1") .. " " .. q(u[2])):gsub("%s+$", "")
+  end
+  write(path, table.concat(lines, "\n") .. "\n")
+  return path
+end
+
 --- Whether a command is on PATH.
 function http.have(cmd) return (http.try("command -v " .. cmd)) end
 

@@ -330,6 +330,15 @@ function helper.obj_get(ns, obj)
   return helper.rados(ns, "get " .. helper.quote(obj) .. " -")
 end
 
+-- The findings of a drv:fsck report, one line each ("kind object path: detail").
+function helper.finding_lines(report)
+  local t = {}
+  for _, f in ipairs(report.findings) do
+    t[#t + 1] = string.format("%s %s %s: %s", f.kind, f.object, f.path, f.detail)
+  end
+  return t
+end
+
 -- "blob:<uuid>" with a well-formed uuid?
 function helper.is_blob_id(s)
   local h = "%x"

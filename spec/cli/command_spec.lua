@@ -23,12 +23,7 @@ local function strict_json(text)
   return rc == 0, out
 end
 
-local function keys(t)
-  local k = {}
-  for key in pairs(t) do k[#k + 1] = key end
-  table.sort(k)
-  return k
-end
+local keys = helper.keys
 
 describe("regstore command: usage", function()
   it("--help lists every command and exits 0", function()

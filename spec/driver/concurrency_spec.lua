@@ -31,13 +31,7 @@ local function run_children(source, ns, extra)
   return outs
 end
 
-local function findings(report)
-  local t = {}
-  for _, f in ipairs(report.findings) do
-    t[#t + 1] = string.format("%s %s %s: %s", f.kind, f.object, f.path, f.detail)
-  end
-  return t
-end
+local findings = helper.finding_lines
 
 local CREATOR = [[
 local rs = require "regstore"

@@ -131,13 +131,7 @@ local function kinds(report)
   return t
 end
 
-local function describe_kinds(report)
-  local t = {}
-  for _, f in ipairs(report.findings) do
-    t[#t + 1] = string.format("%s %s %s: %s", f.kind, f.object, f.path, f.detail)
-  end
-  return table.concat(t, "\n")
-end
+local function describe_kinds(report) return table.concat(helper.finding_lines(report), "\n") end
 
 -- Each case damages one thing.  setup(drv, ns) returns the damaged path and
 -- the content it had; kind: what fsck must report.

@@ -3,9 +3,10 @@
 # the crash-point builds), starts a throwaway cluster of its own, runs the
 # given spec files or layers under Lua 5.4 and LuaJIT, stops the cluster.
 #
-#   scripts/spec.sh spec/policy_gc_spec.lua [more files...]
-#   scripts/spec.sh policy             every spec/policy_*_spec.lua (a layer:
-#                                      driver, registry, policy, cli, crash, http)
+#   scripts/spec.sh spec/policy/gc_spec.lua [more files...]
+#   scripts/spec.sh policy             every spec/policy/*_spec.lua (a layer, a
+#                                      directory of spec/: driver, registry,
+#                                      policy, cli, unit, http)
 #   REGSTORE_LUAS=lua5.4 scripts/spec.sh ...    one interpreter only
 #   REGSTORE_CLUSTER_DIR=/tmp/mine scripts/spec.sh ...   reuse a running cluster
 #                                      (started with scripts/cluster.sh; left running)
@@ -21,10 +22,10 @@ files=() http=()
 for a in "$@"; do
 	if [[ -f $a ]]; then
 		if [[ $a == *_http.lua ]]; then http+=("$a"); else files+=("$a"); fi
-	elif [[ $a == http ]]; then
+	elif [[ ${a#spec/} == http || ${a#spec/} == http/ ]]; then
 		http+=(spec/http/*_http.lua)
-	elif compgen -G "spec/${a}_*_spec.lua" >/dev/null; then
-		files+=(spec/"$a"_*_spec.lua)
+	elif a=${a#spec/} a=${a%/} && compgen -G "spec/$a/*_spec.lua" >/dev/null; then
+		files+=(spec/"$a"/*_spec.lua)
 	else
 		echo "spec.sh: no spec file or layer '$a'" >&2; exit 2
 	fi

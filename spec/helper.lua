@@ -87,10 +87,15 @@ function helper.files(dir)
   return files
 end
 
---- "sha256:<hex>" of data: the one digest of the specs.
-function helper.digest(data)
-  return "sha256:" .. regstore.sha256():update(data):hexdigest()
+--- files (as helper.files gives them) with prefix before every name.
+function helper.prefixed(files, prefix)
+  local t = {}
+  for k, v in pairs(files) do t[prefix .. k] = v end
+  return t
 end
+
+--- "sha256:<hex>" of data: the one digest of the specs (spec/support/shell.lua).
+helper.digest = require("support.shell").digest
 
 --- Asserts that got is the string expected; a failure says where they part.
 function helper.same_bytes(expected, got, what)
@@ -104,16 +109,14 @@ function helper.same_bytes(expected, got, what)
 end
 
 ---------------------------------------------------------------------------
--- Everything below is shared by the driver specs (spec/driver_*_spec.lua).
+-- Everything below is shared by the driver specs (spec/driver/*_spec.lua).
 ---------------------------------------------------------------------------
 
 helper.KiB = 1024
 helper.MiB = 1024 * 1024
 
 -- A string quoted for /bin/sh.
-function helper.quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+helper.quote = require("support.shell").quote
 
 -- Runs a shell command; returns its stdout and its exit status (a number;
 -- LuaJIT's io.popen does not report it, so the shell prints it).
@@ -325,6 +328,15 @@ end
 -- The content of an object from `rados get`.
 function helper.obj_get(ns, obj)
   return helper.rados(ns, "get " .. helper.quote(obj) .. " -")
+end
+
+-- The findings of a drv:fsck report, one line each ("kind object path: detail").
+function helper.finding_lines(report)
+  local t = {}
+  for _, f in ipairs(report.findings) do
+    t[#t + 1] = string.format("%s %s %s: %s", f.kind, f.object, f.path, f.detail)
+  end
+  return t
 end
 
 -- "blob:<uuid>" with a well-formed uuid?

@@ -25,7 +25,7 @@ uint64_t rs_chunk_count(uint32_t stripe, uint64_t size) {
  */
 void rs_meta_init(rs_meta *m) {
   memset(m, 0, sizeof *m);
-  m->stripe = RS_SEED_STRIPE;
+  m->stripe = RS_UNRECORDED_STRIPE;
 }
 
 /* Takes one xattr of chunk 0 into *m (others are ignored). */

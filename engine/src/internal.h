@@ -162,8 +162,8 @@ int rs_stripe_read(rs_conn *c, const char *oid, uint32_t stripe, uint64_t off,
 /* ---- blob.c: striped data objects and their metadata. */
 #define RS_SIZE_XATTR "total-size"
 #define RS_STRIPE_XATTR "stripe-size"
-/* Blobs without a stripe-size record have 4 MiB stripes. */
-#define RS_SEED_STRIPE (4u << 20)
+/* The stripe of blobs without a stripe-size record (the 2015 seed's layout): 4 MiB. */
+#define RS_UNRECORDED_STRIPE (4u << 20)
 /*
  * Most chunks a blob may have (chunk indexes fit 32 bits): a size record
  * saying more is corrupt, and no loop over a blob's chunks runs longer.

@@ -50,7 +50,7 @@ static void record_key(char *out, size_t len, const rs_record *r) {
 int rs_record_parse(const char *key, const char *val, rs_record *r) {
   const char *sp = strrchr(key, ' '), *f[3], *end = val + strlen(val);
   size_t fl[3], pathlen = sp ? (size_t)(sp - key) : 0;
-  uint64_t size, stripe = RS_SEED_STRIPE;
+  uint64_t size, stripe = RS_UNRECORDED_STRIPE;
   int nf = 0;
   memset(r, 0, sizeof *r);
   if (!sp || pathlen >= sizeof r->path || !rs_oid_valid(sp + 1, strlen(sp + 1)) ||

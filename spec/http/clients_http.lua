@@ -14,12 +14,7 @@ local sh, must = http.try, http.must
 
 local have = http.have
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read "*a"
-  f:close()
-  return s
-end
+local read = require("support.shell").must_read
 
 -- Every blob file of a `dir:` or OCI layout has the digest its name says;
 -- returns the set of digests.

@@ -27,9 +27,7 @@ describe("a user-written nginx.conf over the library #http", function()
   setup(function()
     work = "/tmp/regstore-custom-" .. require("regstore").uuid()
     must("mkdir -p " .. q(work))
-    local users = work .. "/htpasswd"
-    http.write_file(users, "alice:" .. must("openssl passwd -apr1 secret"):gsub("%s+$", "") .. "\n"
-      .. "bob:" .. must("openssl passwd -6 hunter2"):gsub("%s+$", "") .. "\n")
+    local users = http.htpasswd({ { "alice", "secret" }, { "bob", "hunter2", "-6" } }, work .. "/htpasswd")
     pushes = work .. "/pushes.log"
     srv = http.nginx("examples/openresty-registry/custom.conf", {
       POOL = os.getenv("REGSTORE_POOL") or "regstore", NAMESPACE = helper.namespace("http-custom"),

@@ -1,5 +1,5 @@
 -- gc --delete-untagged racing a promotion by digest, with the real clients
--- (issue 17, defect 3): skopeo pushes a build to examples/openresty-registry
+-- (what a re-tag by digest must survive): skopeo pushes a build to examples/openresty-registry
 -- serve, the build's tag goes (so the manifest is untagged and old), and
 -- gc runs in this process; just before gc parks the revision (the moment
 -- the old gc deleted it without looking at the tags again) a CI promotes

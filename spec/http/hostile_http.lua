@@ -1,5 +1,5 @@
 -- The OpenResty registry (examples/openresty-registry) under hostile
--- requests (issue 9): path traversal in names, references and digests
+-- requests: path traversal in names, references and digests
 -- (raw "..", "%2e%2e", encoded slashes, NUL, upper case, over-long names, bad
 -- digest algorithms), oversized request lines, headers and bodies, a
 -- Content-Length that lies either way, slow clients, a flood of upload
@@ -437,8 +437,8 @@ describe("registry HTTP under hostile requests #http", function()
 end)
 
 -------------------------------------------------------------------------------
--- The OSD stopped (SIGSTOP), as issue 6's defect-5 spec does
--- (spec/driver_promises_spec.lua): one request at a time, STOP_MAX seconds at
+-- The OSD stopped (SIGSTOP), as the bounded-calls spec of the engine does
+-- (spec/driver/invariants_spec.lua): one request at a time, STOP_MAX seconds at
 -- most (spec/support/osd.lua says why).
 describe("registry HTTP with the OSD stopped #http #cluster", function()
   if not available then
@@ -623,10 +623,7 @@ describe("registry HTTP basic authentication on every route #http", function()
   end
   local srv
   setup(function()
-    local file = os.tmpname()
-    local hash = io.popen("openssl passwd -apr1 secret"):read("*l")
-    write(file, "alice:" .. hash .. "\n")
-    srv = http.serve{ namespace = helper.namespace("http-auth"), htpasswd = file }
+    srv = http.serve{ namespace = helper.namespace("http-auth"), htpasswd = http.htpasswd { { "alice", "secret" } } }
   end)
   teardown(function() if srv then srv:stop() end end)
 

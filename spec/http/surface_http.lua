@@ -280,13 +280,7 @@ describe("registry HTTP basic authentication #http", function()
   end
   local srv
   setup(function()
-    local dir = os.tmpname()
-    os.remove(dir)
-    local hash = io.popen("openssl passwd -apr1 secret"):read("*l")
-    local f = assert(io.open(dir, "w"))
-    f:write("alice:" .. hash .. "\n")
-    f:close()
-    srv = http.serve{ namespace = helper.namespace("http-auth"), htpasswd = dir }
+    srv = http.serve{ namespace = helper.namespace("http-auth"), htpasswd = http.htpasswd { { "alice", "secret" } } }
   end)
   teardown(function() if srv then srv:stop() end end)
 

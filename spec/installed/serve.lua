@@ -14,48 +14,12 @@ local tree = os.getenv "REGSTORE_ROCK_TREE"
 -- the checkout this file is in: only its scripts/mkimage.lua is used, by
 -- lua5.4, to build the image
 local checkout = debug.getinfo(1, "S").source:match("^@(.*)/spec/installed/[^/]*$")
-
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
--- Runs a shell command: true when it exited 0, and its output (both streams).
-local function sh(cmd)
-  local f = assert(io.popen(cmd .. " 2>&1; echo \"__rc=$?\""))
-  local out = f:read "*a"
-  f:close()
-  local body, rc = out:match("^(.-)__rc=(%d+)%s*$")
-  return tonumber(rc) == 0, body
-end
-
-local function must(cmd)
-  local ok, out = sh(cmd)
-  assert(ok, cmd .. "\n" .. out)
-  return out
-end
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read "*a"
-  f:close()
-  return s
-end
+-- spec/support/shell.lua of the checkout, by file: the Lua path has none of it
+local shell = dofile(debug.getinfo(1, "S").source:match("^@(.*/)installed/[^/]*$") .. "support/shell.lua")
+local q, sh, must, read, digest, searchpath = shell.quote, shell.try, shell.must, shell.read, shell.digest,
+  shell.searchpath
 
 local function alive(pid) return (sh("kill -0 " .. pid)) end
-
-local function digest(s) return "sha256:" .. regstore.sha256():update(s):hexdigest() end
-
-local function searchpath(name, path)
-  local file = name:gsub("%.", "/")
-  for template in path:gmatch("[^;]+") do
-    local candidate = template:gsub("%?", file)
-    local f = io.open(candidate)
-    if f then
-      f:close()
-      return candidate
-    end
-  end
-  return nil
-end
 
 -- REGSTORE_HTTP_PORTS: the first of 100 ports to pick from (default 5300).
 local function free_port()

@@ -5,21 +5,9 @@
 -- it explicitly (from a directory without .busted, so that nothing puts the
 -- source tree's lua/ on the path).
 local tree = os.getenv "REGSTORE_ROCK_TREE"
-
--- package.searchpath, which plain Lua 5.1 lacks.
-local function searchpath(name, path)
-  if package.searchpath then return package.searchpath(name, path) end
-  local file = name:gsub("%.", "/")
-  for template in path:gmatch("[^;]+") do
-    local candidate = template:gsub("%?", file)
-    local f = io.open(candidate)
-    if f then
-      f:close()
-      return candidate
-    end
-  end
-  return nil
-end
+-- spec/support/shell.lua of the checkout, by file: the Lua path has none of it
+local shell = dofile(debug.getinfo(1, "S").source:match("^@(.*/)installed/[^/]*$") .. "support/shell.lua")
+local searchpath = shell.searchpath
 
 local function in_tree(file)
   return type(file) == "string" and file:sub(1, #tree + 1) == tree .. "/"
@@ -73,13 +61,7 @@ describe("installed rock #cluster", function()
       local bin = tree .. "/bin/regstore"
       assert(io.open(bin), bin .. " is not installed")
       -- through the tree's own wrapper, on the paths of `luarocks path --tree`
-      local function run(args)
-        local p = assert(io.popen(string.format("%s %s 2>&1; echo \"__rc=$?\"", bin, args)))
-        local out = p:read("*a")
-        p:close()
-        local body, rc = out:match("^(.-)__rc=(%d+)%s*$")
-        return body, tonumber(rc)
-      end
+      local function run(args) return shell.run(bin .. " " .. args) end
       local out, rc = run("--help")
       assert.equal(0, rc, out)
       assert.matches("usage: regstore", out, 1, true)

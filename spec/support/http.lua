@@ -11,6 +11,7 @@
 -- REGSTORE_LUAJIT_CPATH (test.sh sets it) or the checkout's build/luajit.
 local cjson = require "cjson"
 local regstore = require "regstore"
+local shell = require "support.shell"
 
 local http = {}
 
@@ -22,21 +23,8 @@ local function sh(cmd)
 end
 
 -- Runs a shell command: true when it exited 0, and its output (stdout
--- and stderr together).
-function http.try(cmd)
-  local f = assert(io.popen(cmd .. " 2>&1; echo \"rc=$?\""))
-  local out = f:read "*a"
-  f:close()
-  local rc = tonumber(out:match("rc=(%d+)%s*$"))
-  return rc == 0, (out:gsub("rc=%d+%s*$", ""))
-end
-
---- http.try, asserting that the command succeeded; returns its output.
-function http.must(cmd)
-  local ok, out = http.try(cmd)
-  assert(ok, cmd .. "\n" .. out)
-  return out
-end
+-- and stderr together); must: the same, asserting success, the output.
+http.try, http.must = shell.try, shell.must
 
 -- os.execute's success in Lua 5.4 (true) and in LuaJIT (0).
 local function run(cmd)
@@ -44,14 +32,10 @@ local function run(cmd)
   return r == true or r == 0
 end
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local q = shell.quote
 http.quote = q
 
-local function write(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
+local write = shell.write
 
 http.write_file = write
 
@@ -63,20 +47,27 @@ function http.octets(body, extra)
 end
 
 --- A file's bytes, "" when it cannot be opened.
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read "*a"
-  f:close()
-  return s
-end
+local read = shell.read
 http.read = read
+
+--- Writes an htpasswd file (a fresh temporary one unless path is given) of
+-- users { { name, password [, openssl passwd's algorithm option, default
+-- "-apr1"] }, ... }; returns its path.
+function http.htpasswd(users, path)
+  path = path or os.tmpname()
+  local lines = {}
+  for i, u in ipairs(users) do
+    lines[i] = u[1] .. ":" .. shell.must("openssl passwd " .. (u[3] or "-apr1") .. " " .. q(u[2])):gsub("%s+$", "")
+  end
+  write(path, table.concat(lines, "\n") .. "\n")
+  return path
+end
 
 --- Whether a command is on PATH.
 function http.have(cmd) return (http.try("command -v " .. cmd)) end
 
 --- "sha256:<hex>" of s.
-http.digest = require("helper").digest
+http.digest = shell.digest
 
 local Response = {}
 Response.__index = Response

@@ -1,5 +1,5 @@
 -- Shared checks of the invariants of docs/design.md (I1-I4), for the crash
--- and stress specs (spec/driver_crash_spec.lua, spec/driver_random_stress_spec.lua)
+-- and stress specs (spec/driver/crash_points_spec.lua, spec/driver/random_stress_spec.lua)
 -- and any other spec: `local inv = require "support.invariants"`.
 --
 -- Content is self-describing, so that any reader can verify what it got

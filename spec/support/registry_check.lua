@@ -1,5 +1,5 @@
 -- The registry-level invariants of a tree, the oracle of the policy specs
--- (issue 17). It reads the tree through a driver, in distribution's v2
+-- It reads the tree through a driver, in distribution's v2
 -- layout (lua/regstore/registry/paths.lua), and on purpose shares no code
 -- with the policies (mark, scan, references): a bug there must not hide
 -- itself here. Only the path mapper and the driver are used.

@@ -14,17 +14,26 @@ local jobs = {}
 local repo = vm.repository
 local tidy = vm.tidy
 
+-- The job f(r, ...) on repository `name`'s handle r, as a job of
+-- (name, ...): repository's failure, or f's answer.
+local function on_repo(f)
+  return function(name, ...)
+    local r, msg, code = repo(name)
+    if not r then return nil, msg, code end
+    return f(r, ...)
+  end
+end
+
+-- x[key] of a call's answer x, or the call's failure (nil, msg, code).
+local function field(key, x, msg, code)
+  if not x then return nil, msg, code end
+  return x[key]
+end
+
 ---------------------------------------------------------------- blobs
 
 --- Size of a blob linked into name.
-function jobs.blob_stat(name, digest)
-  local r, msg, code = repo(name)
-  if not r then return nil, msg, code end
-  local d
-  d, msg, code = r.blobs:stat(digest)
-  if not d then return nil, msg, code end
-  return d.size
-end
+jobs.blob_stat = on_repo(function(r, digest) return field("size", r.blobs:stat(digest)) end)
 
 -- Readers left open where the last piece of a GET ended, keyed by
 -- "name digest offset": the next piece of the same stream, when it lands on
@@ -106,35 +115,21 @@ function jobs.blob_read(name, digest, offset, n)
   return tidy(data, got, c.size)
 end
 
-function jobs.blob_delete(name, digest)
-  local r, msg, code = repo(name)
-  if not r then return nil, msg, code end
-  return r.blobs:delete(digest)
-end
+jobs.blob_delete = on_repo(function(r, digest) return r.blobs:delete(digest) end)
 
 --- Links digest of repository from into name; returns its size.
-function jobs.blob_mount(name, from, digest)
-  local r, msg, code = repo(name)
-  if not r then return nil, msg, code end
-  local d
-  d, msg, code = r.blobs:mount(from, digest)
-  if not d then return nil, msg, code end
-  return d.size
-end
+jobs.blob_mount = on_repo(function(r, from, digest) return field("size", r.blobs:mount(from, digest)) end)
 
 ---------------------------------------------------------------- uploads
 
-function jobs.upload_create(name)
-  local r, msg, code = repo(name)
-  if not r then return nil, msg, code end
-  local up
-  up, msg, code = r.blobs:create()
+jobs.upload_create = on_repo(function(r)
+  local up, msg, code = r.blobs:create()
   if not up then return nil, msg, code end
   local ok
   ok, msg, code = up:close()
   if not ok then return nil, msg, code end
   return up.id
-end
+end)
 
 -- A pause of the VM's thread (never the event loop's): LuaJIT's FFI.
 local ffi = require "ffi"
@@ -172,14 +167,7 @@ local function resume(name, id, offset)
 end
 
 --- Bytes an upload holds: read without its writer (registry uploads.status).
-function jobs.upload_status(name, id)
-  local r, msg, code = repo(name)
-  if not r then return nil, msg, code end
-  local st
-  st, msg, code = r.blobs:upload_status(id)
-  if not st then return nil, msg, code end
-  return st.size
-end
+jobs.upload_status = on_repo(function(r, id) return field("size", r.blobs:upload_status(id)) end)
 
 --- Appends data (an array of strings, see body.lua) at offset (nil:
 -- wherever the upload is); returns the new size.
@@ -220,14 +208,11 @@ function jobs.upload_commit(name, id, offset, data, digest)
   return tidy(d.size)
 end
 
-function jobs.upload_cancel(name, id)
-  local r, msg, code = repo(name)
-  if not r then return nil, msg, code end
-  local up
-  up, msg, code = r.blobs:resume(id)
+jobs.upload_cancel = on_repo(function(r, id)
+  local up, msg, code = r.blobs:resume(id)
   if not up then return nil, msg, code end
   return up:cancel()
-end
+end)
 
 ---------------------------------------------------------------- manifests
 
@@ -243,60 +228,43 @@ local function resolve(r, ref)
 end
 
 --- content, media type and digest of a manifest, by tag or digest.
-function jobs.manifest_get(name, ref)
-  local r, msg, code = repo(name)
-  if not r then return nil, msg, code end
-  local digest
-  digest, msg, code = resolve(r, ref)
+jobs.manifest_get = on_repo(function(r, ref)
+  local digest, msg, code = resolve(r, ref)
   if not digest then return nil, msg, code end
   local content, mt
   content, mt, code = r.manifests:get(digest)
   if not content then return nil, mt, code end
   return content, mt, digest
-end
+end)
 
 --- Stores a manifest under a tag or a digest; returns its digest and the
 -- digest of its subject, if it has one.
-function jobs.manifest_put(name, ref, content, media_type)
-  local r, msg, code = repo(name)
-  if not r then return nil, msg, code end
+jobs.manifest_put = on_repo(function(r, ref, content, media_type)
   local opts = {}
   if ref:find(":", 1, true) then opts.digest = ref else opts.tag = ref end
   local doc = require("cjson.safe").decode(content)
   if media_type == "" and type(doc) == "table" and type(doc.mediaType) == "string" then
     media_type = doc.mediaType -- no Content-Type: the manifest's own, as distribution does
   end
-  local digest
-  digest, msg, code = r.manifests:put(content, media_type, opts)
+  local digest, msg, code = r.manifests:put(content, media_type, opts)
   if not digest then return nil, msg, code end
   local subject = type(doc) == "table" and type(doc.subject) == "table" and doc.subject.digest
   return digest, type(subject) == "string" and subject or nil
-end
+end)
 
 --- Deletes a manifest by digest (and its tags), or just the tag.
-function jobs.manifest_delete(name, ref)
-  local r, msg, code = repo(name)
-  if not r then return nil, msg, code end
+jobs.manifest_delete = on_repo(function(r, ref)
   if ref:find(":", 1, true) then return r.manifests:delete(ref) end
-  local ok
-  ok, msg, code = r.tags:untag(ref)
+  local ok, msg, code = r.tags:untag(ref)
   if not ok and (code == "tag_unknown" or code == "tag_invalid") then code = "manifest_unknown" end
   return ok, msg, code
-end
+end)
 
-function jobs.referrers(name, digest, artifact_type)
-  local r, msg, code = repo(name)
-  if not r then return nil, msg, code end
-  return r.manifests:referrers(digest, artifact_type)
-end
+jobs.referrers = on_repo(function(r, digest, artifact_type) return r.manifests:referrers(digest, artifact_type) end)
 
 ---------------------------------------------------------------- listings
 
-function jobs.tags_list(name, n, last)
-  local r, msg, code = repo(name)
-  if not r then return nil, msg, code end
-  return r.tags:list{ n = n, last = last }
-end
+jobs.tags_list = on_repo(function(r, n, last) return r.tags:list{ n = n, last = last } end)
 
 function jobs.catalog(n, last)
   local r, msg, code = vm.registry()

@@ -34,22 +34,26 @@ end
 local Store = {}
 Store.__index = Store
 
+-- The prologue of the methods on a linked blob: the digest argument of
+-- method fname checked (validate.digest_arg, raising at the level of the
+-- method's caller), then repo_blobs.stat of it.
+local function linked(self, digest, fname)
+  validate.arg(digest, "string", 1, fname, false, 4)
+  local ok, msg, code = validate.digest(digest)
+  if not ok then return nil, msg, code end
+  return repo_blobs.stat(self._ctx, self._name, digest)
+end
+
 --- { digest, size } of a blob linked into this repository.
 function Store:stat(digest)
-  local ok, msg, code = validate.digest_arg(digest, "stat")
-  if not ok then return nil, msg, code end
-  local d
-  d, msg, code = repo_blobs.stat(self._ctx, self._name, digest)
+  local d, msg, code = linked(self, digest, "stat")
   if not d then return nil, msg, code end
   return { digest = d.digest, size = d.size }
 end
 
 --- The whole content of a linked blob.
 function Store:get(digest)
-  local ok, msg, code = validate.digest_arg(digest, "get")
-  if not ok then return nil, msg, code end
-  local d
-  d, msg, code = repo_blobs.stat(self._ctx, self._name, digest)
+  local d, msg, code = linked(self, digest, "get")
   if not d then return nil, msg, code end
   local data
   data, msg, code = blobs.get(self._ctx, d.target)
@@ -62,11 +66,9 @@ end
 
 --- A reader on a linked blob, from offset (default 0).
 function Store:reader(digest, offset)
-  local ok, msg, code = validate.digest_arg(digest, "reader")
+  validate.arg(digest, "string", 1, "reader")
   validate.arg(offset, "number", 2, "reader", true)
-  if not ok then return nil, msg, code end
-  local d
-  d, msg, code = repo_blobs.stat(self._ctx, self._name, digest)
+  local d, msg, code = linked(self, digest, "reader")
   if not d then return nil, msg, code end
   local r
   r, msg, code = blobs.reader(self._ctx, d.target, offset or 0)

@@ -62,6 +62,48 @@ function nginx.run(kind, module, fn, ...)
   return threads.run(kind, module, fn, ...)
 end
 
+--- Starts what running a registry unattended needs, in this worker
+-- (init_worker_by_lua*; see docs/nginx.md): opts.metrics, the name of a
+-- lua_shared_dict for regstore.nginx.metrics; opts.state, one for
+-- regstore.nginx.watch (the storage probe behind /readyz and the
+-- registry-wide read-only switch), with opts.read_only (this node refuses
+-- writes) and opts.probe_interval; opts.schedules, the jobs of
+-- regstore.nginx.maintenance ({ gc = {...}, purge_uploads = {...} }).
+function nginx.operations(opts)
+  opts = opts or {}
+  if opts.metrics then require("regstore.nginx.metrics").init(opts.metrics) end
+  if opts.state then
+    require("regstore.nginx.watch").start{ dict = opts.state, read_only = opts.read_only,
+      interval = opts.probe_interval }
+  end
+  if opts.schedules then require("regstore.nginx.maintenance").start(opts.schedules) end
+end
+
+--- Answers a Prometheus scrape (content_by_lua*): the shared counters,
+-- and the gauges read now (the maintenance records, the read-only switch).
+function nginx.metrics()
+  local metrics = require "regstore.nginx.metrics"
+  if not metrics.enabled() then
+    ngx.status = 404
+    ngx.say("metrics are not started (regstore.nginx.operations{ metrics = DICT })")
+    return
+  end
+  require("regstore.nginx.maintenance").export(metrics)
+  metrics.set("regstore_read_only", nil, require("regstore.nginx.watch").read_only() and 1 or 0)
+  metrics.serve()
+end
+
+--- 200 "ok" while the process is up (content_by_lua*).
+function nginx.healthz()
+  return require("regstore.nginx.watch").healthz()
+end
+
+--- 200 when the storage answered within its deadline lately, else 503
+-- with the reason (content_by_lua*).
+function nginx.readyz()
+  return require("regstore.nginx.watch").readyz()
+end
+
 --- Starts the event loop's lag watch in this worker (init_worker_by_lua*).
 function nginx.watch_loop()
   return require("regstore.nginx.loopwatch").start()

@@ -38,6 +38,21 @@ function oci.allow(opts, repository, action)
   return require("regstore.oci.guard").allow(repository, action)
 end
 
+--- Counts the request in regstore.nginx.metrics (log_by_lua* of the
+-- locations handle{} answers; nothing when the metrics are not started):
+-- requests by route, method and status, latency, bytes in and out.
+function oci.log()
+  local metrics = require "regstore.nginx.metrics"
+  if not metrics.enabled() then return end
+  local route = ngx.ctx.regstore_route or "other"
+  local method = ngx.req.get_method()
+  metrics.inc("regstore_http_requests_total", { route = route, method = method, status = ngx.status })
+  metrics.observe("regstore_http_request_duration_seconds", { route = route },
+    tonumber(ngx.var.request_time) or 0)
+  metrics.inc("regstore_http_received_bytes_total", { route = route }, tonumber(ngx.var.request_length) or 0)
+  metrics.inc("regstore_http_sent_bytes_total", { route = route }, tonumber(ngx.var.bytes_sent) or 0)
+end
+
 --- Answers a request nginx refused itself, or one outside the API, with the
 -- spec's JSON error: status is the one of error_page (400, 405, 414, 431
 -- for 494, 501, 505) or 404 for a location outside /v2/.

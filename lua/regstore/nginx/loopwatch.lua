@@ -2,8 +2,11 @@
 -- late it fires. A loop blocked by a RADOS round trip (or anything else)
 -- fires it late by as long; a free loop, by well under a millisecond. The
 -- figures (GET /_regstore/loop, JSON, then reset) are what bench/http.sh
--- reports as the loop's lag; they include the time the loop's thread waited
+-- reports as the loop's lag (and /metrics' regstore_event_loop_lag_seconds,
+-- when the metrics are started); they include the time the loop's thread waited
 -- for a CPU, which on a loaded machine is most of it.
+
+local metrics = require "regstore.nginx.metrics"
 
 local loopwatch = {}
 
@@ -20,6 +23,7 @@ local function tick(premature, due)
   n = n + 1
   lags[(n - 1) % SLOTS + 1] = lag
   if lag > max then max = lag end
+  if metrics.enabled() then metrics.observe("regstore_event_loop_lag_seconds", nil, lag) end
   local ok, err = ngx.timer.at(INTERVAL, tick, now + INTERVAL)
   if not ok then ngx.log(ngx.ERR, "loopwatch: ", err) end
 end

@@ -50,9 +50,12 @@ function guard.allow(repository, action)
   return false
 end
 
---- Whether handle{ read_only = true } refuses writes.
+--- false, or why writes are refused: handle{ read_only = true }, or the
+-- registry-wide switch (`regstore read-only on`) as regstore.nginx.watch
+-- last saw it (nothing when the watch is not started).
 function guard.read_only()
-  return settings.get().read_only
+  if settings.get().read_only then return "the registry is read-only" end
+  return require("regstore.nginx.watch").read_only()
 end
 
 --- Calls hook name (on_push, on_delete, on_pull) with the arguments and the

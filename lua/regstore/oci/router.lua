@@ -25,17 +25,17 @@ local catalog = require "regstore.oci.catalog"
 local referrers = require "regstore.oci.referrers"
 
 -- Patterns on the path after "/v2/", most specific first; `.+` is the
--- repository name (it may hold slashes); then the methods, and what the
--- second capture is (for router.refused).
+-- repository name (it may hold slashes); then the methods, what the
+-- second capture is (for router.refused), and the route's name in metrics.
 local ROUTES = {
-  { "^(.+)/blobs/uploads/?$", uploads, { POST = "start" } },
+  { "^(.+)/blobs/uploads/?$", uploads, { POST = "start" }, nil, "upload" },
   { "^(.+)/blobs/uploads/([^/]+)$", uploads,
-    { GET = "status", PATCH = "patch", PUT = "finish", DELETE = "cancel" }, "upload" },
-  { "^(.+)/blobs/([^/]+)$", blobs, { GET = "get", HEAD = "head", DELETE = "delete" }, "digest" },
+    { GET = "status", PATCH = "patch", PUT = "finish", DELETE = "cancel" }, "upload", "upload" },
+  { "^(.+)/blobs/([^/]+)$", blobs, { GET = "get", HEAD = "head", DELETE = "delete" }, "digest", "blob" },
   { "^(.+)/manifests/([^/]+)$", manifests,
-    { GET = "get", HEAD = "head", PUT = "put", DELETE = "delete" }, "reference" },
-  { "^(.+)/tags/list$", tags, { GET = "list" } },
-  { "^(.+)/referrers/([^/]+)$", referrers, { GET = "list" }, "digest" },
+    { GET = "get", HEAD = "head", PUT = "put", DELETE = "delete" }, "reference", "manifest" },
+  { "^(.+)/tags/list$", tags, { GET = "list" }, nil, "tags" },
+  { "^(.+)/referrers/([^/]+)$", referrers, { GET = "list" }, "digest", "referrers" },
 }
 
 -- A segment percent-decoded, or as sent when decoding it gives a "/" or a
@@ -86,26 +86,30 @@ function router.handle()
   local uri = router.path()
   local method = ngx.req.get_method()
   if uri == "/v2" or uri == "/v2/" then
+    ngx.ctx.regstore_route = "base"
     if not guard.allow(nil, "pull") then return end
     if method ~= "GET" and method ~= "HEAD" then return not_allowed{ GET = true, HEAD = true } end
     return http.send(200, { ["Content-Type"] = "application/json" }, "{}")
   end
   local rest = uri:match("^/v2/(.*)$")
   if rest == "_catalog" then
+    ngx.ctx.regstore_route = "catalog"
     if not guard.allow(nil, "catalog") then return end
     if method ~= "GET" then return not_allowed{ GET = true } end
     return catalog.list()
   end
   local route, name, ref = match(rest or "")
   if not route then return errors.oci(404, "NAME_UNKNOWN", "no such endpoint: " .. uri) end
+  ngx.ctx.regstore_route = route[5]
   local ok, msg, code = validate.name(name)
   if not ok then return errors.send(code, msg) end
   local action = action_of(route, method)
   if not guard.allow(name, action) then return end
   local fn = route[3][method]
   if not fn then return not_allowed(route[3]) end
-  if action ~= "pull" and guard.read_only() then
-    return errors.oci(405, "UNSUPPORTED", "the registry is read-only", { Allow = "GET, HEAD" })
+  if action ~= "pull" then
+    local why = guard.read_only()
+    if why then return errors.oci(405, "UNSUPPORTED", why, { Allow = "GET, HEAD" }) end
   end
   return route[2][fn](name, ref)
 end

@@ -5,6 +5,7 @@
 --   local schedule = require "regstore.policy.schedule"
 --   schedule.run_due(reg_or_drv, {
 --     job = "gc", every = 6 * 3600, run = function(renew) ... return report end,
+--     summary = function(report) return { blobs_deleted = N, ... } end,  -- optional: kept in the record
 --   }, { owner = "node-a.1234", lease = 60, root = nil, now = nil })
 --   --> { ran = true, report = ..., record = {...} }
 --    or { ran = false, reason = "not due" | "busy", next_at = t, holder = owner }
@@ -119,6 +120,8 @@ function schedule.run_due(target, job, opts)
     out.error = tostring(report)
   elseif report == nil then
     out.error, out.code = rmsg, rcode
+  elseif job.summary then
+    out.summary = job.summary(report) -- what metrics show of the run (counts)
   end
 
   -- 5. the record, then the lease back

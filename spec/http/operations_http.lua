@@ -1,0 +1,162 @@
+-- Running serve unattended: /healthz and /readyz, /metrics read by a real
+-- Prometheus parser with counts that are the requests made, the
+-- registry-wide read-only switch seen by two nodes within their poll
+-- period (and a node's own --read-only), scheduled gc once per period
+-- across two nodes, and a node that dies in the middle of its gc handing
+-- the job over when its lease expires.
+local helper = require "helper"
+local http = require "support.http"
+local regstore = require "regstore"
+local registry = require "regstore.registry"
+local schedule = require "regstore.policy.schedule"
+local read_only = require "regstore.policy.read_only"
+local prometheus = require "support.prometheus"
+local util = require "fixtures.registry.util"
+
+-- Calls f every 0.2 s until it returns a true value (returned) or secs pass.
+local function within(secs, f)
+  local t0 = regstore.clock()
+  repeat
+    local v = f()
+    if v then return v, regstore.clock() - t0 end
+    regstore.sleep(0.2)
+  until regstore.clock() - t0 > secs
+  return nil, regstore.clock() - t0
+end
+
+describe("serve unattended: health, metrics, read-only, schedules #http", function()
+  if not http.available() then
+    pending("nginx or the LuaJIT build is missing")
+    return
+  end
+
+  local ns, drv, reg, servers
+  before_each(function()
+    ns = helper.namespace("http-ops")
+    drv = assert(regstore.connect { pool = helper.pool(), namespace = ns })
+    reg = registry.new(drv, { cache_size = 0 })
+    servers = {}
+  end)
+  after_each(function()
+    for _, s in ipairs(servers) do s:stop() end
+    helper.clear(drv)
+    drv:close()
+  end)
+  local function serve(extra)
+    local s = http.serve { namespace = ns, extra = extra }
+    servers[#servers + 1] = s
+    return s
+  end
+
+  it("answers /healthz, /readyz and a scrape whose counts are the requests made", function()
+    local srv = serve()
+    local r = srv:request("GET", "/healthz")
+    assert.equal(200, r.status)
+    assert.equal("ok\n", r.body)
+    local ready = within(10, function()
+      local x = srv:request("GET", "/readyz")
+      return x.status == 200 and x
+    end)
+    assert.is_table(ready, "never ready")
+    assert.equal("ready", ready:json().status)
+    for _ = 1, 3 do assert.equal(200, srv:request("GET", "/v2/").status) end
+    for _ = 1, 2 do assert.equal(404, srv:request("GET", "/v2/nope/tags/list").status) end
+    r = srv:request("GET", "/metrics")
+    assert.equal(200, r.status)
+    assert.matches("^text/plain; version=0.0.4", r.headers["content-type"])
+    local m = assert(prometheus.parse(r.body))
+    assert.equal(3, m["regstore_http_requests_total{method=GET,route=base,status=200}"])
+    assert.equal(2, m["regstore_http_requests_total{method=GET,route=tags,status=404}"])
+    assert.equal(3, m["regstore_http_request_duration_seconds_count{route=base}"])
+    assert.equal(2, m["regstore_http_request_duration_seconds_bucket{le=+Inf,route=tags}"])
+    assert.is_true(m["regstore_http_sent_bytes_total{route=tags}"] > 0)
+    assert.equal(0, m.regstore_read_only)
+    assert.is_true(m.regstore_event_loop_lag_seconds_count > 0)
+  end)
+
+  it("turns read-only on two nodes within their poll period; --read-only holds one node", function()
+    local a, b, c = serve(), serve(), serve("--read-only")
+    for _, s in ipairs { a, b } do assert.equal(202, s:request("POST", "/v2/app/blobs/uploads/").status) end
+    local r = c:request("POST", "/v2/app/blobs/uploads/")
+    assert.equal(405, r.status)
+    assert.equal("UNSUPPORTED", r:code())
+    assert.matches("--read-only", r.body, 1, true)
+    assert(read_only.set(reg, "moving racks"))
+    for _, s in ipairs { a, b } do
+      local refused, took = within(10, function()
+        local x = s:request("POST", "/v2/app/blobs/uploads/")
+        return x.status == 405 and x
+      end)
+      assert.is_table(refused, "the switch never reached a node")
+      assert.matches("moving racks", refused.body, 1, true)
+      print(string.format("# read-only switch seen by a node after %.1f s (poll period 2 s)", took))
+      assert.equal(200, s:request("GET", "/v2/").status) -- reads go on
+      assert.equal(405, s:request("DELETE", "/v2/app/manifests/" .. util.digest("x")).status)
+    end
+    local m = assert(prometheus.parse(a:request("GET", "/metrics").body))
+    assert.equal(1, m.regstore_read_only)
+    assert(read_only.clear(reg))
+    for _, s in ipairs { a, b } do
+      assert.is_truthy(within(10, function() return s:request("POST", "/v2/app/blobs/uploads/").status == 202 end))
+    end
+  end)
+
+  it("runs scheduled gc once per period across two nodes", function()
+    serve("--gc-every 3s --gc-grace 0s")
+    serve("--gc-every 3s --gc-grace 0s")
+    local starts, owners = {}, {}
+    local t0 = regstore.clock()
+    while regstore.clock() - t0 < 10 do
+      local rec = schedule.last(reg, "gc")
+      if rec then
+        starts[rec.started] = true
+        owners[rec.owner] = true
+      end
+      regstore.sleep(0.25)
+    end
+    local list = {}
+    for s in pairs(starts) do list[#list + 1] = s end
+    table.sort(list)
+    print(string.format("# scheduled gc: %d runs in 10 s at every 3 s over two nodes", #list))
+    assert.is_true(#list >= 2 and #list <= 4, "runs: " .. #list)
+    for i = 2, #list do assert.is_true(list[i] - list[i - 1] >= 2, "two runs within one period") end
+    assert.is_true(next(owners) ~= nil)
+  end)
+
+  it("hands a dead node's gc over when its lease expires; the job completes", function()
+    local repo = reg:repository("app")
+    util.push_image(repo, "cfg", { "layer" }, { tag = "v1" })
+    local orphans = {}
+    for i = 1, 25 do orphans[i] = assert(repo.blobs:put("orphan " .. i)).digest end
+    -- a slow gc (2 steps a second) on node a, with a 3 s lease
+    local a = serve("--gc-every 2s --gc-grace 0s --gc-rate 2 --maintenance-lease 3")
+    local lease = "gc.docker.registry.v2"
+    local holder = within(15, function() return drv:lease_holder(lease) end)
+    assert.is_string(holder, "node a never took the gc lease")
+    local b = serve("--gc-every 2s --gc-grace 0s --maintenance-lease 3")
+    -- node a dies (its whole process group, nginx included, by SIGKILL)
+    os.execute("/bin/kill -KILL -- -" .. a.pid .. " 2>/dev/null") -- dash's kill knows no "--"
+    a.pid = nil
+    local died = os.time()
+    local rec, took = within(30, function()
+      local r = schedule.last(reg, "gc")
+      return r and r.owner ~= holder and r.started >= died - 1 and r.ok and r
+    end)
+    assert.is_table(rec, "node b never ran the job: last record "
+      .. require("cjson").encode(schedule.last(reg, "gc") or {}) .. ", holder " .. tostring(drv:lease_holder(lease))
+      .. " (was " .. holder .. ")\n" .. b:log())
+    print(string.format("# gc lease taken over %.1f s after its holder died (lease 3 s, checks every 1 s)", took))
+    assert.is_true(took >= 1.5, "taken over before the lease expired")
+    -- b's run (and any after) put back what a parked, then deleted the orphans
+    assert.is_truthy(within(20, function()
+      for _, d in ipairs(orphans) do
+        if reg.blobs:stat(d) then return false end
+      end
+      return true
+    end), "orphans left")
+    assert.equal("layer", repo.blobs:get(util.digest("layer")))
+    assert(repo.manifests:get(assert(repo.tags:get("v1"))))
+    assert.is_nil(drv:list(util.ROOT .. "/_gc"))
+    assert(b)
+  end)
+end)

@@ -63,7 +63,8 @@ enum {
   RS_ENOTDIR = 10003,      /* a path component is a file */
   RS_EISDIR = 10004,       /* a file operation on a directory */
   RS_EEXIST = 10005,       /* a create that must not replace */
-  RS_ENOENT = 10006        /* path not found */
+  RS_ENOENT = 10006,       /* path not found */
+  RS_EHELD = 10007         /* a lease another owner holds (leases only) */
 };
 
 /* Why an operation failed: the code and a message naming the path. */
@@ -287,8 +288,8 @@ void rs_uuid(char out[37]);
  * locks on an object "lease:<name>" of the namespace), for work that must
  * run once across processes and nodes.  Names and owners are 1 to 128 of
  * [A-Za-z0-9._-] (-EINVAL otherwise).  rs_lease_take takes the lease for
- * secs (0 < secs <= 7 days) or renews it when owner holds it; -EBUSY when
- * another owner holds it and it has not expired.  rs_lease_drop releases
+ * secs (0 < secs <= 7 days) or renews it when owner holds it; -RS_EHELD
+ * when another owner holds it and it has not expired.  rs_lease_drop releases
  * it (-RS_ENOENT when owner does not hold it).  rs_lease_holder writes the
  * holder's name into owner (len bytes, cut to fit), or "" when nobody holds
  * it; an expired lease may still be listed until someone takes it.

@@ -54,7 +54,7 @@ int rs_lease_take(rs_conn *c, const char *name, const char *owner, double secs,
   rc = rados_lock_exclusive(c->io, oid, LEASE_LOCK, owner, "regstore lease", &tv,
                             LIBRADOS_LOCK_FLAG_MAY_RENEW);
   if (rc == -EBUSY || rc == -EEXIST)
-    return rs_fail(st, -EBUSY, name, "lease held by another owner");
+    return rs_fail(st, -RS_EHELD, name, "lease held by another owner");
   if (rc < 0) return rs_fail_rados(st, rc, name, "lease");
   return 0;
 }

@@ -19,7 +19,7 @@ const char *rs_code_name(int code) {
     case EEXIST:
     case RS_EEXIST: return "exists";
     case ETIMEDOUT: return "timeout";
-    case EBUSY: return "busy";
+    case RS_EHELD: return "busy";
     case EPERM:
     case EACCES: return "permission";
     default: return "io";
@@ -34,6 +34,7 @@ static const char *describe(int code) {
     case RS_ENOTDIR: return "not a directory";
     case RS_EISDIR: return "is a directory";
     case RS_EEXIST: return "already exists";
+    case RS_EHELD: return "held by another owner";
     default: return NULL;
   }
 }

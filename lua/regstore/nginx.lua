@@ -68,7 +68,9 @@ end
 -- regstore.nginx.watch (the storage probe behind /readyz and the
 -- registry-wide read-only switch), with opts.read_only (this node refuses
 -- writes) and opts.probe_interval; opts.schedules, the jobs of
--- regstore.nginx.maintenance ({ gc = {...}, purge_uploads = {...} }).
+-- regstore.nginx.maintenance ({ gc = {...}, purge_uploads = {...} });
+-- opts.drain, seconds a graceful stop waits for requests in flight
+-- (regstore.nginx.drain; they need regstore.oci.log in their log phase).
 function nginx.operations(opts)
   opts = opts or {}
   if opts.metrics then require("regstore.nginx.metrics").init(opts.metrics) end
@@ -77,6 +79,7 @@ function nginx.operations(opts)
       interval = opts.probe_interval }
   end
   if opts.schedules then require("regstore.nginx.maintenance").start(opts.schedules) end
+  if opts.drain then require("regstore.nginx.drain").start(opts.drain) end
 end
 
 --- Answers a Prometheus scrape (content_by_lua*): the shared counters,

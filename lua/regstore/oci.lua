@@ -28,6 +28,8 @@ local oci = {}
 --- Answers the request (content_by_lua* of `location /v2/`).
 function oci.handle(opts)
   settings.set(opts or {})
+  require("regstore.nginx.drain").enter()
+  ngx.ctx.regstore_inflight = true
   return router.handle()
 end
 
@@ -38,10 +40,12 @@ function oci.allow(opts, repository, action)
   return require("regstore.oci.guard").allow(repository, action)
 end
 
---- Counts the request in regstore.nginx.metrics (log_by_lua* of the
--- locations handle{} answers; nothing when the metrics are not started):
--- requests by route, method and status, latency, bytes in and out.
+--- The log phase of the locations handle{} answers (log_by_lua*): the
+-- request is no longer in flight (regstore.nginx.drain), and counts in
+-- regstore.nginx.metrics (when started): requests by route, method and
+-- status, latency, bytes in and out.
 function oci.log()
+  if ngx.ctx.regstore_inflight then require("regstore.nginx.drain").leave() end
   local metrics = require "regstore.nginx.metrics"
   if not metrics.enabled() then return end
   local route = ngx.ctx.regstore_route or "other"

@@ -159,4 +159,41 @@ describe("serve unattended: health, metrics, read-only, schedules #http", functi
     assert.is_nil(drv:list(util.ROOT .. "/_gc"))
     assert(b)
   end)
+
+  it("SIGHUP reloads without dropping an upload; SIGTERM lets a request in flight finish", function()
+    local srv = serve()
+    local data = helper.bytes(3 * 1048576 + 11, 7)
+    local r = srv:request("POST", "/v2/ops/reload/blobs/uploads/")
+    assert.equal(202, r.status)
+    local loc = r.headers.location
+    local cut = 1048576 + 5
+    r = srv:request("PATCH", loc, http.octets(data:sub(1, cut)))
+    assert.equal(202, r.status)
+    os.execute("kill -HUP " .. srv.pid)
+    regstore.sleep(1.5) -- the new workers take over; the old ones end
+    assert.equal(200, srv:request("GET", "/v2/").status)
+    r = srv:request("PATCH", loc, http.octets(data:sub(cut + 1, 2 * cut)))
+    assert.equal(202, r.status, r.body)
+    assert.equal("0-" .. (2 * cut - 1), r.headers.range)
+    -- a PATCH still sending (at 1 MB/s) when serve gets SIGTERM finishes
+    local body = os.tmpname()
+    http.write_file(body, data:sub(2 * cut + 1))
+    local out = os.tmpname()
+    local curl = string.format("curl -s -o /dev/null -w '%%{http_code}' --limit-rate 1M -X PATCH -H 'Expect:' "
+      .. "-H 'Content-Type: application/octet-stream' --data-binary @%s %s >%s 2>&1 &",
+      http.quote(body), http.quote(srv.url .. loc), http.quote(out))
+    os.execute(curl)
+    regstore.sleep(0.3)
+    local t0 = regstore.clock()
+    srv:stop()
+    print(string.format("# serve stopped gracefully in %.1f s with a 0.9 MB PATCH in flight", regstore.clock() - t0))
+    assert.equal("202", http.read(out))
+    os.remove(body)
+    os.remove(out)
+    local srv2 = serve()
+    r = srv2:request("PUT", loc .. "?digest=" .. http.digest(data))
+    assert.equal(201, r.status, r.body)
+    r = srv2:request("GET", "/v2/ops/reload/blobs/" .. http.digest(data))
+    assert.is_true(r.body == data)
+  end)
 end)

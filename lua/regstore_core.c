@@ -837,7 +837,8 @@ typedef struct Parked {
   struct Parked *next;
   char *key;
   rs_conn *c;
-  rs_writer *w;
+  rs_writer *w;       /* a writer, or */
+  rs_reader *r;       /* a reader (with its read-ahead in flight) */
   rs_sha256 *h;       /* or NULL */
   char *meta;         /* the parker's own fields, handed back as they are */
   size_t metalen;
@@ -864,6 +865,12 @@ static void parked_free(Parked *p) {
 /* Closes what p holds, saving the hash state as the registry does. */
 static void parked_finish(Parked *p) {
   rs_status st;
+  if (p->r) {
+    rs_reader_free(p->r);
+    rs_close(p->c);
+    parked_free(p);
+    return;
+  }
   if (rs_writer_close(p->w, &st) == 0 && p->h && p->states &&
       rs_sha256_size(p->h) == rs_writer_size(p->w)) {
     unsigned char state[RS_SHA256_STATE_LEN];
@@ -882,6 +889,17 @@ static double since(const struct timespec *t) {
   struct timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);
   return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+/* Whether value i is a userdata of class cls (luaL_testudata, which plain
+ * Lua 5.1 lacks). */
+static int is_udata(lua_State *L, int i, const char *cls) {
+  int same;
+  if (!lua_touserdata(L, i) || !lua_getmetatable(L, i)) return 0;
+  luaL_getmetatable(L, cls);
+  same = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return same;
 }
 
 static LotState *check_lot_handle(lua_State *L, int i) {
@@ -970,7 +988,8 @@ static char *dup_bytes(const char *s, size_t len) {
 /*
  * park(handle, key, driver, writer, hash|nil, meta [, states]): hands the
  * writer (open, opened on driver's connection, which nothing else may use:
- * a sibling), the driver's connection and the hasher over to the lot.
+ * a sibling), the driver's connection and the hasher over to the lot.  A
+ * reader in place of the writer is parked the same way (no hash then).
  * They are unusable here afterwards (closed, finished, freed).  Returns
  * true, or false (nothing moved) when the lot is full or holds the key.
  */
@@ -979,14 +998,16 @@ static int l_park(lua_State *L) {
   size_t klen, mlen, slen = 0;
   const char *key = luaL_checklstring(L, 2, &klen);
   Driver *d = luaL_checkudata(L, 3, DRIVER);
-  Writer *w = luaL_checkudata(L, 4, WRITER);
+  Reader *r = is_udata(L, 4, READER) ? lua_touserdata(L, 4) : NULL;
+  Writer *w = r ? NULL : luaL_checkudata(L, 4, WRITER);
   Hash *h = lua_isnoneornil(L, 5) ? NULL : luaL_checkudata(L, 5, SHA256);
   const char *meta = luaL_checklstring(L, 6, &mlen);
   const char *states = luaL_optlstring(L, 7, NULL, &slen);
   Parked *p, *q;
   int ok = 1;
   if (!d->c) return luaL_argerror(L, 3, "driver is closed");
-  if (!w->w || w->state != W_OPEN) return luaL_argerror(L, 4, "writer is not open");
+  if (w && (!w->w || w->state != W_OPEN)) return luaL_argerror(L, 4, "writer is not open");
+  if (r && !r->r) return luaL_argerror(L, 4, "reader is closed");
   if (h && !h->h) return luaL_argerror(L, 5, "hash is freed");
   p = calloc(1, sizeof *p);
   if (!p) return luaL_error(L, "regstore: out of memory");
@@ -1005,11 +1026,16 @@ static int l_park(lua_State *L) {
     if (strcmp(q->key, p->key) == 0) ok = 0;
   if (ok) {
     p->c = d->c;
-    p->w = w->w;
-    p->h = h ? h->h : NULL;
     d->c = NULL;
-    w->w = NULL;
-    w->state = W_CLOSED;
+    if (w) {
+      p->w = w->w;
+      w->w = NULL;
+      w->state = W_CLOSED;
+    } else {
+      p->r = r->r;
+      r->r = NULL;
+    }
+    p->h = h ? h->h : NULL;
     if (h) h->h = NULL;
     p->next = s->list;
     s->list = p;
@@ -1021,14 +1047,15 @@ static int l_park(lua_State *L) {
   return 1;
 }
 
-/* take(handle, key): driver, writer, hash (false if none), meta; nil when
- * nothing is parked under key. */
+/* take(handle, key): driver, writer (or reader), hash (false if none),
+ * meta; nil when nothing is parked under key. */
 static int l_take(lua_State *L) {
   LotState *s = check_lot_handle(L, 1);
   const char *key = luaL_checkstring(L, 2);
   Parked *p, **pp;
   Driver *d;
   Writer *w;
+  Reader *r;
   Hash *h;
   lua_settop(L, 2);
   /* the handles first: an allocation that raises leaves the entry parked */
@@ -1036,8 +1063,11 @@ static int l_take(lua_State *L) {
   lua_pushvalue(L, 3);
   w = new_handle(L, sizeof *w, WRITER, 1);
   w->state = W_CLOSED;
-  lua_remove(L, 4); /* the driver copy new_handle left */
-  h = new_handle(L, sizeof *h, SHA256, 0);
+  lua_pushvalue(L, 3);
+  r = new_handle(L, sizeof *r, READER, 1); /* 3 d, 4 d, 5 w, 6 d, 7 r */
+  lua_remove(L, 6);
+  lua_remove(L, 4); /* 3 d, 4 w, 5 r */
+  h = new_handle(L, sizeof *h, SHA256, 0); /* 6 h */
   pthread_mutex_lock(&s->mu);
   for (pp = &s->list; *pp && strcmp((*pp)->key, key) != 0; pp = &(*pp)->next) {}
   p = *pp;
@@ -1051,9 +1081,15 @@ static int l_take(lua_State *L) {
     return 1;
   }
   d->c = p->c;
-  w->w = p->w;
-  w->state = W_OPEN;
   h->h = p->h;
+  if (p->r) {
+    r->r = p->r;
+    lua_remove(L, 4); /* 3 d, 4 r, 5 h */
+  } else {
+    w->w = p->w;
+    w->state = W_OPEN;
+    lua_remove(L, 5); /* 3 d, 4 w, 5 h */
+  }
   if (p->h) { /* the writer keeps its hasher alive, as writer:hash does */
     rs_getuservalue(L, 4);
     lua_pushvalue(L, 5);
@@ -1066,6 +1102,7 @@ static int l_take(lua_State *L) {
   lua_pushlstring(L, p->meta, p->metalen);
   p->c = NULL;
   p->w = NULL;
+  p->r = NULL;
   p->h = NULL;
   parked_free(p);
   return 4;

@@ -184,3 +184,44 @@ describe("the lot", function()
     assert.is_string(ns)
   end)
 end)
+
+describe("the lot with readers", function()
+  it("keeps a reader open, read-ahead and all, from one holder to the next", function()
+    local drv, ns = helper.connect()
+    local data = helper.bytes(5 * 1024 * 1024 + 17, 3)
+    assert(drv:put_content("/r/blob", data))
+    local lot = regstore.lot(2)
+    local handle = lot:handle()
+    local sib = assert(drv:sibling())
+    local r = assert(sib:reader("/r/blob", 1000))
+    local got = { assert(r:read(4096)) }
+    assert.is_true(regstore.park(handle, "g", sib, r, nil, "meta"))
+    assert.has_error(function() r:read(1) end)
+    collectgarbage()
+    local pos = 1000 + 4096
+    while true do
+      local d, rd, h, meta = regstore.take(handle, "g")
+      assert.is_false(h)
+      assert.equal("meta", meta)
+      assert.equal(#data, rd:size())
+      local s = rd:read(1024 * 1024 + 3)
+      if not s then
+        rd:close()
+        d:close()
+        break
+      end
+      got[#got + 1] = s
+      pos = pos + #s
+      assert.is_true(regstore.park(handle, "g", d, rd, nil, "meta"))
+    end
+    helper.same_bytes(data:sub(1001), table.concat(got), "reader handed over")
+    assert.equal(#data, pos)
+    -- a parked reader is simply freed by a sweep
+    local s2 = assert(drv:sibling())
+    assert.is_true(regstore.park(handle, "h", s2, assert(s2:reader("/r/blob")), nil, ""))
+    assert.equal(1, regstore.sweep(handle, -1))
+    assert.equal(0, lot:count())
+    helper.clear(drv)
+    assert.is_string(ns)
+  end)
+end)

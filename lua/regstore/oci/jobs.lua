@@ -73,13 +73,56 @@ local function read_n(rd, n)
   return parts, got
 end
 
+local repo_blobs = require "regstore.registry.repo_blobs"
+
+-- This VM's registry context over driver d (see "a request's stream").
+local ctx_on
+
+-- A GET's stream of pieces (as an upload's, below): the reader, opened on a
+-- sibling connection by the first piece, waits in the lot between pieces
+-- with its read-ahead in flight, whatever VM reads the next one.
+local function blob_read_lot(name, digest, offset, n, lot, key, more)
+  local ok, msg, code = repo(name) -- checks the name
+  if not ok then return nil, msg, code end
+  local d, rd = core.take(lot, key)
+  if not d then
+    local drv
+    drv, msg, code = vm.driver()
+    if not drv then return nil, msg, code end
+    d, msg, code = drv:sibling()
+    if not d then return nil, msg, code end
+    local ctx
+    ctx, msg, code = ctx_on(d)
+    if ctx then rd, msg, code = repo_blobs.new(ctx, name):reader(digest, offset) end
+    if not rd then
+      d:close()
+      return nil, msg, code
+    end
+  end
+  local size = rd:size()
+  local data, got
+  data, got, code = read_n(rd, n)
+  if not data then
+    rd:close()
+    d:close()
+    return nil, got, code
+  end
+  if not (more and got == n and offset + got < size and core.park(lot, key, d, rd, nil, "")) then
+    rd:close()
+    d:close()
+  end
+  return tidy(data, got, size)
+end
+
 --- Up to n bytes of a blob from offset (an array of strings), their total,
--- and the blob's size.
-function jobs.blob_read(name, digest, offset, n)
+-- and the blob's size. With lot and key: a piece of a request's stream,
+-- more telling whether another piece follows.
+function jobs.blob_read(name, digest, offset, n, lot, key, more)
+  if lot then return blob_read_lot(name, digest, offset, n, lot, key, more) end
   local r, msg, code = repo(name)
   if not r then return nil, msg, code end
-  local key = name .. " " .. digest .. " "
-  local c = drop_reader(key .. offset)
+  local ckey = name .. " " .. digest .. " "
+  local c = drop_reader(ckey .. offset)
   local data, got
   if c then
     data, got = read_n(c.r, n)
@@ -101,7 +144,7 @@ function jobs.blob_read(name, digest, offset, n)
   end
   local next_offset = offset + got
   if got > 0 and next_offset < c.size then
-    keep_reader(key .. next_offset, c.r, c.size)
+    keep_reader(ckey .. next_offset, c.r, c.size)
   else
     c.r:close()
   end
@@ -190,7 +233,7 @@ end
 -- process, as after every piece before) or commits it.
 
 -- This VM's registry context over driver d.
-local function ctx_on(d)
+function ctx_on(d)
   local r, msg, code = vm.registry()
   if not r then return nil, msg, code end
   local base = r._ctx
@@ -289,6 +332,16 @@ function jobs.upload_release(name, id, lot, key)
   d:close()
   if not ok then return tidy(nil, msg, code) end
   return tidy(size)
+end
+
+--- Closes what the request keyed key left in lot (a reader of a GET that
+-- ended early).
+function jobs.lot_drop(lot, key)
+  local d, obj = core.take(lot, key)
+  if not d then return true end
+  obj:close()
+  d:close()
+  return tidy(true)
 end
 
 --- Closes the uploads parked in lot for idle seconds or more (all of them

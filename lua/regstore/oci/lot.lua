@@ -1,11 +1,12 @@
---- The worker's lot of open uploads (regstore.core.lot): the pieces of one
+--- The worker's lot of open streams (regstore.core.lot): the pieces of one
 -- request body are written by jobs on any thread VM, and each job parks
 -- the upload's writer, hasher and connection there for the next piece, so
 -- that an upload is resumed once per request instead of once per piece.
 -- The request closes it at its end (its data and hash state then stay
--- resumable from any process, as before); what a request leaves behind
--- (its coroutine ended without it) is closed by a timer after IDLE
--- seconds, and everything when the worker exits.
+-- resumable from any process, as before). A blob GET parks its reader the
+-- same way, with its read-ahead in flight across pieces. What a request
+-- leaves behind (its coroutine ended without it) is closed by a timer after
+-- IDLE seconds, and everything when the worker exits.
 --
 -- Lives in the worker (the event loop's Lua state): the lot itself is a
 -- userdata here, the jobs get its handle.

@@ -20,6 +20,7 @@
 #define READER "regstore.reader"
 #define SHA256 "regstore.sha256"
 #define LOT "regstore.lot"
+#define BYTES "regstore.bytes"
 
 typedef struct { rs_conn *c; } Driver;
 enum { W_OPEN, W_DONE, W_CLOSED };
@@ -187,6 +188,17 @@ static void set_methods(lua_State *L, const char *cls, const luaL_Reg *meta,
   lua_pushstring(L, cls);
   lua_setfield(L, -2, "__name");
   lua_pop(L, 1);
+}
+
+/* Whether value i is a userdata of class cls (luaL_testudata, which plain
+ * Lua 5.1 lacks). */
+static int is_udata(lua_State *L, int i, const char *cls) {
+  int same;
+  if (!lua_touserdata(L, i) || !lua_getmetatable(L, i)) return 0;
+  luaL_getmetatable(L, cls);
+  same = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return same;
 }
 
 /* ------------------------------------------------------------------ module */
@@ -613,6 +625,124 @@ static int d_tostring(lua_State *L) {
   return 1;
 }
 
+/* ------------------------------------------------------------------ bytes */
+
+/*
+ * Bytes: a C buffer that a job in another Lua state (an nginx thread VM)
+ * writes from without a copy through either state.  The owner fills it
+ * (append), lends it for one job (lend: a light userdata carrying a
+ * reference), and the job's first step takes that reference over (borrow:
+ * a userdata of its own state, whose collection drops it).  A lend that no
+ * job took (the job was never posted) is given back with unlend.  The
+ * buffer is freed with its last reference, in whichever state.
+ */
+#define BYTES_MAGIC 0x72736279u
+
+typedef struct BytesState {
+  unsigned magic;
+  int refs;   /* atomic */
+  int taken;  /* atomic: the last lend was borrowed */
+  size_t len, cap;
+  char *data;
+} BytesState;
+
+typedef struct { BytesState *b; } Bytes;
+
+static void bytes_unref(BytesState *b) {
+  if (__atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) > 0) return;
+  b->magic = 0;
+  free(b->data);
+  free(b);
+}
+
+static Bytes *check_bytes(lua_State *L, int i) {
+  Bytes *b = luaL_checkudata(L, i, BYTES);
+  if (!b->b) luaL_error(L, "regstore: bytes are freed");
+  return b;
+}
+
+/* bytes(cap): an empty buffer of cap bytes. */
+static int l_bytes(lua_State *L) {
+  lua_Integer cap = luaL_checkinteger(L, 1);
+  Bytes *b;
+  if (cap < 1 || cap > ((lua_Integer)1 << 30)) return luaL_argerror(L, 1, "from 1 to 1 GiB");
+  b = new_handle(L, sizeof *b, BYTES, 0);
+  b->b = calloc(1, sizeof *b->b);
+  if (b->b) b->b->data = malloc((size_t)cap);
+  if (!b->b || !b->b->data) {
+    if (b->b) free(b->b);
+    b->b = NULL;
+    return luaL_error(L, "regstore: out of memory");
+  }
+  b->b->magic = BYTES_MAGIC;
+  b->b->refs = 1;
+  b->b->cap = (size_t)cap;
+  return 1;
+}
+
+static int bytes_append(lua_State *L) {
+  Bytes *b = check_bytes(L, 1);
+  size_t len;
+  const char *s = check_string(L, 2, &len);
+  if (len > b->b->cap - b->b->len) return luaL_argerror(L, 2, "more than the buffer holds");
+  memcpy(b->b->data + b->b->len, s, len);
+  b->b->len += len;
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int bytes_size(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)check_bytes(L, 1)->b->len);
+  return 1;
+}
+
+static int bytes_clear(lua_State *L) {
+  check_bytes(L, 1)->b->len = 0;
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int bytes_lend(lua_State *L) {
+  Bytes *b = check_bytes(L, 1);
+  __atomic_store_n(&b->b->taken, 0, __ATOMIC_RELEASE);
+  __atomic_add_fetch(&b->b->refs, 1, __ATOMIC_ACQ_REL);
+  lua_pushlightuserdata(L, b->b);
+  return 1;
+}
+
+static int bytes_taken(lua_State *L) {
+  lua_pushboolean(L, __atomic_load_n(&check_bytes(L, 1)->b->taken, __ATOMIC_ACQUIRE));
+  return 1;
+}
+
+/* Gives back the reference of a lend that no job borrowed. */
+static int bytes_unlend(lua_State *L) {
+  Bytes *b = check_bytes(L, 1);
+  if (__atomic_exchange_n(&b->b->taken, 1, __ATOMIC_ACQ_REL)) return 0;
+  bytes_unref(b->b);
+  return 0;
+}
+
+static int bytes_gc(lua_State *L) {
+  Bytes *b = luaL_checkudata(L, 1, BYTES);
+  if (b->b) bytes_unref(b->b);
+  b->b = NULL;
+  return 0;
+}
+
+/* borrow(handle): the lent bytes, as a userdata of this state. */
+static int l_borrow(lua_State *L) {
+  BytesState *s;
+  Bytes *b;
+  luaL_checktype(L, 1, LUA_TLIGHTUSERDATA);
+  s = lua_touserdata(L, 1);
+  if (!s || s->magic != BYTES_MAGIC) return luaL_argerror(L, 1, "not lent bytes");
+  b = new_handle(L, sizeof *b, BYTES, 0);
+  if (__atomic_exchange_n(&s->taken, 1, __ATOMIC_ACQ_REL)) return luaL_argerror(L, 1, "borrowed already");
+  b->b = s;
+  return 1;
+}
+
 /* ------------------------------------------------------------------ writer */
 
 static Writer *check_writer(lua_State *L, int need_open) {
@@ -629,6 +759,10 @@ static int w_write(lua_State *L) {
   size_t len, n, i;
   rs_piece *pieces;
   rs_status st;
+  if (is_udata(L, 2, BYTES)) {
+    Bytes *b = check_bytes(L, 2);
+    return push_result(L, rs_writer_write(w->w, b->b->data, b->b->len, &st), &st);
+  }
   if (lua_type(L, 2) != LUA_TTABLE) {
     const char *data = check_string(L, 2, &len);
     return push_result(L, rs_writer_write(w->w, data, len, &st), &st);
@@ -891,17 +1025,6 @@ static double since(const struct timespec *t) {
   return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
 }
 
-/* Whether value i is a userdata of class cls (luaL_testudata, which plain
- * Lua 5.1 lacks). */
-static int is_udata(lua_State *L, int i, const char *cls) {
-  int same;
-  if (!lua_touserdata(L, i) || !lua_getmetatable(L, i)) return 0;
-  luaL_getmetatable(L, cls);
-  same = lua_rawequal(L, -1, -2);
-  lua_pop(L, 2);
-  return same;
-}
-
 static LotState *check_lot_handle(lua_State *L, int i) {
   LotState *s;
   luaL_checktype(L, i, LUA_TLIGHTUSERDATA);
@@ -1156,11 +1279,16 @@ int luaopen_regstore_core(lua_State *L) {
   static const luaL_Reg hash_methods[] = {
       {"update", h_update}, {"hexdigest", h_hexdigest}, {"state", h_state},
       {"size", h_size}, {NULL, NULL}};
+  static const luaL_Reg bytes_meta[] = {{"__gc", bytes_gc}, {"__close", bytes_gc}, {NULL, NULL}};
+  static const luaL_Reg bytes_methods[] = {
+      {"append", bytes_append}, {"size", bytes_size}, {"clear", bytes_clear},
+      {"lend", bytes_lend}, {"taken", bytes_taken}, {"unlend", bytes_unlend}, {NULL, NULL}};
   static const luaL_Reg lot_meta[] = {{"__gc", lot_gc}, {"__close", lot_gc}, {NULL, NULL}};
   static const luaL_Reg lot_methods[] = {
       {"handle", lot_handle}, {"count", lot_count}, {NULL, NULL}};
   static const luaL_Reg module[] = {
       {"lot", l_lot}, {"park", l_park}, {"take", l_take}, {"sweep", l_sweep},
+      {"bytes", l_bytes}, {"borrow", l_borrow},
       {"connect", l_connect}, {"uuid", l_uuid}, {"sha256", l_sha256},
       {"clock", l_clock}, {NULL, NULL}};
   set_methods(L, DRIVER, driver_meta, driver_methods);
@@ -1168,6 +1296,7 @@ int luaopen_regstore_core(lua_State *L) {
   set_methods(L, READER, reader_meta, reader_methods);
   set_methods(L, SHA256, hash_meta, hash_methods);
   set_methods(L, LOT, lot_meta, lot_methods);
+  set_methods(L, BYTES, bytes_meta, bytes_methods);
   lua_newtable(L);
   luaL_setfuncs(L, module, 0);
   lua_pushstring(L, RS_VERSION);

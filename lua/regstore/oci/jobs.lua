@@ -295,14 +295,15 @@ local function park(up, ctx, d, name, id, lot, key)
   return ok, msg, code
 end
 
---- Appends data (an array of strings) at offset (nil: wherever the upload
--- is) as a piece of the request keyed key; returns the new size. The
--- upload stays open in lot.
+--- Appends data (lent bytes, see regstore.nginx.threads; or an array of
+-- strings) at offset (nil: wherever the upload is) as a piece of the
+-- request keyed key; returns the new size. The upload stays open in lot.
 function jobs.upload_piece(name, id, offset, data, lot, key)
+  if type(data) == "userdata" then data = core.borrow(data) end -- first: see threads.lua
   local up, ctx, d, code, size = stream_open(name, id, offset, lot, key)
   if not up then return nil, ctx, d, code, size end -- nil, message, code, size
-  local ok, msg = true, nil
-  if #data > 0 then ok, msg, code = up:write(data) end
+  local ok, msg
+  ok, msg, code = up:write(data)
   data = nil -- luacheck: ignore 311 (lets tidy() free the piece)
   if not ok then
     up:close()

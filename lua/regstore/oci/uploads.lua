@@ -20,6 +20,7 @@ local settings = require "regstore.oci.settings"
 
 local guard = require "regstore.oci.guard"
 local lot = require "regstore.oci.lot"
+local core = require "regstore.core"
 
 local uploads = {}
 
@@ -61,8 +62,12 @@ local function write_all(name, id, offset, b, key)
   local piece = settings.get().upload_piece
   local handle = lot.handle()
   local size, job, open = offset, nil, false
+  -- two C buffers: one filled from the client while the job writes the
+  -- other (the job writes from it directly: no copy through the VMs)
+  local bufs, slot = { core.bytes(piece), core.bytes(piece) }, 1
   while true do
-    local data, got = b:chunks(piece) -- while the previous piece is written
+    local data = bufs[slot]
+    local got, err = b:fill(data, piece) -- while the previous piece is written
     local running = job -- the job spawned below replaces it
     if running then
       local ok, s, msg, code, cur = ngx.thread.wait(running)
@@ -70,13 +75,14 @@ local function write_all(name, id, offset, b, key)
       if not s then return nil, msg, code, cur, false end
       size, open = s, true
     end
-    if not data then return nil, "request body: " .. tostring(got), "body", nil, open end
+    if not got then return nil, "request body: " .. tostring(err), "body", nil, open end
     -- The pieces are garbage as soon as they are written; the worker's heap
     -- is small otherwise, so a full cycle is cheap and keeps the worker's
     -- memory at a few pieces instead of what the collector's pause allows.
     collectgarbage()
     if got == 0 then break end
     job = ngx.thread.spawn(call.bulk, "upload_piece", name, id, size, data, handle, key)
+    slot = 3 - slot
   end
   if not open then
     -- nothing written: the status (and the offset check) from the upload

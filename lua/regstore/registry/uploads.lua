@@ -252,10 +252,11 @@ end
 
 ---------------------------------------------------------------- methods
 
---- Appends data: a string, or an array of strings written in order (as
--- one write, without joining them).
+--- Appends data: a string, an array of strings written in order (as one
+-- write, without joining them), or regstore.bytes.
 function Upload:write(data)
-  if type(data) ~= "table" then validate.arg(data, "string", 1, "write") end
+  local t = type(data)
+  if t ~= "table" and t ~= "userdata" then validate.arg(data, "string", 1, "write") end
   local w, msg, code = open(self)
   if not w then return nil, msg, code end
   local ok

@@ -752,21 +752,27 @@ static Writer *check_writer(lua_State *L, int need_open) {
   return w;
 }
 
-/* write(data): a string, or an array of strings written in order as one
- * write (no concatenation: each is sent, or buffered, from where it is). */
 static int w_write(lua_State *L) {
   Writer *w = check_writer(L, 1);
-  size_t len, n, i;
+  size_t len;
+  const char *data = check_string(L, 2, &len);
+  rs_status st;
+  return push_result(L, rs_writer_write(w->w, data, len, &st), &st);
+}
+
+/* writev(data): an array of strings written in order as one write (no
+ * concatenation: each is sent, or buffered, from where it is), or bytes
+ * (regstore.bytes) written from the buffer itself. */
+static int w_writev(lua_State *L) {
+  Writer *w = check_writer(L, 1);
+  size_t n, i;
   rs_piece *pieces;
   rs_status st;
   if (is_udata(L, 2, BYTES)) {
     Bytes *b = check_bytes(L, 2);
     return push_result(L, rs_writer_write(w->w, b->b->data, b->b->len, &st), &st);
   }
-  if (lua_type(L, 2) != LUA_TTABLE) {
-    const char *data = check_string(L, 2, &len);
-    return push_result(L, rs_writer_write(w->w, data, len, &st), &st);
-  }
+  luaL_checktype(L, 2, LUA_TTABLE);
   n = lua_rawlen(L, 2);
   /* a userdata for scratch: freed by the collector whatever raises below */
   pieces = lua_newuserdata(L, (n ? n : 1) * sizeof *pieces);
@@ -1270,7 +1276,7 @@ int luaopen_regstore_core(lua_State *L) {
       {"sibling", d_sibling}, {NULL, NULL}};
   static const luaL_Reg writer_meta[] = {{"__gc", w_gc}, {"__close", w_gc}, {NULL, NULL}};
   static const luaL_Reg writer_methods[] = {
-      {"write", w_write}, {"size", w_size}, {"commit", w_commit},
+      {"write", w_write}, {"writev", w_writev}, {"size", w_size}, {"commit", w_commit},
       {"cancel", w_cancel}, {"close", w_close}, {"hash", w_hash}, {NULL, NULL}};
   static const luaL_Reg reader_meta[] = {{"__gc", r_gc}, {"__close", r_gc}, {NULL, NULL}};
   static const luaL_Reg reader_methods[] = {

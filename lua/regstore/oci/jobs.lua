@@ -303,7 +303,7 @@ function jobs.upload_piece(name, id, offset, data, lot, key)
   local up, ctx, d, code, size = stream_open(name, id, offset, lot, key)
   if not up then return nil, ctx, d, code, size end -- nil, message, code, size
   local ok, msg
-  ok, msg, code = up:write(data)
+  ok, msg, code = up:writev(data)
   data = nil -- luacheck: ignore 311 (lets tidy() free the piece)
   if not ok then
     up:close()
@@ -367,7 +367,7 @@ function jobs.upload_write(name, id, offset, data)
   local up, msg, code, size = resume(name, id, offset)
   if not up then return nil, msg, code, size end
   local ok = true
-  if #data > 0 then ok, msg, code = up:write(data) end
+  if #data > 0 then ok, msg, code = up:writev(data) end
   data = nil -- luacheck: ignore 311 (lets tidy() free the piece)
   size = up:size()
   local closed, cmsg, ccode = up:close()
@@ -391,7 +391,7 @@ function jobs.upload_commit(name, id, offset, data, digest, lot, key)
   end
   if #data > 0 then
     local ok
-    ok, msg, code = up:write(data)
+    ok, msg, code = up:writev(data)
     if not ok then
       up:close()
       if conn then conn:close() end

@@ -64,10 +64,11 @@ local function write_all(name, id, offset, b, key)
   local size, job, open = offset, nil, false
   -- two C buffers: one filled from the client while the job writes the
   -- other (the job writes from it directly: no copy through the VMs)
-  local bufs, slot = { core.bytes(piece), core.bytes(piece) }, 1
+  local cap = b.length and math.max(1, math.min(piece, b.length - (b.done or 0))) or piece
+  local bufs, slot = { core.bytes(cap), core.bytes(cap) }, 1
   while true do
     local data = bufs[slot]
-    local got, err = b:fill(data, piece) -- while the previous piece is written
+    local got, err = b:fill(data, cap) -- while the previous piece is written
     local running = job -- the job spawned below replaces it
     if running then
       local ok, s, msg, code, cur = ngx.thread.wait(running)

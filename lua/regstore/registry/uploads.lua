@@ -252,18 +252,28 @@ end
 
 ---------------------------------------------------------------- methods
 
---- Appends data: a string, an array of strings written in order (as one
--- write, without joining them), or regstore.bytes.
-function Upload:write(data)
-  local t = type(data)
-  if t ~= "table" and t ~= "userdata" then validate.arg(data, "string", 1, "write") end
+-- Appends through the writer's method (write or writev).
+local function append(self, how, data)
   local w, msg, code = open(self)
   if not w then return nil, msg, code end
   local ok
-  ok, msg, code = w:write(data)
+  ok, msg, code = w[how](w, data)
   self._size = w:size()
   if not ok then return failed(self, msg, code) end
   return true
+end
+
+--- Appends data.
+function Upload:write(data)
+  validate.arg(data, "string", 1, "write")
+  return append(self, "write", data)
+end
+
+--- Appends an array of strings in order, as one write without joining
+-- them, or regstore.bytes (writer:writev).
+function Upload:writev(data)
+  if type(data) ~= "userdata" then validate.arg(data, "table", 1, "writev") end
+  return append(self, "writev", data)
 end
 
 --- Bytes written so far.

@@ -81,7 +81,7 @@ local function stream(name, digest, parts, pos, last, key)
     end
     local ok, got_parts, got, code = ngx.thread.wait(job)
     if not sent or not ok or not got_parts or got == 0 then
-      if ok and got_parts then call.meta("lot_drop", handle, key) end -- parked for a next piece
+      if ok and got_parts then call.bulk("lot_drop", handle, key) end -- parked for a next piece
       if sent then
         ngx.log(ngx.ERR, "regstore: blob ", digest, " at ", pos, ": ", tostring(ok and got or got_parts),
           " (", tostring(code), ")")

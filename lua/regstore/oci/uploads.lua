@@ -98,8 +98,10 @@ local function write_all(name, id, offset, b, key)
 end
 
 -- Closes what write_all left open under key (after a failure: best effort).
+-- On the bulk threads: the close waits for the stream's last writes, and
+-- the meta ones stay free for small requests.
 local function release(name, id, key)
-  return call.meta("upload_release", name, id, lot.handle(), key)
+  return call.bulk("upload_release", name, id, lot.handle(), key)
 end
 
 -- The start of a Content-Range "<start>-<end>" header; false when malformed,

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,8 @@
 #define WRITER "regstore.writer"
 #define READER "regstore.reader"
 #define SHA256 "regstore.sha256"
+#define LOT "regstore.lot"
+#define BYTES "regstore.bytes"
 
 typedef struct { rs_conn *c; } Driver;
 enum { W_OPEN, W_DONE, W_CLOSED };
@@ -186,6 +189,17 @@ static void set_methods(lua_State *L, const char *cls, const luaL_Reg *meta,
   lua_pushstring(L, cls);
   lua_setfield(L, -2, "__name");
   lua_pop(L, 1);
+}
+
+/* Whether value i is a userdata of class cls (luaL_testudata, which plain
+ * Lua 5.1 lacks). */
+static int is_udata(lua_State *L, int i, const char *cls) {
+  int same;
+  if (!lua_touserdata(L, i) || !lua_getmetatable(L, i)) return 0;
+  luaL_getmetatable(L, cls);
+  same = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return same;
 }
 
 /* ------------------------------------------------------------------ module */
@@ -505,6 +519,17 @@ static int d_walk(lua_State *L) {
   return push_result(L, rc, &st);
 }
 
+/* A sibling driver: same cluster handle, its own I/O context and per-call
+ * state (usable on another thread than this one, see the lot below). */
+static int d_sibling(lua_State *L) {
+  Driver *d = check_driver(L);
+  Driver *s;
+  rs_status st;
+  s = new_handle(L, sizeof *s, DRIVER, 0);
+  if (rs_conn_sibling(d->c, &s->c, &st) < 0) return push_failure(L, &st);
+  return 1;
+}
+
 static int d_writer(lua_State *L) {
   Driver *d = check_driver(L);
   PATH_ARG_LATER(path, 2);
@@ -654,6 +679,124 @@ static int d_tostring(lua_State *L) {
   return 1;
 }
 
+/* ------------------------------------------------------------------ bytes */
+
+/*
+ * Bytes: a C buffer that a job in another Lua state (an nginx thread VM)
+ * writes from without a copy through either state.  The owner fills it
+ * (append), lends it for one job (lend: a light userdata carrying a
+ * reference), and the job's first step takes that reference over (borrow:
+ * a userdata of its own state, whose collection drops it).  A lend that no
+ * job took (the job was never posted) is given back with unlend.  The
+ * buffer is freed with its last reference, in whichever state.
+ */
+#define BYTES_MAGIC 0x72736279u
+
+typedef struct BytesState {
+  unsigned magic;
+  int refs;   /* atomic */
+  int taken;  /* atomic: the last lend was borrowed */
+  size_t len, cap;
+  char *data;
+} BytesState;
+
+typedef struct { BytesState *b; } Bytes;
+
+static void bytes_unref(BytesState *b) {
+  if (__atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) > 0) return;
+  b->magic = 0;
+  free(b->data);
+  free(b);
+}
+
+static Bytes *check_bytes(lua_State *L, int i) {
+  Bytes *b = luaL_checkudata(L, i, BYTES);
+  if (!b->b) luaL_error(L, "regstore: bytes are freed");
+  return b;
+}
+
+/* bytes(cap): an empty buffer of cap bytes. */
+static int l_bytes(lua_State *L) {
+  lua_Integer cap = luaL_checkinteger(L, 1);
+  Bytes *b;
+  if (cap < 1 || cap > ((lua_Integer)1 << 30)) return luaL_argerror(L, 1, "from 1 to 1 GiB");
+  b = new_handle(L, sizeof *b, BYTES, 0);
+  b->b = calloc(1, sizeof *b->b);
+  if (b->b) b->b->data = malloc((size_t)cap);
+  if (!b->b || !b->b->data) {
+    if (b->b) free(b->b);
+    b->b = NULL;
+    return luaL_error(L, "regstore: out of memory");
+  }
+  b->b->magic = BYTES_MAGIC;
+  b->b->refs = 1;
+  b->b->cap = (size_t)cap;
+  return 1;
+}
+
+static int bytes_append(lua_State *L) {
+  Bytes *b = check_bytes(L, 1);
+  size_t len;
+  const char *s = check_string(L, 2, &len);
+  if (len > b->b->cap - b->b->len) return luaL_argerror(L, 2, "more than the buffer holds");
+  memcpy(b->b->data + b->b->len, s, len);
+  b->b->len += len;
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int bytes_size(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)check_bytes(L, 1)->b->len);
+  return 1;
+}
+
+static int bytes_clear(lua_State *L) {
+  check_bytes(L, 1)->b->len = 0;
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int bytes_lend(lua_State *L) {
+  Bytes *b = check_bytes(L, 1);
+  __atomic_store_n(&b->b->taken, 0, __ATOMIC_RELEASE);
+  __atomic_add_fetch(&b->b->refs, 1, __ATOMIC_ACQ_REL);
+  lua_pushlightuserdata(L, b->b);
+  return 1;
+}
+
+static int bytes_taken(lua_State *L) {
+  lua_pushboolean(L, __atomic_load_n(&check_bytes(L, 1)->b->taken, __ATOMIC_ACQUIRE));
+  return 1;
+}
+
+/* Gives back the reference of a lend that no job borrowed. */
+static int bytes_unlend(lua_State *L) {
+  Bytes *b = check_bytes(L, 1);
+  if (__atomic_exchange_n(&b->b->taken, 1, __ATOMIC_ACQ_REL)) return 0;
+  bytes_unref(b->b);
+  return 0;
+}
+
+static int bytes_gc(lua_State *L) {
+  Bytes *b = luaL_checkudata(L, 1, BYTES);
+  if (b->b) bytes_unref(b->b);
+  b->b = NULL;
+  return 0;
+}
+
+/* borrow(handle): the lent bytes, as a userdata of this state. */
+static int l_borrow(lua_State *L) {
+  BytesState *s;
+  Bytes *b;
+  luaL_checktype(L, 1, LUA_TLIGHTUSERDATA);
+  s = lua_touserdata(L, 1);
+  if (!s || s->magic != BYTES_MAGIC) return luaL_argerror(L, 1, "not lent bytes");
+  b = new_handle(L, sizeof *b, BYTES, 0);
+  if (__atomic_exchange_n(&s->taken, 1, __ATOMIC_ACQ_REL)) return luaL_argerror(L, 1, "borrowed already");
+  b->b = s;
+  return 1;
+}
+
 /* ------------------------------------------------------------------ writer */
 
 static Writer *check_writer(lua_State *L, int need_open) {
@@ -669,6 +812,33 @@ static int w_write(lua_State *L) {
   const char *data = check_string(L, 2, &len);
   rs_status st;
   return push_result(L, rs_writer_write(w->w, data, len, &st), &st);
+}
+
+/* writev(data): an array of strings written in order as one write (no
+ * concatenation: each is sent, or buffered, from where it is), or bytes
+ * (regstore.bytes) written from the buffer itself. */
+static int w_writev(lua_State *L) {
+  Writer *w = check_writer(L, 1);
+  size_t n, i;
+  rs_piece *pieces;
+  rs_status st;
+  if (is_udata(L, 2, BYTES)) {
+    Bytes *b = check_bytes(L, 2);
+    return push_result(L, rs_writer_write(w->w, b->b->data, b->b->len, &st), &st);
+  }
+  luaL_checktype(L, 2, LUA_TTABLE);
+  n = lua_rawlen(L, 2);
+  /* a userdata for scratch: freed by the collector whatever raises below */
+  pieces = lua_newuserdata(L, (n ? n : 1) * sizeof *pieces);
+  for (i = 0; i < n; i++) {
+    lua_rawgeti(L, 2, (lua_Integer)i + 1);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      return luaL_argerror(L, 2, "an array of strings expected");
+    /* the strings stay anchored in the table, which stays on the stack */
+    pieces[i].data = lua_tolstring(L, -1, &pieces[i].len);
+    lua_pop(L, 1);
+  }
+  return push_result(L, rs_writer_writev(w->w, pieces, n, &st), &st);
 }
 
 static int w_size(lua_State *L) {
@@ -839,6 +1009,314 @@ static int h_gc(lua_State *L) {
   return 0;
 }
 
+/* ------------------------------------------------------------------ lot */
+
+/*
+ * A lot keeps open writers between the jobs of a stream that run in
+ * different Lua states on different threads (nginx's thread VMs): a job
+ * parks a writer, with the sibling connection it was opened on and its
+ * hasher, under a key; a later job, in any state, takes it back and goes
+ * on.  Only C pointers move; nothing of any Lua state is kept.  The lot
+ * itself is a userdata of the state that made it (an nginx worker's), and
+ * reaches the other states as a light userdata (lot:handle()).  Whatever
+ * is parked belongs to one thread at a time: parking hands it over, taking
+ * hands it back.  Entries idle for longer than a sweep's limit, and all of
+ * them when the lot is collected, are finished: the writer is closed (its
+ * data stays resumable), the hasher's state saved next to it when it
+ * covers every byte, and the connection closed.
+ */
+#define LOT_MAGIC 0x72736c6fu
+
+typedef struct Parked {
+  struct Parked *next;
+  char *key;
+  rs_conn *c;
+  rs_writer *w;       /* a writer, or */
+  rs_reader *r;       /* a reader (with its read-ahead in flight) */
+  rs_sha256 *h;       /* or NULL */
+  char *meta;         /* the parker's own fields, handed back as they are */
+  size_t metalen;
+  char *states;       /* where hash states are saved (a directory), or NULL */
+  struct timespec at; /* parked at (monotonic) */
+} Parked;
+
+typedef struct LotState {
+  unsigned magic;
+  pthread_mutex_t mu;
+  Parked *list;
+  int n, max;
+} LotState;
+
+typedef struct { LotState *s; } Lot;
+
+static void parked_free(Parked *p) {
+  free(p->key);
+  free(p->meta);
+  free(p->states);
+  free(p);
+}
+
+/* Closes what p holds, saving the hash state as the registry does. */
+static void parked_finish(Parked *p) {
+  rs_status st;
+  if (p->r) {
+    rs_reader_free(p->r);
+    rs_close(p->c);
+    parked_free(p);
+    return;
+  }
+  if (rs_writer_close(p->w, &st) == 0 && p->h && p->states &&
+      rs_sha256_size(p->h) == rs_writer_size(p->w)) {
+    unsigned char state[RS_SHA256_STATE_LEN];
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%llu", p->states, (unsigned long long)rs_writer_size(p->w));
+    rs_sha256_save(p->h, state);
+    rs_put(p->c, path, state, sizeof state, 0, &st);
+  }
+  rs_writer_free(p->w);
+  rs_sha256_free(p->h);
+  rs_close(p->c);
+  parked_free(p);
+}
+
+static double since(const struct timespec *t) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+static LotState *check_lot_handle(lua_State *L, int i) {
+  LotState *s;
+  luaL_checktype(L, i, LUA_TLIGHTUSERDATA);
+  s = lua_touserdata(L, i);
+  if (!s || s->magic != LOT_MAGIC) luaL_argerror(L, i, "not a lot handle");
+  return s;
+}
+
+/* lot([max]): a new lot holding at most max writers (default 16). */
+static int l_lot(lua_State *L) {
+  lua_Integer max = luaL_optinteger(L, 1, 16);
+  Lot *lot;
+  if (max < 1 || max > 4096) return luaL_argerror(L, 1, "from 1 to 4096");
+  lot = new_handle(L, sizeof *lot, LOT, 0);
+  lot->s = calloc(1, sizeof *lot->s);
+  if (!lot->s) return luaL_error(L, "regstore: out of memory");
+  if (pthread_mutex_init(&lot->s->mu, NULL) != 0) {
+    free(lot->s);
+    lot->s = NULL;
+    return luaL_error(L, "regstore: cannot make a mutex");
+  }
+  lot->s->magic = LOT_MAGIC;
+  lot->s->max = (int)max;
+  return 1;
+}
+
+static Lot *check_lot(lua_State *L) {
+  Lot *lot = luaL_checkudata(L, 1, LOT);
+  if (!lot->s) luaL_error(L, "regstore: lot is freed");
+  return lot;
+}
+
+static int lot_handle(lua_State *L) {
+  lua_pushlightuserdata(L, check_lot(L)->s);
+  return 1;
+}
+
+/* Removes and returns the entries idle for at least idle seconds (all: < 0). */
+static Parked *lot_detach(LotState *s, double idle) {
+  Parked *out = NULL, **pp;
+  pthread_mutex_lock(&s->mu);
+  pp = &s->list;
+  while (*pp) {
+    Parked *p = *pp;
+    if (idle < 0 || since(&p->at) >= idle) {
+      *pp = p->next;
+      p->next = out;
+      out = p;
+      s->n--;
+    } else {
+      pp = &p->next;
+    }
+  }
+  pthread_mutex_unlock(&s->mu);
+  return out;
+}
+
+static int lot_gc(lua_State *L) {
+  Lot *lot = luaL_checkudata(L, 1, LOT);
+  Parked *p;
+  if (!lot->s) return 0;
+  p = lot_detach(lot->s, -1);
+  while (p) {
+    Parked *next = p->next;
+    parked_finish(p);
+    p = next;
+  }
+  lot->s->magic = 0;
+  pthread_mutex_destroy(&lot->s->mu);
+  free(lot->s);
+  lot->s = NULL;
+  return 0;
+}
+
+static char *dup_bytes(const char *s, size_t len) {
+  char *d = malloc(len + 1);
+  if (d) {
+    memcpy(d, s, len);
+    d[len] = '\0';
+  }
+  return d;
+}
+
+/*
+ * park(handle, key, driver, writer, hash|nil, meta [, states]): hands the
+ * writer (open, opened on driver's connection, which nothing else may use:
+ * a sibling), the driver's connection and the hasher over to the lot.  A
+ * reader in place of the writer is parked the same way (no hash then).
+ * They are unusable here afterwards (closed, finished, freed).  Returns
+ * true, or false (nothing moved) when the lot is full or holds the key.
+ */
+static int l_park(lua_State *L) {
+  LotState *s = check_lot_handle(L, 1);
+  size_t klen, mlen, slen = 0;
+  const char *key = luaL_checklstring(L, 2, &klen);
+  Driver *d = luaL_checkudata(L, 3, DRIVER);
+  Reader *r = is_udata(L, 4, READER) ? lua_touserdata(L, 4) : NULL;
+  Writer *w = r ? NULL : luaL_checkudata(L, 4, WRITER);
+  Hash *h = lua_isnoneornil(L, 5) ? NULL : luaL_checkudata(L, 5, SHA256);
+  const char *meta = luaL_checklstring(L, 6, &mlen);
+  const char *states = luaL_optlstring(L, 7, NULL, &slen);
+  Parked *p, *q;
+  int ok = 1;
+  if (!d->c) return luaL_argerror(L, 3, "driver is closed");
+  if (w && (!w->w || w->state != W_OPEN)) return luaL_argerror(L, 4, "writer is not open");
+  if (r && !r->r) return luaL_argerror(L, 4, "reader is closed");
+  if (h && !h->h) return luaL_argerror(L, 5, "hash is freed");
+  p = calloc(1, sizeof *p);
+  if (!p) return luaL_error(L, "regstore: out of memory");
+  p->key = dup_bytes(key, klen);
+  p->meta = dup_bytes(meta, mlen);
+  p->states = states ? dup_bytes(states, slen) : NULL;
+  p->metalen = mlen;
+  if (!p->key || !p->meta || (states && !p->states)) {
+    parked_free(p);
+    return luaL_error(L, "regstore: out of memory");
+  }
+  clock_gettime(CLOCK_MONOTONIC, &p->at);
+  pthread_mutex_lock(&s->mu);
+  if (s->n >= s->max) ok = 0;
+  for (q = s->list; ok && q; q = q->next)
+    if (strcmp(q->key, p->key) == 0) ok = 0;
+  if (ok) {
+    p->c = d->c;
+    d->c = NULL;
+    if (w) {
+      p->w = w->w;
+      w->w = NULL;
+      w->state = W_CLOSED;
+    } else {
+      p->r = r->r;
+      r->r = NULL;
+    }
+    p->h = h ? h->h : NULL;
+    if (h) h->h = NULL;
+    p->next = s->list;
+    s->list = p;
+    s->n++;
+  }
+  pthread_mutex_unlock(&s->mu);
+  if (!ok) parked_free(p);
+  lua_pushboolean(L, ok);
+  return 1;
+}
+
+/* take(handle, key): driver, writer (or reader), hash (false if none),
+ * meta; nil when nothing is parked under key. */
+static int l_take(lua_State *L) {
+  LotState *s = check_lot_handle(L, 1);
+  const char *key = luaL_checkstring(L, 2);
+  Parked *p, **pp;
+  Driver *d;
+  Writer *w;
+  Reader *r;
+  Hash *h;
+  lua_settop(L, 2);
+  /* the handles first: an allocation that raises leaves the entry parked */
+  d = new_handle(L, sizeof *d, DRIVER, 0);
+  lua_pushvalue(L, 3);
+  w = new_handle(L, sizeof *w, WRITER, 1);
+  w->state = W_CLOSED;
+  lua_pushvalue(L, 3);
+  r = new_handle(L, sizeof *r, READER, 1); /* 3 d, 4 d, 5 w, 6 d, 7 r */
+  lua_remove(L, 6);
+  lua_remove(L, 4); /* 3 d, 4 w, 5 r */
+  h = new_handle(L, sizeof *h, SHA256, 0); /* 6 h */
+  pthread_mutex_lock(&s->mu);
+  for (pp = &s->list; *pp && strcmp((*pp)->key, key) != 0; pp = &(*pp)->next) {}
+  p = *pp;
+  if (p) {
+    *pp = p->next;
+    s->n--;
+  }
+  pthread_mutex_unlock(&s->mu);
+  if (!p) {
+    lua_pushnil(L);
+    return 1;
+  }
+  d->c = p->c;
+  h->h = p->h;
+  if (p->r) {
+    r->r = p->r;
+    lua_remove(L, 4); /* 3 d, 4 r, 5 h */
+  } else {
+    w->w = p->w;
+    w->state = W_OPEN;
+    lua_remove(L, 5); /* 3 d, 4 w, 5 h */
+  }
+  if (p->h) { /* the writer keeps its hasher alive, as writer:hash does */
+    rs_getuservalue(L, 4);
+    lua_pushvalue(L, 5);
+    lua_rawseti(L, -2, 2);
+    lua_pop(L, 1);
+  } else {
+    lua_pop(L, 1);
+    lua_pushboolean(L, 0);
+  }
+  lua_pushlstring(L, p->meta, p->metalen);
+  p->c = NULL;
+  p->w = NULL;
+  p->r = NULL;
+  p->h = NULL;
+  parked_free(p);
+  return 4;
+}
+
+/* sweep(handle, idle): finishes the entries idle for idle seconds or more
+ * (every one with a negative idle); returns how many.  Blocks on RADOS. */
+static int l_sweep(lua_State *L) {
+  LotState *s = check_lot_handle(L, 1);
+  Parked *p = lot_detach(s, luaL_checknumber(L, 2));
+  lua_Integer n = 0;
+  while (p) {
+    Parked *next = p->next;
+    parked_finish(p);
+    n++;
+    p = next;
+  }
+  lua_pushinteger(L, n);
+  return 1;
+}
+
+static int lot_count(lua_State *L) {
+  Lot *lot = check_lot(L);
+  int n;
+  pthread_mutex_lock(&lot->s->mu);
+  n = lot->s->n;
+  pthread_mutex_unlock(&lot->s->mu);
+  lua_pushinteger(L, n);
+  return 1;
+}
+
 /* ------------------------------------------------------------------ open */
 
 int luaopen_regstore_core(lua_State *L) {
@@ -849,10 +1327,10 @@ int luaopen_regstore_core(lua_State *L) {
       {"reader", d_reader}, {"writer", d_writer}, {"stat", d_stat},
       {"list", d_list}, {"move", d_move}, {"delete", d_delete},
       {"walk", d_walk}, {"fsck", d_fsck}, {"lease", d_lease}, {"release", d_release},
-      {"lease_holder", d_lease_holder}, {"close", d_close}, {NULL, NULL}};
+      {"lease_holder", d_lease_holder}, {"close", d_close}, {"sibling", d_sibling}, {NULL, NULL}};
   static const luaL_Reg writer_meta[] = {{"__gc", w_gc}, {"__close", w_gc}, {NULL, NULL}};
   static const luaL_Reg writer_methods[] = {
-      {"write", w_write}, {"size", w_size}, {"commit", w_commit},
+      {"write", w_write}, {"writev", w_writev}, {"size", w_size}, {"commit", w_commit},
       {"cancel", w_cancel}, {"close", w_close}, {"hash", w_hash}, {NULL, NULL}};
   static const luaL_Reg reader_meta[] = {{"__gc", r_gc}, {"__close", r_gc}, {NULL, NULL}};
   static const luaL_Reg reader_methods[] = {
@@ -861,13 +1339,24 @@ int luaopen_regstore_core(lua_State *L) {
   static const luaL_Reg hash_methods[] = {
       {"update", h_update}, {"hexdigest", h_hexdigest}, {"state", h_state},
       {"size", h_size}, {NULL, NULL}};
+  static const luaL_Reg bytes_meta[] = {{"__gc", bytes_gc}, {"__close", bytes_gc}, {NULL, NULL}};
+  static const luaL_Reg bytes_methods[] = {
+      {"append", bytes_append}, {"size", bytes_size}, {"clear", bytes_clear},
+      {"lend", bytes_lend}, {"taken", bytes_taken}, {"unlend", bytes_unlend}, {NULL, NULL}};
+  static const luaL_Reg lot_meta[] = {{"__gc", lot_gc}, {"__close", lot_gc}, {NULL, NULL}};
+  static const luaL_Reg lot_methods[] = {
+      {"handle", lot_handle}, {"count", lot_count}, {NULL, NULL}};
   static const luaL_Reg module[] = {
+      {"lot", l_lot}, {"park", l_park}, {"take", l_take}, {"sweep", l_sweep},
+      {"bytes", l_bytes}, {"borrow", l_borrow},
       {"connect", l_connect}, {"uuid", l_uuid}, {"sha256", l_sha256},
       {"clock", l_clock}, {"sleep", l_sleep}, {NULL, NULL}};
   set_methods(L, DRIVER, driver_meta, driver_methods);
   set_methods(L, WRITER, writer_meta, writer_methods);
   set_methods(L, READER, reader_meta, reader_methods);
   set_methods(L, SHA256, hash_meta, hash_methods);
+  set_methods(L, LOT, lot_meta, lot_methods);
+  set_methods(L, BYTES, bytes_meta, bytes_methods);
   lua_newtable(L);
   luaL_setfuncs(L, module, 0);
   lua_pushstring(L, RS_VERSION);

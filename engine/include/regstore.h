@@ -117,6 +117,14 @@ void rs_close(rs_conn *c);
  */
 void rs_conn_hold(rs_conn *c);
 void rs_conn_release(rs_conn *c);
+/*
+ * A sibling of c: the same cluster handle, pool and namespace, with its own
+ * I/O context and per-call state, so that it (and what is opened on it) may
+ * be used on another thread than c, one thread at a time.  Close it with
+ * rs_close; the cluster handle stays up until the last of c and its
+ * siblings is closed, on whichever thread.
+ */
+int rs_conn_sibling(rs_conn *c, rs_conn **out, rs_status *st);
 uint32_t rs_chunk_size(const rs_conn *c);
 
 /* Checks a path against the contract; allow_root admits "/". */
@@ -180,6 +188,12 @@ int rs_walk(rs_conn *c, const char *path, rs_walk_fn fn, void *arg,
 int rs_writer_open(rs_conn *c, const char *path, int append, rs_writer **out,
                    rs_status *st);
 int rs_writer_write(rs_writer *w, const void *data, size_t len, rs_status *st);
+/* The same for n pieces, in order, as one write (hashed as one). */
+typedef struct rs_piece {
+  const void *data;
+  size_t len;
+} rs_piece;
+int rs_writer_writev(rs_writer *w, const rs_piece *pieces, size_t n, rs_status *st);
 uint64_t rs_writer_size(const rs_writer *w);
 /*
  * Attaches a hash that sees every byte written from now on (not owned; it

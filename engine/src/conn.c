@@ -208,12 +208,65 @@ int rs_connect(const rs_options *o, rs_conn **out, rs_status *st) {
 uint32_t rs_chunk_size(const rs_conn *c) { return c->chunk; }
 
 void rs_conn_unref(rs_conn *c) {
-  if (--c->refs > 0) return;
+  rs_conn *parent = c->parent;
+  if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) > 0) return;
   rados_ioctx_destroy(c->io);
-  rados_shutdown(c->cluster); /* runs every completion callback still due */
+  /* A sibling's operations have all completed (every wait waits for the
+   * callback too); the cluster handle goes with the last of the family. */
+  if (!parent) rados_shutdown(c->cluster); /* runs every completion callback still due */
   rs_oidcache_free(c);
   waiters_free(c);
   free(c);
+  if (parent) rs_conn_unref(parent);
+}
+
+/*
+ * A sibling: the same cluster handle and pool (and namespace), with an I/O
+ * context, deadline and waiters of its own, so that it can be used on one
+ * thread while c is used on another.  It holds c's cluster up until it is
+ * closed itself, whichever of the two goes first.
+ */
+int rs_conn_sibling(rs_conn *c, rs_conn **out, rs_status *st) {
+  rs_conn *s;
+  char ns[256];
+  int rc;
+  *out = NULL;
+  s = calloc(1, sizeof *s);
+  if (!s) return rs_fail(st, -ENOMEM, "", "sibling connection");
+  s->chunk = c->chunk;
+  s->timeout = c->timeout;
+  s->window = c->window;
+  s->refs = 1;
+  s->cluster = c->cluster;
+  if (waiters_init(s) < 0) {
+    free(s);
+    return rs_fail(st, -ENOMEM, "", "sibling connection");
+  }
+  if (rs_oidcache_init(s) < 0) {
+    waiters_free(s);
+    free(s);
+    return rs_fail(st, -ENOMEM, "", "sibling connection");
+  }
+  rc = rados_ioctx_create2(c->cluster, rados_ioctx_get_id(c->io), &s->io);
+  if (rc == 0) {
+    rc = rados_ioctx_get_namespace(c->io, ns, sizeof ns);
+    if (rc >= 0) {
+      rados_ioctx_set_namespace(s->io, ns);
+      rc = 0;
+    } else {
+      rados_ioctx_destroy(s->io);
+    }
+  }
+  if (rc < 0) {
+    rs_oidcache_free(s);
+    waiters_free(s);
+    free(s);
+    return rs_fail(st, rc, "", "sibling connection (%s)", strerror(-rc));
+  }
+  rs_conn_hold(c);
+  s->parent = c;
+  *out = s;
+  return 0;
 }
 
 void rs_close(rs_conn *c) {
@@ -222,6 +275,6 @@ void rs_close(rs_conn *c) {
   rs_conn_unref(c);
 }
 
-void rs_conn_hold(rs_conn *c) { c->refs++; }
+void rs_conn_hold(rs_conn *c) { __atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED); }
 
 void rs_conn_release(rs_conn *c) { rs_conn_unref(c); }

@@ -15,8 +15,9 @@ struct rs_hashjob {
   pthread_mutex_t lock;
   pthread_cond_t cond;
   rs_sha256 *hash;
-  const void *data;
-  size_t len;
+  const rs_piece *pieces;  /* what to hash, in order */
+  size_t n;
+  rs_piece one;
   int busy;   /* a job is waiting or running */
   int quit;
 };
@@ -28,7 +29,10 @@ static void *hash_loop(void *arg) {
     while (!j->busy && !j->quit) pthread_cond_wait(&j->cond, &j->lock);
     if (j->quit) break;
     pthread_mutex_unlock(&j->lock);
-    rs_sha256_update(j->hash, j->data, j->len);
+    {
+      size_t i;
+      for (i = 0; i < j->n; i++) rs_sha256_update(j->hash, j->pieces[i].data, j->pieces[i].len);
+    }
     pthread_mutex_lock(&j->lock);
     j->busy = 0;
     pthread_cond_broadcast(&j->cond);
@@ -52,10 +56,10 @@ rs_hashjob *rs_hashjob_new(rs_sha256 *h) {
   return j;
 }
 
-void rs_hashjob_start(rs_hashjob *j, const void *data, size_t len) {
+void rs_hashjob_start(rs_hashjob *j, const rs_piece *pieces, size_t n) {
   pthread_mutex_lock(&j->lock);
-  j->data = data;
-  j->len = len;
+  j->pieces = pieces;
+  j->n = n;
   j->busy = 1;
   pthread_cond_broadcast(&j->cond);
   pthread_mutex_unlock(&j->lock);

@@ -36,7 +36,10 @@ struct rs_conn {
   rados_ioctx_t io;
   uint32_t chunk;        /* stripe size of the blobs this connection creates */
   int window;
-  int refs;              /* the handle itself plus each open reader and writer */
+  int refs;              /* the handle itself plus each open reader and writer
+                            (and each sibling); atomic: a sibling, and what
+                            was opened on it, may be freed on another thread */
+  struct rs_conn *parent; /* a sibling's: whose cluster handle it shares */
   int closed;
   double timeout;        /* seconds a call may take */
   struct timespec deadline; /* of the call in progress (CLOCK_MONOTONIC) */
@@ -142,7 +145,8 @@ void rs_oidcache_set(rs_conn *c, const char *path, const char *oid);
 #define RS_HASH_OFFLOAD (256u << 10) /* smaller writes are hashed inline */
 typedef struct rs_hashjob rs_hashjob;
 rs_hashjob *rs_hashjob_new(rs_sha256 *h);
-void rs_hashjob_start(rs_hashjob *j, const void *data, size_t len);
+/* Hashes the n pieces (the caller's, until rs_hashjob_wait) in order. */
+void rs_hashjob_start(rs_hashjob *j, const rs_piece *pieces, size_t n);
 void rs_hashjob_wait(rs_hashjob *j);
 void rs_hashjob_free(rs_hashjob *j);
 

@@ -140,7 +140,7 @@ int rs_reader_open(rs_conn *c, const char *path, uint64_t offset,
   snprintf(r->path, sizeof r->path, "%s", path);
   r->first = offset;
   r->nslots = c->window;
-  c->refs++;
+  rs_conn_hold(c);
   rc = aim(r, st);
   /* The first bytes are waited for here: a path replaced meanwhile is
    * looked up again, so that size() and the bytes are of one version. */

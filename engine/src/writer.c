@@ -261,7 +261,7 @@ int rs_writer_open(rs_conn *c, const char *path, int append, rs_writer **out,
   }
   rebuffer(w);
   w->last_sign = mono_now();
-  c->refs++;
+  rs_conn_hold(c);
   *out = w;
   return 0;
 }
@@ -305,25 +305,10 @@ static int flush(rs_writer *w) {
   return rc;
 }
 
-int rs_writer_write(rs_writer *w, const void *data, size_t len,
-                    rs_status *st) {
-  const char *p = data;
-  int rc = 0, offloaded = 0;
-  if (w->state != W_OPEN) return rs_fail(st, -EINVAL, w->path, "writer is finished");
-  if (w->lost) return lost(w, st);
-  rs_deadline_start(w->c);
-  /* An earlier write of the window that failed (a timeout above all) fails
-   * this one and every later one, before anything is hashed: bytes after a
-   * hole are never taken. */
-  if (w->aio.err) return rs_fail_rados(st, w->aio.err, w->path, "write");
-  if (w->failed) return rs_fail_rados(st, w->failed, w->path, "write");
-  if (w->hash && len >= RS_HASH_OFFLOAD) {
-    if (!w->hashjob) w->hashjob = rs_hashjob_new(w->hash);
-    if (w->hashjob) {
-      rs_hashjob_start(w->hashjob, data, len);
-      offloaded = 1;
-    }
-  }
+/* Takes len bytes into the buffer or straight onto the wire; hashes them
+ * unless the helper thread does. */
+static int take(rs_writer *w, const char *p, size_t len, int offloaded) {
+  int rc = 0;
   while (len > 0 && rc == 0) {
     size_t n = w->buf_cap - w->buf_len;
     if (n > len) n = len;
@@ -344,6 +329,30 @@ int rs_writer_write(rs_writer *w, const void *data, size_t len,
     len -= n;
     if (rc == 0) rc = w->aio.err; /* kept: commit and close fail with it too */
   }
+  return rc;
+}
+
+int rs_writer_writev(rs_writer *w, const rs_piece *pieces, size_t npieces,
+                     rs_status *st) {
+  size_t i, len = 0;
+  int rc = 0, offloaded = 0;
+  if (w->state != W_OPEN) return rs_fail(st, -EINVAL, w->path, "writer is finished");
+  if (w->lost) return lost(w, st);
+  rs_deadline_start(w->c);
+  /* An earlier write of the window that failed (a timeout above all) fails
+   * this one and every later one, before anything is hashed: bytes after a
+   * hole are never taken. */
+  if (w->aio.err) return rs_fail_rados(st, w->aio.err, w->path, "write");
+  if (w->failed) return rs_fail_rados(st, w->failed, w->path, "write");
+  for (i = 0; i < npieces; i++) len += pieces[i].len;
+  if (w->hash && len >= RS_HASH_OFFLOAD) {
+    if (!w->hashjob) w->hashjob = rs_hashjob_new(w->hash);
+    if (w->hashjob) {
+      rs_hashjob_start(w->hashjob, pieces, npieces);
+      offloaded = 1;
+    }
+  }
+  for (i = 0; i < npieces && rc == 0; i++) rc = take(w, pieces[i].data, pieces[i].len, offloaded);
   if (offloaded) rs_hashjob_wait(w->hashjob); /* the bytes are the caller's */
   /* Bytes held back for a while go out now: a sign of life (see above). */
   if (rc == 0 && w->buf_len > 0 && mono_now() - w->last_sign >= RS_ALIVE_EVERY) rc = flush(w);
@@ -357,6 +366,14 @@ int rs_writer_write(rs_writer *w, const void *data, size_t len,
   if (rc < 0 && !w->failed) w->failed = rc;
   if (rc < 0) return rs_fail_rados(st, rc, w->path, "write");
   return 0;
+}
+
+int rs_writer_write(rs_writer *w, const void *data, size_t len,
+                    rs_status *st) {
+  rs_piece one;
+  one.data = data;
+  one.len = len;
+  return rs_writer_writev(w, &one, 1, st);
 }
 
 uint64_t rs_writer_size(const rs_writer *w) { return w->size; }

@@ -71,6 +71,43 @@ local function finish(p, ok, ...)
   return ...
 end
 
+local BYTES = "regstore.bytes"
+
+local function is_bytes(v)
+  if type(v) ~= "userdata" then return false end
+  local mt = getmetatable(v)
+  return type(mt) == "table" and mt.__name == BYTES
+end
+
+local function pack(...) return { n = select("#", ...), ... } end
+local unpack = table.unpack or unpack -- luacheck: ignore 143
+
+-- Posts the job. Bytes (regstore.bytes) among the arguments are lent to
+-- it here, with no yield between the lend and the post: the job borrows
+-- them as its first step, and a job that was never posted gives the lend
+-- back, so a request that dies while its job waits for a thread leaks
+-- nothing.
+local function post(pool, kind, module, fn, ...)
+  local args, lent = nil, nil
+  for i = 1, select("#", ...) do
+    local v = select(i, ...)
+    if is_bytes(v) then
+      args = args or pack(...)
+      lent = lent or {}
+      args[i] = v:lend()
+      lent[#lent + 1] = v
+    end
+  end
+  -- luacheck: ignore 143 (run_worker_thread is newer than luacheck's ngx_lua)
+  if not args then
+    return ngx.run_worker_thread(pool, "regstore.nginx.jobs", "run", kind, config.get().connect, module, fn, ...)
+  end
+  local r = pack(ngx.run_worker_thread(pool, "regstore.nginx.jobs", "run", kind, config.get().connect,
+    module, fn, unpack(args, 1, args.n)))
+  for _, v in ipairs(lent) do v:unlend() end -- a no-op for what the job borrowed
+  return unpack(r, 1, r.n)
+end
+
 local function unavailable()
   return nil, "regstore: the storage is not answering (the last call timed out); not queued", "timeout"
 end
@@ -97,9 +134,7 @@ function threads.run(kind, module, fn, ...)
       return unavailable()
     end
   end
-  -- luacheck: ignore 143
-  return finish(p, ngx.run_worker_thread(p.name, "regstore.nginx.jobs", "run", kind, config.get().connect,
-    module, fn, ...))
+  return finish(p, post(p.name, kind, module, fn, ...))
 end
 
 return threads

@@ -12,6 +12,7 @@ local http = require "regstore.oci.http"
 local settings = require "regstore.oci.settings"
 
 local guard = require "regstore.oci.guard"
+local lot = require "regstore.oci.lot"
 
 local blobs = {}
 
@@ -63,13 +64,15 @@ function blobs.head(name, digest)
   return http.send(200, h, "")
 end
 
--- Sends parts, then the pieces from pos to last (inclusive), one job ahead.
-local function stream(name, digest, parts, pos, last)
-  local piece = settings.get().read_piece
+-- Sends parts, then the pieces from pos to last (inclusive), one job ahead;
+-- the reader waits in the worker's lot under key between pieces.
+local function stream(name, digest, parts, pos, last, key)
+  local piece, handle = settings.get().read_piece, lot.handle()
   while true do
     local job
     if pos <= last then
-      job = ngx.thread.spawn(call.bulk, "blob_read", name, digest, pos, math.min(piece, last - pos + 1))
+      local n = math.min(piece, last - pos + 1)
+      job = ngx.thread.spawn(call.bulk, "blob_read", name, digest, pos, n, handle, key, pos + n <= last)
     end
     local sent, err = http.piece(parts)
     if not job then
@@ -78,6 +81,7 @@ local function stream(name, digest, parts, pos, last)
     end
     local ok, got_parts, got, code = ngx.thread.wait(job)
     if not sent or not ok or not got_parts or got == 0 then
+      if ok and got_parts then call.bulk("lot_drop", handle, key) end -- parked for a next piece
       if sent then
         ngx.log(ngx.ERR, "regstore: blob ", digest, " at ", pos, ": ", tostring(ok and got or got_parts),
           " (", tostring(code), ")")
@@ -106,8 +110,9 @@ function blobs.get(name, digest)
     end
     status = 206
   end
-  local parts, got, size = call.bulk("blob_read", name, digest, first,
-    last and math.min(piece, last - first + 1) or piece)
+  local key, n = lot.key(digest), last and math.min(piece, last - first + 1) or piece
+  local parts, got, size = call.bulk("blob_read", name, digest, first, n, lot.handle(), key,
+    not last or first + n <= last)
   if not parts then return errors.send(size, got) end -- nil, message, code
   last = last or size - 1
   if size == 0 then return http.send(200, headers(digest), "") end
@@ -115,7 +120,7 @@ function blobs.get(name, digest)
   h["Content-Length"] = last - first + 1
   if status == 206 then h["Content-Range"] = string.format("bytes %d-%d/%d", first, last, size) end
   http.start(status, h)
-  return stream(name, digest, parts, first + got, last)
+  return stream(name, digest, parts, first + got, last, key)
 end
 
 function blobs.delete(name, digest)

@@ -5,6 +5,7 @@
 --   local piece, err = b:read(n)    -- up to n bytes; "" at the end
 --   local t, bytes = b:chunks(n)    -- up to n bytes as an array of strings
 --                                   -- of at most 64 KiB; bytes 0 at the end
+--   local got, err = b:fill(buf, n) -- up to n bytes into buf (regstore.bytes)
 --   b:drain()                       -- reads and drops what is left
 --
 -- A body with a Content-Length is read with ngx.req.socket(). A chunked body
@@ -82,6 +83,16 @@ function Body:chunks(n)
   end
   self.done = self.done + got
   return parts, got
+end
+
+--- Appends up to n bytes of the body to buf (regstore.bytes, cleared
+-- first); returns how many (0 at the end), or nil and an error.
+function Body:fill(buf, n)
+  buf:clear()
+  local parts, got = self:chunks(n)
+  if not parts then return nil, got end
+  for _, s in ipairs(parts) do buf:append(s) end
+  return got
 end
 
 --- Up to n bytes of the body as one string; "" once it is all read.

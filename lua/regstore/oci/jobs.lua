@@ -8,6 +8,8 @@
 -- the upload's size as fourth value).
 
 local vm = require "regstore.nginx.jobs"
+local core = require "regstore.core"
+local uploads = require "regstore.registry.uploads"
 
 local jobs = {}
 
@@ -80,13 +82,56 @@ local function read_n(rd, n)
   return parts, got
 end
 
+local repo_blobs = require "regstore.registry.repo_blobs"
+
+-- This VM's registry context over driver d (see "a request's stream").
+local ctx_on
+
+-- A GET's stream of pieces (as an upload's, below): the reader, opened on a
+-- sibling connection by the first piece, waits in the lot between pieces
+-- with its read-ahead in flight, whatever VM reads the next one.
+local function blob_read_lot(name, digest, offset, n, lot, key, more)
+  local ok, msg, code = repo(name) -- checks the name
+  if not ok then return nil, msg, code end
+  local d, rd = core.take(lot, key)
+  if not d then
+    local drv
+    drv, msg, code = vm.driver()
+    if not drv then return nil, msg, code end
+    d, msg, code = drv:sibling()
+    if not d then return nil, msg, code end
+    local ctx
+    ctx, msg, code = ctx_on(d)
+    if ctx then rd, msg, code = repo_blobs.new(ctx, name):reader(digest, offset) end
+    if not rd then
+      d:close()
+      return nil, msg, code
+    end
+  end
+  local size = rd:size()
+  local data, got
+  data, got, code = read_n(rd, n)
+  if not data then
+    rd:close()
+    d:close()
+    return nil, got, code
+  end
+  if not (more and got == n and offset + got < size and core.park(lot, key, d, rd, nil, "")) then
+    rd:close()
+    d:close()
+  end
+  return tidy(data, got, size)
+end
+
 --- Up to n bytes of a blob from offset (an array of strings), their total,
--- and the blob's size.
-function jobs.blob_read(name, digest, offset, n)
+-- and the blob's size. With lot and key: a piece of a request's stream,
+-- more telling whether another piece follows.
+function jobs.blob_read(name, digest, offset, n, lot, key, more)
+  if lot then return blob_read_lot(name, digest, offset, n, lot, key, more) end
   local r, msg, code = repo(name)
   if not r then return nil, msg, code end
-  local key = name .. " " .. digest .. " "
-  local c = drop_reader(key .. offset)
+  local ckey = name .. " " .. digest .. " "
+  local c = drop_reader(ckey .. offset)
   local data, got
   if c then
     data, got = read_n(c.r, n)
@@ -108,7 +153,7 @@ function jobs.blob_read(name, digest, offset, n)
   end
   local next_offset = offset + got
   if got > 0 and next_offset < c.size then
-    keep_reader(key .. next_offset, c.r, c.size)
+    keep_reader(ckey .. next_offset, c.r, c.size)
   else
     c.r:close()
   end
@@ -144,13 +189,18 @@ local HELD_TRIES, HELD_PAUSE = 100, 0.02
 -- When another request holds its writer, waits until that one lets it go
 -- or finishes the upload: of two PUTs finishing one session, the one that
 -- comes second then finds it gone (blob_upload_unknown, 404), not an io
--- failure (500).
-local function resume(name, id, offset)
+-- failure (500). With ctx (a registry context), resumed there: on the
+-- sibling connection of a request's stream (below).
+local function resume(name, id, offset, ctx)
   local r, msg, code = repo(name)
   if not r then return nil, msg, code end
   local up
   for _ = 1, HELD_TRIES do
-    up, msg, code = r.blobs:resume(id)
+    if ctx then
+      up, msg, code = uploads.resume(ctx, name, id)
+    else
+      up, msg, code = r.blobs:resume(id)
+    end
     if up or code ~= "io" then break end
     local st, smsg, scode = r.blobs:upload_status(id)
     if not st then return nil, smsg, scode end -- gone (or the store failing)
@@ -166,6 +216,136 @@ local function resume(name, id, offset)
   return up
 end
 
+---------------------------------------------------------------- a request's stream
+
+-- The pieces of one request body run as jobs on any thread VM. The first
+-- resumes the upload on a sibling of this VM's connection (its own I/O
+-- context and per-call state), and each piece parks the open writer, its
+-- hasher and that connection in the worker's lot (regstore.oci.lot) under
+-- the request's key; the next piece, on whatever VM, takes them back and
+-- appends without a resume or a close. The request's end closes it
+-- (upload_release: the data and hash state are then resumable from any
+-- process, as after every piece before) or commits it.
+
+-- This VM's registry context over driver d.
+function ctx_on(d)
+  local r, msg, code = vm.registry()
+  if not r then return nil, msg, code end
+  local base = r._ctx
+  return { drv = d, paths = base.paths, cache = base.cache }
+end
+
+-- The request's upload: taken from the lot, or resumed on a new sibling
+-- connection. Returns the upload, its context and connection, or nil,
+-- message, code[, size].
+local function stream_open(name, id, offset, lot, key)
+  local d, w, h, fields = core.take(lot, key)
+  if d then
+    local ctx = ctx_on(d)
+    if not ctx then
+      core.park(lot, key, d, w, h or nil, fields) -- give it back as it was
+      return nil, "regstore: no registry in this thread VM", "io"
+    end
+    local up = uploads.adopt(ctx, name, id, w, h or nil, fields)
+    local size = up:size()
+    if offset and offset ~= size then
+      up:close()
+      d:close()
+      return nil, string.format("upload %s holds %.0f bytes, the chunk starts at %.0f", id, size, offset),
+        "range", size
+    end
+    return up, ctx, d
+  end
+  local drv, msg, code = vm.driver()
+  if not drv then return nil, msg, code end
+  local sib
+  sib, msg, code = drv:sibling()
+  if not sib then return nil, msg, code end
+  local ctx
+  ctx, msg, code = ctx_on(sib)
+  if not ctx then
+    sib:close()
+    return nil, msg, code
+  end
+  local up, size
+  up, msg, code, size = resume(name, id, offset, ctx)
+  if not up then
+    sib:close()
+    return nil, msg, code, size
+  end
+  return up, ctx, sib
+end
+
+-- Parks up (opened through ctx on connection d) under key; when the lot
+-- is full, closes it instead (the next piece resumes it).
+local function park(up, ctx, d, name, id, lot, key)
+  local w, h, states, fields = up:detach()
+  if not w then
+    d:close()
+    return nil, h, states -- message, code
+  end
+  if core.park(lot, key, d, w, h, fields, states) then return true end
+  local ok, msg, code = uploads.adopt(ctx, name, id, w, h, fields):close()
+  d:close()
+  return ok, msg, code
+end
+
+--- Appends data (lent bytes, see regstore.nginx.threads; or an array of
+-- strings) at offset (nil: wherever the upload is) as a piece of the
+-- request keyed key; returns the new size. The upload stays open in lot.
+function jobs.upload_piece(name, id, offset, data, lot, key)
+  if type(data) == "userdata" then data = core.borrow(data) end -- first: see threads.lua
+  local up, ctx, d, code, size = stream_open(name, id, offset, lot, key)
+  if not up then return nil, ctx, d, code, size end -- nil, message, code, size
+  local ok, msg
+  ok, msg, code = up:writev(data)
+  data = nil -- luacheck: ignore 311 (lets tidy() free the piece)
+  if not ok then
+    up:close()
+    d:close()
+    return tidy(nil, msg, code)
+  end
+  size = up:size()
+  ok, msg, code = park(up, ctx, d, name, id, lot, key)
+  if not ok then return tidy(nil, msg, code) end
+  return tidy(size)
+end
+
+--- Closes the upload the request keyed key left open (its data and hash
+-- state stay resumable); returns its size.
+function jobs.upload_release(name, id, lot, key)
+  local d, w, h, fields = core.take(lot, key)
+  if not d then return jobs.upload_status(name, id) end -- closed by a sweep already
+  local ctx, msg, code = ctx_on(d)
+  if not ctx then
+    core.park(lot, key, d, w, h or nil, fields)
+    return nil, msg, code
+  end
+  local up = uploads.adopt(ctx, name, id, w, h or nil, fields)
+  local size = up:size()
+  local ok
+  ok, msg, code = up:close()
+  d:close()
+  if not ok then return tidy(nil, msg, code) end
+  return tidy(size)
+end
+
+--- Closes what the request keyed key left in lot (a reader of a GET that
+-- ended early).
+function jobs.lot_drop(lot, key)
+  local d, obj = core.take(lot, key)
+  if not d then return true end
+  obj:close()
+  d:close()
+  return tidy(true)
+end
+
+--- Closes the uploads parked in lot for idle seconds or more (all of them
+-- when idle < 0); returns how many.
+function jobs.lot_sweep(lot, idle)
+  return core.sweep(lot, idle)
+end
+
 --- Bytes an upload holds: read without its writer (registry uploads.status).
 jobs.upload_status = on_repo(function(r, id) return field("size", r.blobs:upload_status(id)) end)
 
@@ -175,8 +355,7 @@ function jobs.upload_write(name, id, offset, data)
   local up, msg, code, size = resume(name, id, offset)
   if not up then return nil, msg, code, size end
   local ok = true
-  data = table.concat(data) -- here, on the pool's thread, not in the loop
-  if #data > 0 then ok, msg, code = up:write(data) end
+  if #data > 0 then ok, msg, code = up:writev(data) end
   data = nil -- luacheck: ignore 311 (lets tidy() free the piece)
   size = up:size()
   local closed, cmsg, ccode = up:close()
@@ -186,25 +365,32 @@ function jobs.upload_write(name, id, offset, data)
 end
 
 --- Appends data (an array of strings, may be empty) at offset, then
--- commits as digest.
-function jobs.upload_commit(name, id, offset, data, digest)
-  local up, msg, code, size = resume(name, id, offset)
-  if not up then return nil, msg, code, size end
-  data = table.concat(data)
+-- commits as digest. With lot and key: the upload the request left open
+-- there (or resumed, when there is none).
+function jobs.upload_commit(name, id, offset, data, digest, lot, key)
+  local up, msg, code, size, conn
+  if lot then
+    local ctx
+    up, ctx, conn, size = stream_open(name, id, offset, lot, key)
+    if not up then return nil, ctx, conn, size end -- nil, message, code, size
+  else
+    up, msg, code, size = resume(name, id, offset)
+    if not up then return nil, msg, code, size end
+  end
   if #data > 0 then
     local ok
-    ok, msg, code = up:write(data)
+    ok, msg, code = up:writev(data)
     if not ok then
       up:close()
+      if conn then conn:close() end
       return tidy(nil, msg, code)
     end
   end
   local d
   d, msg, code = up:commit(digest)
-  if not d then
-    up:close()
-    return tidy(nil, msg, code)
-  end
+  if not d then up:close() end
+  if conn then conn:close() end
+  if not d then return tidy(nil, msg, code) end
   return tidy(d.size)
 end
 

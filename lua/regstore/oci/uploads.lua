@@ -3,10 +3,13 @@
 -- size: 416 otherwise), PUT ?digest= (last chunk and commit), GET (204 with
 -- Range and Location), DELETE.
 --
--- A body is streamed: it is read in pieces of upload_piece bytes,
--- and each piece goes to a job on the bulk pool that resumes the upload by
--- id, appends, and closes it again; the next piece is read from the client
--- while the job runs. So a worker holds at most two pieces of an upload.
+-- A body is streamed: it is read in pieces of upload_piece bytes, and each
+-- piece goes to a job on the bulk pool that appends it; the next piece is
+-- read from the client while the job runs, so a worker holds at most two
+-- pieces of an upload. The first piece resumes the upload; between pieces
+-- its writer stays open in the worker's lot (regstore.oci.lot), and the
+-- request's end closes it (PATCH: its data and hash state are then
+-- resumable from any process) or commits it (PUT).
 
 local validate = require "regstore.registry.validate"
 local call = require "regstore.oci.call"
@@ -16,6 +19,8 @@ local body = require "regstore.oci.body"
 local settings = require "regstore.oci.settings"
 
 local guard = require "regstore.oci.guard"
+local lot = require "regstore.oci.lot"
+local core = require "regstore.core"
 
 local uploads = {}
 
@@ -48,29 +53,39 @@ local function fail(b, code, msg, size, name, id)
   return errors.send(code, msg, h)
 end
 
--- Streams the body into upload id, the first piece at offset (nil: wherever
--- the upload is). Returns the upload's size, or nil, msg, code[, size].
-local function write_all(name, id, offset, b)
+-- Streams the body into upload id, the first piece at offset (nil:
+-- wherever the upload is), the upload left open in the lot under key.
+-- Returns the upload's size and whether it is open in the lot, or nil,
+-- msg, code, size (or nil), and whether it is open in the lot (then
+-- release it: a failed piece leaves nothing open).
+local function write_all(name, id, offset, b, key)
   local piece = settings.get().upload_piece
-  local size, job = offset, nil
+  local handle = lot.handle()
+  local size, job, open = offset, nil, false
+  -- two C buffers: one filled from the client while the job writes the
+  -- other (the job writes from it directly: no copy through the VMs)
+  local cap = b.length and math.max(1, math.min(piece, b.length - (b.done or 0))) or piece
+  local bufs, slot = { core.bytes(cap), core.bytes(cap) }, 1
   while true do
-    local data, got = b:chunks(piece) -- while the previous piece is written
+    local data = bufs[slot]
+    local got, err = b:fill(data, cap) -- while the previous piece is written
     local running = job -- the job spawned below replaces it
     if running then
       local ok, s, msg, code, cur = ngx.thread.wait(running)
-      if not ok then return nil, "regstore: " .. tostring(s), "io" end
-      if not s then return nil, msg, code, cur end
-      size = s
+      if not ok then return nil, "regstore: " .. tostring(s), "io", nil, open end
+      if not s then return nil, msg, code, cur, false end
+      size, open = s, true
     end
-    if not data then return nil, "request body: " .. tostring(got), "body" end
+    if not got then return nil, "request body: " .. tostring(err), "body", nil, open end
     -- The pieces are garbage as soon as they are written; the worker's heap
     -- is small otherwise, so a full cycle is cheap and keeps the worker's
     -- memory at a few pieces instead of what the collector's pause allows.
     collectgarbage()
     if got == 0 then break end
-    job = ngx.thread.spawn(call.bulk, "upload_write", name, id, size, data)
+    job = ngx.thread.spawn(call.bulk, "upload_piece", name, id, size, data, handle, key)
+    slot = 3 - slot
   end
-  if size == nil or size == offset then
+  if not open then
     -- nothing written: the status (and the offset check) from the upload
     local s, msg, code = call.meta("upload_status", name, id)
     if not s then return nil, msg, code end
@@ -79,7 +94,14 @@ local function write_all(name, id, offset, b)
     end
     size = s
   end
-  return size
+  return size, open
+end
+
+-- Closes what write_all left open under key (after a failure: best effort).
+-- On the bulk threads: the close waits for the stream's last writes, and
+-- the meta ones stay free for small requests.
+local function release(name, id, key)
+  return call.bulk("upload_release", name, id, lot.handle(), key)
 end
 
 -- The start of a Content-Range "<start>-<end>" header; false when malformed,
@@ -104,10 +126,16 @@ local function commit(name, id, digest, b, offset)
     if not data then return fail(b, "body", "request body: " .. tostring(err)) end
     size, msg, code, cur_size = call.bulk("upload_commit", name, id, offset, data, digest)
   else
-    local cur
-    size, msg, code, cur = write_all(name, id, offset, b)
-    if not size then return fail(b, code, msg, cur or 0, name, id) end
-    size, msg, code = call.meta("upload_commit", name, id, size, {}, digest)
+    local key = lot.key(id)
+    local cur, open
+    size, msg, code, cur, open = write_all(name, id, offset, b, key)
+    if not size then
+      if open then release(name, id, key) end
+      return fail(b, code, msg, cur or 0, name, id)
+    end
+    open = msg
+    size, msg, code = call.meta("upload_commit", name, id, size, {}, digest, open and lot.handle() or nil,
+      open and key or nil)
   end
   if not size then return fail(b, code, msg, cur_size or 0, name, id) end
   return created(name, digest)
@@ -142,8 +170,16 @@ function uploads.patch(name, id)
     local size = call.meta("upload_status", name, id) or 0
     return fail(b, "range", "malformed Content-Range " .. tostring(ngx.var.http_content_range), size, name, id)
   end
-  local size, msg, code, cur = write_all(name, id, offset, b)
-  if not size then return fail(b, code, msg, cur or 0, name, id) end
+  local key = lot.key(id)
+  local size, msg, code, cur, open = write_all(name, id, offset, b, key)
+  if not size then
+    if open then release(name, id, key) end
+    return fail(b, code, msg, cur or 0, name, id)
+  end
+  if msg then -- open in the lot
+    size, msg, code = release(name, id, key)
+    if not size then return fail(b, code, msg, 0, name, id) end
+  end
   return http.send(202, upload_headers(name, id, size), "")
 end
 

@@ -252,16 +252,28 @@ end
 
 ---------------------------------------------------------------- methods
 
---- Appends data.
-function Upload:write(data)
-  validate.arg(data, "string", 1, "write")
+-- Appends through the writer's method (write or writev).
+local function append(self, how, data)
   local w, msg, code = open(self)
   if not w then return nil, msg, code end
   local ok
-  ok, msg, code = w:write(data)
+  ok, msg, code = w[how](w, data)
   self._size = w:size()
   if not ok then return failed(self, msg, code) end
   return true
+end
+
+--- Appends data.
+function Upload:write(data)
+  validate.arg(data, "string", 1, "write")
+  return append(self, "write", data)
+end
+
+--- Appends an array of strings in order, as one write without joining
+-- them, or regstore.bytes (writer:writev).
+function Upload:writev(data)
+  if type(data) ~= "userdata" then validate.arg(data, "table", 1, "writev") end
+  return append(self, "writev", data)
 end
 
 --- Bytes written so far.
@@ -367,6 +379,22 @@ function Upload:commit(digest, size)
   return { digest = digest, size = total }
 end
 
+--- Hands the open writer over to another owner (regstore.core.park, so
+-- that the next piece of a stream, in another Lua state, goes on with it):
+-- returns the writer, the hasher when it covers every byte (else nil), the
+-- path of the hash states' directory, and the fields uploads.adopt takes.
+-- This object is finished afterwards (close does nothing). nil, message,
+-- code when the writer cannot be opened.
+function Upload:detach()
+  local w, msg, code = open(self)
+  if not w then return nil, msg, code end
+  local h = self._h
+  if not (h and h:size() == w:size()) then h = nil end
+  local fields = string.format("%.0f %.0f", self.started_at or -1, self._saved or -1)
+  self._w, self._h, self._done = nil, nil, true
+  return w, h, path(self, "upload_hash_states"), fields
+end
+
 ---------------------------------------------------------------- create/resume
 
 local function new_upload(ctx, name, id, started_at)
@@ -423,6 +451,20 @@ function uploads.resume(ctx, name, id)
   local w
   w, msg, code = open(up)
   if not w then return nil, msg, code end
+  return up
+end
+
+--- An upload of repository name going on with a writer that detach()
+-- handed over (opened on ctx.drv's connection), its hasher (or nil) and
+-- fields.
+function uploads.adopt(ctx, name, id, w, h, fields)
+  local started, saved = fields:match("^(%-?%d+) (%-?%d+)$")
+  started, saved = tonumber(started), tonumber(saved)
+  local up = new_upload(ctx, name, id, started ~= -1 and started or nil)
+  up._saved = saved ~= -1 and saved or nil
+  up._size = w:size()
+  if h and h:size() == up._size then up._h = h end
+  up._w = w
   return up
 end
 

@@ -92,6 +92,7 @@ function nginx.metrics()
     return
   end
   require("regstore.nginx.maintenance").export(metrics)
+  metrics.set_open_uploads()
   metrics.set("regstore_read_only", nil, require("regstore.nginx.watch").read_only() and 1 or 0)
   metrics.serve()
 end

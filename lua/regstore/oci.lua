@@ -55,6 +55,14 @@ function oci.log()
     tonumber(ngx.var.request_time) or 0)
   metrics.inc("regstore_http_received_bytes_total", { route = route }, tonumber(ngx.var.request_length) or 0)
   metrics.inc("regstore_http_sent_bytes_total", { route = route }, tonumber(ngx.var.bytes_sent) or 0)
+  if route == "upload" then
+    local st = ngx.status
+    if method == "POST" and st == 202 then
+      metrics.inc("regstore_upload_sessions_total", { event = "started" })
+    elseif (method == "PUT" and st == 201) or (method == "DELETE" and st == 204) then
+      metrics.inc("regstore_upload_sessions_total", { event = "finished" })
+    end
+  end
 end
 
 --- Answers a request nginx refused itself, or one outside the API, with the

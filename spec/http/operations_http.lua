@@ -61,6 +61,11 @@ describe("serve unattended: health, metrics, read-only, schedules #http", functi
     assert.equal("ready", ready:json().status)
     for _ = 1, 3 do assert.equal(200, srv:request("GET", "/v2/").status) end
     for _ = 1, 2 do assert.equal(404, srv:request("GET", "/v2/nope/tags/list").status) end
+    for i = 1, 2 do
+      local up = srv:request("POST", "/v2/ops/metrics/blobs/uploads/")
+      assert.equal(202, up.status)
+      if i == 1 then assert.equal(204, srv:request("DELETE", up.headers.location).status) end
+    end
     r = srv:request("GET", "/metrics")
     assert.equal(200, r.status)
     assert.matches("^text/plain; version=0.0.4", r.headers["content-type"])
@@ -71,6 +76,11 @@ describe("serve unattended: health, metrics, read-only, schedules #http", functi
     assert.equal(2, m["regstore_http_request_duration_seconds_bucket{le=+Inf,route=tags}"])
     assert.is_true(m["regstore_http_sent_bytes_total{route=tags}"] > 0)
     assert.equal(0, m.regstore_read_only)
+    assert.equal(2, m["regstore_upload_sessions_total{event=started}"])
+    assert.equal(1, m["regstore_upload_sessions_total{event=finished}"])
+    assert.equal(1, m.regstore_uploads_open)
+    assert.equal(2, m["regstore_rados_call_duration_seconds_count{call=upload_create}"])
+    assert.equal(2, m["regstore_rados_call_failures_total{call=tags_list,code=name_unknown}"])
     assert.is_true(m.regstore_event_loop_lag_seconds_count > 0)
   end)
 

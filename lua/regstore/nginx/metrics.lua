@@ -26,11 +26,14 @@ metrics.METRICS = {
   regstore_http_request_duration_seconds = { "histogram", "time to answer an HTTP request, by route", LATENCY },
   regstore_http_received_bytes_total = { "counter", "request bytes received (line, headers, body), by route" },
   regstore_http_sent_bytes_total = { "counter", "response bytes sent, by route" },
-  regstore_uploads_open = { "gauge", "blob upload sessions open in this node's workers" },
+  regstore_upload_sessions_total = { "counter",
+    "blob upload sessions started (POST 202) and finished (PUT 201, DELETE 204), by event" },
+  regstore_uploads_open = { "gauge",
+    "upload sessions this node started minus those it finished (sum over nodes; abandoned ones stay)" },
   regstore_rados_call_duration_seconds = { "histogram",
     "time of a storage call run on the thread pool (its queue wait included), by call", LATENCY },
   regstore_rados_call_failures_total = { "counter", "storage calls that failed, by call and code" },
-  regstore_thread_pool_queue = { "gauge", "storage calls waiting for a thread, by worker" },
+  regstore_thread_pool_queue = { "gauge", "storage calls waiting for a thread, by thread pool" },
   regstore_event_loop_lag_seconds = { "histogram", "how late a 10 ms timer fired in a worker",
     { 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1 } },
   regstore_maintenance_last_run_start_timestamp_seconds = { "gauge", "when a maintenance job last ran, by job" },
@@ -140,6 +143,14 @@ local function value(v)
   if v ~= v then return "NaN" end
   if v == math.floor(v) and math.abs(v) < 2 ^ 53 then return string.format("%d", v) end
   return string.format("%.17g", v)
+end
+
+--- Sets regstore_uploads_open from the session counters (at a scrape).
+function metrics.set_open_uploads()
+  if not dict then return end
+  local started = dict:get(key("regstore_upload_sessions_total", { event = "started" })) or 0
+  local finished = dict:get(key("regstore_upload_sessions_total", { event = "finished" })) or 0
+  metrics.set("regstore_uploads_open", nil, started - finished)
 end
 
 --- The exposition text of every sample in the dict.

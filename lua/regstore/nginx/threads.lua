@@ -13,6 +13,7 @@
 
 local semaphore = require "ngx.semaphore"
 local config = require "regstore.nginx.config"
+local metrics = require "regstore.nginx.metrics"
 
 local threads = {}
 
@@ -108,6 +109,18 @@ local function post(pool, kind, module, fn, ...)
   return unpack(r, 1, r.n)
 end
 
+-- The job's time (its wait for a thread included) and failures, in
+-- regstore.nginx.metrics (when started); passes the results on.
+local function measured(fn, t0, ...)
+  if metrics.enabled() then
+    ngx.update_time()
+    metrics.observe("regstore_rados_call_duration_seconds", { call = fn }, ngx.now() - t0)
+    local first, _, code = ...
+    if first == nil then metrics.inc("regstore_rados_call_failures_total", { call = fn, code = code or "io" }) end
+  end
+  return ...
+end
+
 local function unavailable()
   return nil, "regstore: the storage is not answering (the last call timed out); not queued", "timeout"
 end
@@ -121,11 +134,15 @@ function threads.run(kind, module, fn, ...)
     error("regstore.nginx: ngx.run_worker_thread is missing (lua-nginx-module 0.10.22 or later is needed)", 2)
   end
   local p = get_pools()[kind]
+  ngx.update_time()
+  local t0 = ngx.now()
   local ok = p.sem:wait(0)
   if not ok then -- every thread busy: queue, unless RADOS is not answering
     if rados_down then return unavailable() end
     local err
+    metrics.inc("regstore_thread_pool_queue", { pool = kind }, 1)
     ok, err = p.sem:wait(WAIT)
+    metrics.inc("regstore_thread_pool_queue", { pool = kind }, -1)
     if not ok then
       return nil, "regstore: no free thread (" .. tostring(err) .. ")", "busy"
     end
@@ -134,7 +151,7 @@ function threads.run(kind, module, fn, ...)
       return unavailable()
     end
   end
-  return finish(p, post(p.name, kind, module, fn, ...))
+  return measured(fn, t0, finish(p, post(p.name, kind, module, fn, ...)))
 end
 
 return threads

@@ -42,9 +42,16 @@ struct rs_conn {
   struct timespec deadline; /* of the call in progress (CLOCK_MONOTONIC) */
   pthread_mutex_t mu;    /* completions wake the waiting call through cv */
   pthread_cond_t cv;
-  struct rs_oidcache_slot *oids;
+  struct rs_oidcache_slot *oids; /* NULL in a batch helper's view: no hints */
+  int fixed_deadline;    /* a batch's: rs_deadline_start/renew keep it */
 };
 void rs_conn_unref(rs_conn *c);
+/*
+ * A batch helper's view of c (batch.c): the same cluster handle and I/O
+ * context, waiters of its own, c's deadline kept fixed, no oid cache.
+ */
+int rs_conn_helper_init(rs_conn *c, rs_conn *view);
+void rs_conn_helper_free(rs_conn *view);
 
 /* ---- status.c: failures reported through rs_status. */
 int rs_fail(rs_status *st, int code, const char *path, const char *fmt, ...)

@@ -37,13 +37,17 @@ void rs_oidcache_free(rs_conn *c) {
 
 /* The blob id remembered for path, or NULL. */
 const char *rs_oidcache_get(rs_conn *c, const char *path) {
-  struct rs_oidcache_slot *s = &c->oids[slot_of(path)];
+  struct rs_oidcache_slot *s;
+  if (!c->oids) return NULL; /* a batch helper's view */
+  s = &c->oids[slot_of(path)];
   return s->path && strcmp(s->path, path) == 0 ? s->oid : NULL;
 }
 
 /* Remembers oid for path; a NULL oid forgets the path. */
 void rs_oidcache_set(rs_conn *c, const char *path, const char *oid) {
-  struct rs_oidcache_slot *s = &c->oids[slot_of(path)];
+  struct rs_oidcache_slot *s;
+  if (!c->oids) return;
+  s = &c->oids[slot_of(path)];
   if (!oid) {
     if (s->path && strcmp(s->path, path) == 0) {
       free(s->path);

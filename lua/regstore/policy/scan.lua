@@ -9,6 +9,7 @@
 -- enumerations take them; fsck is the policy that reads link contents.
 
 local validate = require "regstore.registry.validate"
+local batch = require "regstore.registry.batch"
 
 local scan = {}
 
@@ -160,6 +161,24 @@ function scan.stat(ctx, kind, fields)
   if info then return not info.is_dir and info end
   if code == "not_found" or code == "not_dir" then return false end
   return nil, msg, code
+end
+
+--- scan.stat of many paths, in windows (the driver's stat_many): { [path]
+-- = { size, modtime } or false (not there, or not a file) }. A path whose
+-- stat failed is left out: its caller stats it again on its own, and a
+-- failure is never taken for "not there".
+function scan.stat_many(ctx, list)
+  local infos, _, codes = batch.stat(ctx.drv, list)
+  local out = {}
+  for i, path in ipairs(list) do
+    local info = infos[i]
+    if info then
+      out[path] = not info.is_dir and info
+    elseif codes[i] == "not_found" or codes[i] == "not_dir" then
+      out[path] = false
+    end
+  end
+  return out
 end
 
 --- Sorted keys of a table.

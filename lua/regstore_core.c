@@ -565,6 +565,62 @@ static int d_put_many(lua_State *L) {
   return batch_results(L, b, 2, push_true);
 }
 
+static void push_any(lua_State *L, Batch *b, size_t k) {
+  switch (b->items[k].op) {
+    case RS_BATCH_GET: push_content(L, b, k); break;
+    case RS_BATCH_STAT: push_item_stat(L, b, k); break;
+    default: push_true(L, b, k); break;
+  }
+}
+
+/*
+ * batch(ops [, { replace = false, window = N }]): ops[i] is { "get", path },
+ * { "stat", path } or { "put", path, content }; one batch of them all.
+ * Results as get_many's, each item's success as its call's.
+ */
+static int d_batch(lua_State *L) {
+  Driver *d = check_driver(L);
+  int window = batch_window(L, 3);
+  int flags = opt_replace_flags(L, 3);
+  Batch *b;
+  size_t n, k;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 3);
+  n = (size_t)lua_rawlen(L, 2);
+  /* the paths, as batch_new wants them (index 4), then the items */
+  lua_createtable(L, (int)n, 0);
+  for (k = 1; k <= n; k++) {
+    lua_rawgeti(L, 2, (int)k);
+    if (lua_type(L, -1) != LUA_TTABLE)
+      luaL_argerror(L, 2, lua_pushfstring(L, "ops[%d] must be a table", (int)k));
+    lua_rawgeti(L, -1, 2);
+    lua_rawseti(L, 4, (int)k); /* checked as a string by batch_new */
+    lua_pop(L, 1);
+  }
+  b = batch_new(L, 4);
+  for (k = 0; k < n; k++) {
+    const char *op;
+    lua_rawgeti(L, 2, (int)k + 1);
+    lua_rawgeti(L, -1, 1);
+    op = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+    if (strcmp(op, "get") == 0) b->items[k].op = RS_BATCH_GET;
+    else if (strcmp(op, "stat") == 0) b->items[k].op = RS_BATCH_STAT;
+    else if (strcmp(op, "put") == 0) b->items[k].op = RS_BATCH_PUT;
+    else luaL_argerror(L, 2, lua_pushfstring(L, "ops[%d][1] must be \"get\", \"stat\" or \"put\"", (int)k + 1));
+    lua_pop(L, 1);
+    if (b->items[k].op == RS_BATCH_PUT) {
+      lua_rawgeti(L, -1, 3);
+      if (lua_type(L, -1) != LUA_TSTRING)
+        luaL_argerror(L, 2, lua_pushfstring(L, "ops[%d][3] must be a string", (int)k + 1));
+      b->items[k].data = lua_tolstring(L, -1, &b->items[k].len); /* held by ops */
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  rs_batch(d->c, b->items, b->n, flags, window);
+  return batch_results(L, b, 4, push_any);
+}
+
 /*
  * The walk callback runs on the calling thread, inside the engine's walk.
  * Nothing may raise through the engine's frames: the Lua side of each visit
@@ -975,6 +1031,7 @@ int luaopen_regstore_core(lua_State *L) {
       {"list", d_list}, {"move", d_move}, {"delete", d_delete},
       {"walk", d_walk}, {"fsck", d_fsck}, {"close", d_close},
       {"get_many", d_get_many}, {"put_many", d_put_many}, {"stat_many", d_stat_many},
+      {"batch", d_batch},
       {NULL, NULL}};
   static const luaL_Reg writer_meta[] = {{"__gc", w_gc}, {"__close", w_gc}, {NULL, NULL}};
   static const luaL_Reg writer_methods[] = {

@@ -179,7 +179,10 @@ int rs_delete(rs_conn *c, const char *path, rs_status *st);
  * (no item is touched).
  */
 #define RS_BATCH_MAX_WINDOW 256
+/* What an item of rs_batch does (the *_many calls set it for every item). */
+enum { RS_BATCH_GET = 1, RS_BATCH_PUT = 2, RS_BATCH_STAT = 3 };
 typedef struct rs_batch_item {
+  int op;               /* in, rs_batch: RS_BATCH_GET, _PUT or _STAT */
   const char *path;     /* in */
   const void *data;     /* in, rs_put_many: the content */
   size_t len;           /* in, rs_put_many: its length */
@@ -194,6 +197,8 @@ int rs_get_many(rs_conn *c, rs_batch_item *items, size_t n, int window);
 int rs_put_many(rs_conn *c, rs_batch_item *items, size_t n, int flags,
                 int window);
 int rs_stat_many(rs_conn *c, rs_batch_item *items, size_t n, int window);
+/* Items of different kinds in one batch: each item's op says which call. */
+int rs_batch(rs_conn *c, rs_batch_item *items, size_t n, int flags, int window);
 
 /*
  * Walk: calls fn for every entry under path in lexical depth-first order.

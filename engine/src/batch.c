@@ -13,9 +13,7 @@
  * same cluster handle and I/O context, its own waiters, so that each waits
  * on its own completions as a single call does).  Helpers are joined before
  * the call returns; nothing outlives it, and nothing is shared but the
- * item counter.  The connection's oid cache (a hint for gets) belongs to
- * the calling thread: helpers neither read nor update it, and paths a batch
- * put or failed to read are forgotten there afterwards.
+ * item counter and the connection's oid cache (a hint for gets, locked).
  *
  * Deadline: one for the whole batch (I6), set at the call's start; each
  * item's call keeps it (rs_conn.fixed_deadline), so an item still running
@@ -27,7 +25,7 @@
 
 #include "internal.h"
 
-enum { B_GET, B_PUT, B_STAT };
+enum { B_MIXED, B_GET = RS_BATCH_GET, B_PUT = RS_BATCH_PUT, B_STAT = RS_BATCH_STAT };
 
 typedef struct batch {
   int kind;
@@ -48,7 +46,7 @@ static void run_item(rs_conn *c, const batch *b, rs_batch_item *it) {
   memset(&it->st, 0, sizeof it->st);
   it->content = NULL;
   it->content_len = 0;
-  switch (b->kind) {
+  switch (b->kind == B_MIXED ? it->op : b->kind) {
     case B_GET:
       it->rc = rs_get(c, it->path, &it->content, &it->content_len, &it->st);
       break;
@@ -77,11 +75,15 @@ static void *helper_main(void *arg) {
 }
 
 /* Every item names a path (an invalid one is the item's own failure). */
-static int check_items(const rs_batch_item *items, size_t n) {
+static int check_items(const rs_batch_item *items, size_t n, int mixed) {
   size_t i;
   if (n && !items) return -EINVAL;
-  for (i = 0; i < n; i++)
+  for (i = 0; i < n; i++) {
     if (!items[i].path) return -EINVAL;
+    if (mixed && items[i].op != RS_BATCH_GET && items[i].op != RS_BATCH_PUT &&
+        items[i].op != RS_BATCH_STAT)
+      return -EINVAL;
+  }
   return 0;
 }
 
@@ -92,7 +94,7 @@ static int run_batch(rs_conn *c, batch *b, int window) {
   int fixed, attr_ok;
   if (!c || window < 0 || window > RS_BATCH_MAX_WINDOW) return -EINVAL;
   fixed = c->fixed_deadline;
-  if (check_items(b->items, b->n) < 0) return -EINVAL;
+  if (check_items(b->items, b->n, b->kind == B_MIXED) < 0) return -EINVAL;
   if (b->n == 0) return 0;
   if (window == 0) window = c->window;
   if ((size_t)window > b->n) window = (int)b->n;
@@ -122,11 +124,6 @@ static int run_batch(rs_conn *c, batch *b, int window) {
   free(hs);
   if (attr_ok) pthread_attr_destroy(&attr);
   c->fixed_deadline = fixed;
-  /* Helpers kept no hints: what a put replaced, or a read found changed,
-   * is forgotten here too (a hint is never authoritative anyway). */
-  if (b->kind != B_STAT)
-    for (i = 0; i < b->n; i++)
-      if (b->kind == B_PUT || b->items[i].rc < 0) rs_oidcache_set(c, b->items[i].path, NULL);
   return 0;
 }
 
@@ -143,5 +140,10 @@ int rs_put_many(rs_conn *c, rs_batch_item *items, size_t n, int flags,
 
 int rs_stat_many(rs_conn *c, rs_batch_item *items, size_t n, int window) {
   batch b = {B_STAT, 0, items, n, 0};
+  return run_batch(c, &b, window);
+}
+
+int rs_batch(rs_conn *c, rs_batch_item *items, size_t n, int flags, int window) {
+  batch b = {B_MIXED, flags, items, n, 0};
   return run_batch(c, &b, window);
 }

@@ -214,6 +214,7 @@ int rs_conn_helper_init(rs_conn *c, rs_conn *view) {
   view->chunk = c->chunk;
   view->window = c->window;
   view->timeout = c->timeout;
+  view->oids = c->oids; /* locked; freed with c only */
   view->deadline = c->deadline;
   view->fixed_deadline = 1;
   view->refs = 1;

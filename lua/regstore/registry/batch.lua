@@ -55,4 +55,21 @@ function batch.put(drv, paths, contents, opts)
   return run(drv, "put_many", "put_content", paths, contents, opts)
 end
 
+--- A batch of different calls: ops[i] = { "get", path }, { "stat", path }
+-- or { "put", path, content } (the driver's drv:batch, else single calls).
+function batch.mixed(drv, ops, opts)
+  local res, msgs, codes = {}, {}, {}
+  if #ops == 0 then return res, msgs, codes end
+  if drv.batch and #ops <= batch.CHUNK then return drv:batch(ops, opts) end
+  for i, op in ipairs(ops) do
+    local r, m, c
+    if op[1] == "get" then r, m, c = drv:get_content(op[2])
+    elseif op[1] == "stat" then r, m, c = drv:stat(op[2])
+    else r, m, c = drv:put_content(op[2], op[3], opts) end
+    res[i] = r or false
+    if not r then msgs[i], codes[i] = m, c end
+  end
+  return res, msgs, codes
+end
+
 return batch

@@ -405,7 +405,10 @@ typedef struct {
 static void batch_free(Batch *b) {
   size_t i;
   if (!b->items) return;
-  for (i = 0; i < b->n; i++) free(b->items[i].content);
+  for (i = 0; i < b->n; i++) {
+    free(b->items[i].content);
+    if (b->items[i].names) rs_names_free(b->items[i].names, b->items[i].count);
+  }
   free(b->items);
   free(b->nul);
   b->items = NULL;
@@ -565,10 +568,26 @@ static int d_put_many(lua_State *L) {
   return batch_results(L, b, 2, push_true);
 }
 
+/* A listing as list() answers it: absolute paths, sorted. */
+static void push_names(lua_State *L, Batch *b, size_t k) {
+  rs_batch_item *it = &b->items[k];
+  int root = strcmp(it->path, "/") == 0;
+  size_t i;
+  lua_createtable(L, (int)it->count, 0);
+  for (i = 0; i < it->count; i++) {
+    lua_pushfstring(L, "%s/%s", root ? "" : it->path, it->names[i]);
+    lua_rawseti(L, -2, (int)i + 1);
+  }
+  rs_names_free(it->names, it->count);
+  it->names = NULL;
+  it->count = 0;
+}
+
 static void push_any(lua_State *L, Batch *b, size_t k) {
   switch (b->items[k].op) {
     case RS_BATCH_GET: push_content(L, b, k); break;
     case RS_BATCH_STAT: push_item_stat(L, b, k); break;
+    case RS_BATCH_LIST: push_names(L, b, k); break;
     default: push_true(L, b, k); break;
   }
 }
@@ -606,7 +625,8 @@ static int d_batch(lua_State *L) {
     if (strcmp(op, "get") == 0) b->items[k].op = RS_BATCH_GET;
     else if (strcmp(op, "stat") == 0) b->items[k].op = RS_BATCH_STAT;
     else if (strcmp(op, "put") == 0) b->items[k].op = RS_BATCH_PUT;
-    else luaL_argerror(L, 2, lua_pushfstring(L, "ops[%d][1] must be \"get\", \"stat\" or \"put\"", (int)k + 1));
+    else if (strcmp(op, "list") == 0) b->items[k].op = RS_BATCH_LIST;
+    else luaL_argerror(L, 2, lua_pushfstring(L, "ops[%d][1] must be \"get\", \"stat\", \"list\" or \"put\"", (int)k + 1));
     lua_pop(L, 1);
     if (b->items[k].op == RS_BATCH_PUT) {
       lua_rawgeti(L, -1, 3);

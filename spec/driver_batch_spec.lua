@@ -219,6 +219,81 @@ describe("drv:get_many / put_many / stat_many #cluster", function()
     raises(function() d2:get_many({ "/a" }) end, "closed")
   end)
 
+  it("drv:batch runs gets, stats and puts together, each as its single call", function()
+    assert(drv:put_content("/x/a", "A"))
+    local res, msgs, codes = drv:batch({
+      { "get", "/x/a" }, { "stat", "/x/a" }, { "put", "/x/b", "B" }, { "get", "/x/missing" },
+      { "stat", "/x" }, { "put", "/x/a/under", "U" }, { "get", "bad" },
+    }, { window = 4 })
+    assert.equal(7, #res)
+    assert.equal("A", res[1])
+    assert.equal(1, res[2].size)
+    assert.equal("/x/a", res[2].path)
+    assert.is_true(res[3])
+    helper.fails("not_found", "/x/missing", item(res, msgs, codes, 4))
+    assert.is_true(res[5].is_dir)
+    helper.fails("not_dir", "/x/a/under", item(res, msgs, codes, 6))
+    helper.fails("invalid_path", "bad", item(res, msgs, codes, 7))
+    assert.equal("B", drv:get_content("/x/b"))
+    -- listings, as drv:list answers them
+    local ls, lm, lc = drv:batch({ { "list", "/x" }, { "list", "/" }, { "list", "/x/a" }, { "list", "/nope" },
+      { "list", "x" } })
+    assert.same(drv:list("/x"), ls[1])
+    assert.same({ "/x/a", "/x/b" }, ls[1])
+    assert.same(drv:list("/"), ls[2])
+    helper.fails("not_dir", "/x/a", item(ls, lm, lc, 3))
+    helper.fails("not_found", "/nope", item(ls, lm, lc, 4))
+    helper.fails("invalid_path", "x", item(ls, lm, lc, 5))
+    local ok, _, pc = drv:batch({ { "put", "/x/a", "again" } }, { replace = false })
+    assert.is_false(ok[1])
+    assert.equal("exists", pc[1])
+    assert.same({}, (drv:batch({})))
+    raises(function() drv:batch({ { "read", "/x/a" } }) end, "must be")
+    raises(function() drv:batch({ { "put", "/x/a" } }) end, "ops[1][3] must be a string")
+    raises(function() drv:batch({ "/x/a" }) end, "ops[1] must be a table")
+    raises(function() drv:batch({ { "get", 7 } }) end, "must be a string")
+    raises(function() drv:batch("x") end, "bad argument")
+    assert.equal("A", drv:get_content("/x/a"))
+  end)
+
+  it("regstore.registry.batch gives the same answers through single calls", function()
+    local batch = require "regstore.registry.batch"
+    assert(drv:put_content("/y/a", "A"))
+    local single = setmetatable({}, { __index = function(_, k)
+      if k:find("_many$") or k == "batch" then return nil end
+      return function(_, ...) return drv[k](drv, ...) end
+    end })
+    local paths = { "/y/a", "/y/missing", "/y", "bad" }
+    for _, store in ipairs { drv, single } do
+      local r, m, c = batch.get(store, paths)
+      assert.equal("A", r[1])
+      assert.is_false(r[2])
+      assert.equal("not_found", c[2])
+      assert.equal("is_dir", c[3])
+      assert.equal("invalid_path", c[4])
+      assert.truthy(m[2]:find("/y/missing", 1, true))
+      local st = batch.stat(store, paths)
+      assert.equal(1, st[1].size)
+      local ls, _, lc = batch.list(store, { "/y", "/nope" })
+      assert.same(drv:list("/y"), ls[1])
+      assert.equal("not_found", lc[2])
+      local ok = batch.put(store, { "/y/p" }, { "P" })
+      assert.is_true(ok[1])
+      r = batch.mixed(store, { { "get", "/y/p" }, { "stat", "/y/p" }, { "put", "/y/q", "Q" } })
+      assert.equal("P", r[1])
+      assert.equal(1, r[2].size)
+      assert.is_true(r[3])
+    end
+    -- long lists go in chunks, in order
+    local many = {}
+    for i = 1, batch.CHUNK * 2 + 3 do many[i] = (i % 2 == 0) and "/y/a" or "/y/nope" end
+    local r, _, c = batch.get(drv, many)
+    assert.equal(#many, #r)
+    for i = 1, #many do
+      if i % 2 == 0 then assert.equal("A", r[i]) else assert.equal("not_found", c[i]) end
+    end
+  end)
+
   it("large batches with large windows; more window than items", function()
     local paths, data = {}, {}
     for i = 1, 2000 do

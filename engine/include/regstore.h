@@ -180,7 +180,7 @@ int rs_delete(rs_conn *c, const char *path, rs_status *st);
  */
 #define RS_BATCH_MAX_WINDOW 256
 /* What an item of rs_batch does (the *_many calls set it for every item). */
-enum { RS_BATCH_GET = 1, RS_BATCH_PUT = 2, RS_BATCH_STAT = 3 };
+enum { RS_BATCH_GET = 1, RS_BATCH_PUT = 2, RS_BATCH_STAT = 3, RS_BATCH_LIST = 4 };
 typedef struct rs_batch_item {
   int op;               /* in, rs_batch: RS_BATCH_GET, _PUT or _STAT */
   const char *path;     /* in */
@@ -189,6 +189,8 @@ typedef struct rs_batch_item {
   char *content;        /* out, rs_get_many: malloc'ed (free with free()) */
   size_t content_len;   /* out, rs_get_many */
   rs_stat info;         /* out, rs_stat_many */
+  char **names;         /* out, RS_BATCH_LIST: as rs_list's (rs_names_free) */
+  size_t count;         /* out, RS_BATCH_LIST */
   int rc;               /* out: 0, or the item's failure */
   rs_status st;         /* out: the failure, naming the path */
 } rs_batch_item;
@@ -197,7 +199,8 @@ int rs_get_many(rs_conn *c, rs_batch_item *items, size_t n, int window);
 int rs_put_many(rs_conn *c, rs_batch_item *items, size_t n, int flags,
                 int window);
 int rs_stat_many(rs_conn *c, rs_batch_item *items, size_t n, int window);
-/* Items of different kinds in one batch: each item's op says which call. */
+/* Items of different kinds in one batch: each item's op says which call
+ * (RS_BATCH_LIST: rs_list, the whole listing of a directory). */
 int rs_batch(rs_conn *c, rs_batch_item *items, size_t n, int flags, int window);
 
 /*

@@ -46,12 +46,17 @@ static void run_item(rs_conn *c, const batch *b, rs_batch_item *it) {
   memset(&it->st, 0, sizeof it->st);
   it->content = NULL;
   it->content_len = 0;
+  it->names = NULL;
+  it->count = 0;
   switch (b->kind == B_MIXED ? it->op : b->kind) {
     case B_GET:
       it->rc = rs_get(c, it->path, &it->content, &it->content_len, &it->st);
       break;
     case B_PUT:
       it->rc = rs_put(c, it->path, it->data, it->len, b->flags, &it->st);
+      break;
+    case RS_BATCH_LIST:
+      it->rc = rs_list(c, it->path, &it->names, &it->count, &it->st);
       break;
     default:
       it->rc = rs_stat_path(c, it->path, &it->info, &it->st);
@@ -81,7 +86,7 @@ static int check_items(const rs_batch_item *items, size_t n, int mixed) {
   for (i = 0; i < n; i++) {
     if (!items[i].path) return -EINVAL;
     if (mixed && items[i].op != RS_BATCH_GET && items[i].op != RS_BATCH_PUT &&
-        items[i].op != RS_BATCH_STAT)
+        items[i].op != RS_BATCH_STAT && items[i].op != RS_BATCH_LIST)
       return -EINVAL;
   }
   return 0;

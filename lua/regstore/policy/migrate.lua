@@ -66,6 +66,7 @@ migrate.PIECE = 1048576
 migrate.SMALL = 65536   -- files compared byte for byte when not blobs
 migrate.BATCH = 256     -- small files read, then written, together
 migrate.BATCH_BYTES = 16 * 1048576
+migrate.WINDOW = 32     -- puts of a batch in flight
 
 migrate.fs = fsdir.new
 
@@ -326,7 +327,7 @@ function migrate.run(src, dst, opts)
         failed(p.from, p.up, emsg, ecode)
       end
     end
-    local ok, msgs = batch.put(dst, to_put, contents)
+    local ok, msgs = batch.put(dst, to_put, contents, { window = migrate.WINDOW })
     for k, p in ipairs(items) do
       if ok[k] then
         done = done + #contents[k]

@@ -14,7 +14,7 @@ batch.CHUNK = 256
 local function run(drv, many, single, paths, extra, opts)
   local res, msgs, codes = {}, {}, {}
   if #paths == 0 then return res, msgs, codes end
-  if drv[many] then
+  if many and drv[many] then
     for first = 1, #paths, batch.CHUNK do
       local last = math.min(first + batch.CHUNK - 1, #paths)
       local p, x = {}, extra and {} or nil
@@ -70,6 +70,28 @@ function batch.mixed(drv, ops, opts)
     if not r then msgs[i], codes[i] = m, c end
   end
   return res, msgs, codes
+end
+
+--- The listings of dirs (each as drv:list answers it), many at once
+-- (list ops of the driver's drv:batch, else one drv:list each).
+function batch.list(drv, dirs)
+  if drv.batch then
+    local ops = {}
+    for i, d in ipairs(dirs) do ops[i] = { "list", d } end
+    local res, msgs, codes = {}, {}, {}
+    for first = 1, #ops, batch.CHUNK do
+      local last = math.min(first + batch.CHUNK - 1, #ops)
+      local chunk = {}
+      for i = first, last do chunk[#chunk + 1] = ops[i] end
+      local r, m, c = drv:batch(chunk)
+      for k = 1, #chunk do
+        res[first + k - 1] = r[k]
+        if not r[k] then msgs[first + k - 1], codes[first + k - 1] = m[k], c[k] end
+      end
+    end
+    return res, msgs, codes
+  end
+  return run(drv, nil, "list", dirs)
 end
 
 return batch

@@ -14,7 +14,7 @@
 #     Ceph's RGW (radosgw on the same cluster, the 1x tree uploaded to a
 #     bucket; about ten minutes for 1,000 manifests here);
 #   * `migrate --from-fs` of BENCH_GC_BIG blobs of 64 MiB, MB/s, against
-#     `rados bench write -b 4M -t 16`;
+#     `rados bench write -b 4M -t 16` of the same bytes (--max-objects);
 #   * with BENCH_GC_BASE=<another checkout, built with cmake in its build/>:
 #     that tree's `regstore` measured in the same run for every regstore row
 #     (gc at both sizes, migrate of the 1x tree): before/after figures.
@@ -83,7 +83,7 @@ timed() { # timed NAME command... -> appends the wall time to $WORK/times.NAME, 
 	echo "$t" >>"$WORK/times.$name"
 }
 median() { sort -g "$WORK/times.$1" | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-all_times() { sort -g "$WORK/times.$1" | awk '{printf "%s%.2f", NR > 1 ? " " : "", $1}'; }
+all_times() { sort -g "$WORK/times.$1" | awk '{printf "%s%.2f", (NR > 1 ? " " : ""), $1}'; }
 count_json() { FIELD=$2 lua5.4 -e 'print(#require("cjson").decode(io.read("a"))[os.getenv("FIELD")])' <"$WORK/out.$1"; }
 files_json() { lua5.4 -e 'print(require("cjson").decode(io.read("a")).files)' <"$1"; }
 
@@ -201,7 +201,10 @@ regstore --namespace "$ns" migrate --from-fs "$WORK/big-tree" --json >"$WORK/mig
 big_time=$(elapsed "$s")
 mig_mbs=$(echo "$BIG * 64 * 1048576 / 1000000 / $big_time" | bc -l)
 regstore --namespace "$ns" rm --recursive /docker
-rados -p "$POOL" bench 10 write -b 4194304 -t 16 --run-name "rs-bench-gc-$$" --no-cleanup >"$WORK/rados-bench.txt" 2>&1
+# the same bytes (BIG x 64 MiB in 4 MiB objects), as bench/run.sh bounds it: a
+# time-bound rados bench fills a memstore OSD at several hundred MB/s
+rados -p "$POOL" bench 300 write -b 4194304 -O 4194304 -t 16 --max-objects $((BIG * 16)) \
+	--run-name "rs-bench-gc-$$" --no-cleanup >"$WORK/rados-bench.txt" 2>&1
 rados_mbs=$(awk '/^Bandwidth \(MB\/sec\)/ {print $3}' "$WORK/rados-bench.txt")
 rados -p "$POOL" cleanup --run-name "rs-bench-gc-$$" >/dev/null 2>&1 || true
 rados_mbs_dec=$(echo "$rados_mbs * 1048576 / 1000000" | bc -l)

@@ -91,8 +91,9 @@ int rs_put(rs_conn *c, const char *path, const void *data, size_t len,
   /* The directory's own entry in its parent, asked at once: when the
    * directory is missing (a registry puts most files in a directory of
    * their own), that is the first level rs_dir_check_ancestors would look
-   * up, and a parent found there saves its round trip. */
-  if (strcmp(sp.dir, "/") != 0) {
+   * up, and a parent found there saves its round trip.  Not when the last
+   * put found this directory in place (many files into one directory). */
+  if (strcmp(sp.dir, "/") != 0 && strcmp(sp.dir, c->put_dir) != 0) {
     rs_path_parent(sp.dir, parent, sizeof parent);
     up = rs_lookup_start(c, &lp, parent, strrchr(sp.dir, '/') + 1) == 0;
   }
@@ -112,6 +113,8 @@ int rs_put(rs_conn *c, const char *path, const void *data, size_t len,
   }
   rc = rs_lookup_finish(c, &l, &e);
   if (up && rs_lookup_finish(c, &lp, &ep) < 0) up = 0;
+  if (rc == 0 && e.dir_exists && strlen(sp.dir) < sizeof c->put_dir)
+    memcpy(c->put_dir, sp.dir, strlen(sp.dir) + 1);
   if (rc < 0) rc = rs_fail_rados(st, rc, path, "lookup");
   else if (wrc < 0) rc = rs_fail_rados(st, wrc, path, "write");
   else if (e.kind == RS_ENT_DIR) rc = rs_fail(st, -RS_EISDIR, path, NULL);

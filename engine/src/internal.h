@@ -44,6 +44,8 @@ struct rs_conn {
   pthread_cond_t cv;
   struct rs_oidcache *oids; /* shared with a batch's helper views (locked) */
   int fixed_deadline;    /* a batch's: rs_deadline_start/renew keep it */
+  char put_dir[256];     /* the directory the last put found in place (a
+                            hint: a put there skips the look at its parent) */
 };
 void rs_conn_unref(rs_conn *c);
 /*

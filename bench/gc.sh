@@ -2,21 +2,30 @@
 # bench/gc.sh - regstore gc and migrate against their peers, in one run:
 #
 #   * a synthetic registry (bench/gc_tree.lua: BENCH_GC_MANIFESTS manifests,
-#     BENCH_GC_BLOBS blobs) written as a filesystem-driver tree, loaded with
-#     `regstore migrate --from-fs`; `regstore gc --dry-run` against Debian's
-#     `docker-registry garbage-collect --dry-run` over its S3 driver on Ceph's
-#     RGW (radosgw on the same cluster, the same tree uploaded to a bucket);
+#     BENCH_GC_BLOBS blobs) written as a filesystem-driver tree on local
+#     disk, loaded with `regstore migrate --from-fs` (files/s);
+#     `regstore gc --dry-run` against Debian's `docker-registry
+#     garbage-collect --dry-run` on that very tree (filesystem driver, local
+#     disk), median of BENCH_GC_RUNS rounds, the contestants interleaved;
 #     both must name the same number of blobs;
-#   * the same regstore gc at BENCH_GC_SCALE times the size (time ratio);
+#   * the same at BENCH_GC_SCALE times the size (loaded with migrate too):
+#     the time ratio (linear: at most the scale) and the peer at that size;
+#   * with BENCH_GC_RGW=1: distribution's collector over its S3 driver on
+#     Ceph's RGW (radosgw on the same cluster, the 1x tree uploaded to a
+#     bucket; about ten minutes for 1,000 manifests here);
 #   * `migrate --from-fs` of BENCH_GC_BIG blobs of 64 MiB, MB/s, against
-#     `rados bench write -b 4M -t 16`.
+#     `rados bench write -b 4M -t 16` of the same bytes (--max-objects);
+#   * with BENCH_GC_BASE=<another checkout, built with cmake in its build/>:
+#     that tree's `regstore` measured in the same run for every regstore row
+#     (gc at both sizes, migrate of the 1x tree): before/after figures.
 #
 # Environment (all optional): REGSTORE_POOL, CEPH_CONF, CEPH_KEYRING (use
 # this cluster, else a throwaway one in BENCH_CLUSTER_DIR, default
 # /tmp/rs-bench-gc, mon port BENCH_CLUSTER_PORT, default 3440),
 # REGSTORE_BUILD_DIR (default bench/.build), BENCH_GC_MANIFESTS (1000),
-# BENCH_GC_BLOBS (5000), BENCH_GC_SCALE (10), BENCH_GC_RUNS (best of, 3),
-# BENCH_GC_RGW_PORT (mon port + 40), BENCH_GC_BIG (8), BENCH_KEEP=1.
+# BENCH_GC_BLOBS (5000), BENCH_GC_SCALE (10), BENCH_GC_RUNS (median of, 3),
+# BENCH_GC_RGW (0), BENCH_GC_RGW_PORT (mon port + 40), BENCH_GC_BIG (8),
+# BENCH_GC_BASE, BENCH_KEEP=1.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,11 +37,13 @@ BLOBS=${BENCH_GC_BLOBS:-5000}
 SCALE=${BENCH_GC_SCALE:-10}
 RUNS=${BENCH_GC_RUNS:-3}
 BIG=${BENCH_GC_BIG:-8}
+RGW=${BENCH_GC_RGW:-0}
+BASE=${BENCH_GC_BASE:-}
 RGW_PORT=${BENCH_GC_RGW_PORT:-$((CLUSTER_PORT + 40))}
 T0=$SECONDS
 say() { printf '[%4ds] %s\n' $((SECONDS - T0)) "$*" >&2; }
 die() { say "error: $*"; exit 1; }
-for t in cmake lua5.4 rados radosgw radosgw-admin docker-registry curl sha256sum; do
+for t in cmake lua5.4 rados docker-registry curl sha256sum bc; do
 	command -v "$t" >/dev/null || die "'$t' not found (see scripts/deps.sh)"
 done
 
@@ -41,7 +52,8 @@ cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$BUILD" -j2 >/dev/null
 export LUA_CPATH="$BUILD/lua5.4/?.so;;" LUA_PATH="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua;;"
 
-WORK=$(mktemp -d /tmp/rs-bench-gc-work.XXXXXX)
+WORK=$(mktemp -d /var/tmp/rs-bench-gc-work.XXXXXX) # local disk: distribution's filesystem peer reads it
+[[ -z $BASE || -f $BASE/build/lua5.4/regstore/core.so ]] || die "BENCH_GC_BASE=$BASE has no build/lua5.4/regstore/core.so"
 started=0 rgw_pid=
 cleanup() {
 	[[ -n $rgw_pid ]] && kill "$rgw_pid" 2>/dev/null || true
@@ -56,38 +68,80 @@ if [[ -z ${REGSTORE_POOL:-} || -z ${CEPH_CONF:-} ]]; then
 fi
 POOL=$REGSTORE_POOL
 regstore() { lua5.4 "$ROOT/bin/regstore" --pool "$POOL" --quiet "$@"; }
+regstore_base() {
+	LUA_CPATH="$BASE/build/lua5.4/?.so;;" LUA_PATH="$BASE/lua/?.lua;$BASE/lua/?/init.lua;;" \
+		lua5.4 "$BASE/bin/regstore" --pool "$POOL" --quiet "$@"
+}
 now() { date +%s.%N; }
 elapsed() { echo "$(now) - $1" | bc -l; }
-best_of() { # best_of N command... -> prints the best wall time, keeps the last stdout in $WORK/out
-	local n=$1 best= t s
+timed() { # timed NAME command... -> appends the wall time to $WORK/times.NAME, stdout to $WORK/out.NAME
+	local name=$1 s t
 	shift
-	for ((i = 0; i < n; i++)); do
-		s=$(now)
-		"$@" >"$WORK/out" 2>"$WORK/err" || { cat "$WORK/err" >&2; die "$* failed"; }
-		t=$(elapsed "$s")
-		if [[ -z $best ]] || (($(echo "$t < $best" | bc -l))); then best=$t; fi
-	done
-	echo "$best"
+	s=$(now)
+	"$@" >"$WORK/out.$name" 2>"$WORK/err.$name" || { cat "$WORK/err.$name" >&2; die "$* failed"; }
+	t=$(elapsed "$s")
+	echo "$t" >>"$WORK/times.$name"
 }
-count_json() { FIELD=$1 lua5.4 -e 'print(#require("cjson").decode(io.read("a"))[os.getenv("FIELD")])' <"$WORK/out"; }
+median() { sort -g "$WORK/times.$1" | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+all_times() { sort -g "$WORK/times.$1" | awk '{printf "%s%.2f", (NR > 1 ? " " : ""), $1}'; }
+count_json() { FIELD=$2 lua5.4 -e 'print(#require("cjson").decode(io.read("a"))[os.getenv("FIELD")])' <"$WORK/out.$1"; }
+files_json() { lua5.4 -e 'print(require("cjson").decode(io.read("a")).files)' <"$1"; }
 
 # --- the synthetic registries ---
-declare -A gc_time gc_blobs
+declare -A gc_blobs dist_blobs mig_files mig_time
 for scale in 1 "$SCALE"; do
 	dir=$WORK/tree-$scale
 	say "writing a filesystem-driver tree of $((MANIFESTS * scale)) manifests, $((BLOBS * scale)) blobs"
 	lua5.4 "$ROOT/bench/gc_tree.lua" "$dir" $((MANIFESTS * scale)) $((BLOBS * scale)) "$scale" >"$WORK/tree-$scale.txt"
 	ns=bench-gc-$$-$scale
+	if [[ -n $BASE && $scale == 1 ]]; then
+		say "migrate --from-fs (BENCH_GC_BASE) into namespace $ns-base"
+		s=$(now)
+		regstore_base --namespace "$ns-base" migrate --from-fs "$dir" --json >"$WORK/migrate-base-$scale.json"
+		mig_time[base-$scale]=$(elapsed "$s")
+		mig_files[base-$scale]=$(files_json "$WORK/migrate-base-$scale.json")
+		say "  ${mig_files[base-$scale]} files in ${mig_time[base-$scale]} s"
+		regstore --namespace "$ns-base" rm --recursive /docker
+	fi
 	say "migrate --from-fs into namespace $ns"
 	s=$(now)
 	regstore --namespace "$ns" migrate --from-fs "$dir" --json >"$WORK/migrate-$scale.json"
-	say "  $(cat "$WORK/migrate-$scale.json") in $(elapsed "$s") s"
-	gc_time[$scale]=$(best_of "$RUNS" regstore --namespace "$ns" gc --dry-run --grace 0s --json)
-	gc_blobs[$scale]=$(count_json blobs)
-	say "  regstore gc --dry-run: ${gc_time[$scale]} s, ${gc_blobs[$scale]} blobs eligible"
+	mig_time[$scale]=$(elapsed "$s")
+	mig_files[$scale]=$(files_json "$WORK/migrate-$scale.json")
+	say "  ${mig_files[$scale]} files in ${mig_time[$scale]} s"
+	cat >"$WORK/fs-$scale.yml" <<EOF
+version: 0.1
+log:
+  level: error
+storage:
+  filesystem:
+    rootdirectory: $dir
+  delete:
+    enabled: true
+EOF
+	for ((r = 0; r < RUNS; r++)); do # interleaved, the order turned every other round
+		order=(rs dist)
+		[[ -n $BASE ]] && order+=(base)
+		((r % 2)) && order=($(printf '%s\n' "${order[@]}" | tac))
+		for who in "${order[@]}"; do
+			case $who in
+			rs) timed "rs-$scale" regstore --namespace "$ns" gc --dry-run --grace 0s --json ;;
+			base) timed "base-$scale" regstore_base --namespace "$ns" gc --dry-run --grace 0s --json ;;
+			dist) timed "dist-$scale" docker-registry garbage-collect --dry-run "$WORK/fs-$scale.yml" ;;
+			esac
+		done
+	done
+	gc_blobs[$scale]=$(count_json "rs-$scale" blobs)
+	dist_blobs[$scale]=$(grep -c '^blob eligible for deletion' "$WORK/out.dist-$scale" || true)
+	say "  regstore gc --dry-run: $(all_times "rs-$scale") s, ${gc_blobs[$scale]} blobs eligible"
+	[[ -n $BASE ]] && say "  BENCH_GC_BASE's gc --dry-run: $(all_times "base-$scale") s, $(count_json "base-$scale" blobs) blobs"
+	say "  docker-registry garbage-collect --dry-run (filesystem): $(all_times "dist-$scale") s, ${dist_blobs[$scale]} blobs"
+	[[ ${dist_blobs[$scale]} == "${gc_blobs[$scale]}" ]] ||
+		say "  MISMATCH: regstore names ${gc_blobs[$scale]} blobs, distribution ${dist_blobs[$scale]}"
 done
 
-# --- distribution's garbage-collect over S3 on RGW, same tree ---
+# --- distribution's garbage-collect over S3 on RGW, same tree (BENCH_GC_RGW=1) ---
+if [[ $RGW == 1 ]]; then
 say "starting radosgw on 127.0.0.1:$RGW_PORT"
 mkdir -p "$WORK/rgw"
 radosgw -c "$CEPH_CONF" --id admin --rgw-frontends "beast endpoint=127.0.0.1:$RGW_PORT" \
@@ -128,10 +182,10 @@ storage:
   delete:
     enabled: true
 EOF
-dist_time=$(best_of "$RUNS" docker-registry garbage-collect --dry-run "$WORK/s3.yml")
-dist_blobs=$(grep -c '^blob eligible for deletion' "$WORK/out" || true)
-say "  docker-registry garbage-collect --dry-run (S3 on RGW): $dist_time s, $dist_blobs blobs eligible"
-[[ $dist_blobs == "${gc_blobs[1]}" ]] || say "  MISMATCH: regstore names ${gc_blobs[1]} blobs, distribution $dist_blobs"
+timed s3 docker-registry garbage-collect --dry-run "$WORK/s3.yml"
+s3_blobs=$(grep -c '^blob eligible for deletion' "$WORK/out.s3" || true)
+say "  docker-registry garbage-collect --dry-run (S3 on RGW): $(median s3) s, $s3_blobs blobs eligible"
+fi
 
 # --- migrate throughput against rados bench ---
 say "writing $BIG blobs of 64 MiB"
@@ -144,23 +198,48 @@ done
 ns=bench-gc-$$-big
 s=$(now)
 regstore --namespace "$ns" migrate --from-fs "$WORK/big-tree" --json >"$WORK/migrate-big.json"
-mig_time=$(elapsed "$s")
-mig_mbs=$(echo "$BIG * 64 * 1048576 / 1000000 / $mig_time" | bc -l)
+big_time=$(elapsed "$s")
+mig_mbs=$(echo "$BIG * 64 * 1048576 / 1000000 / $big_time" | bc -l)
 regstore --namespace "$ns" rm --recursive /docker
-rados -p "$POOL" bench 10 write -b 4194304 -t 16 --run-name "rs-bench-gc-$$" --no-cleanup >"$WORK/rados-bench.txt" 2>&1
+# the same bytes (BIG x 64 MiB in 4 MiB objects), as bench/run.sh bounds it: a
+# time-bound rados bench fills a memstore OSD at several hundred MB/s
+rados -p "$POOL" bench 300 write -b 4194304 -O 4194304 -t 16 --max-objects $((BIG * 16)) \
+	--run-name "rs-bench-gc-$$" --no-cleanup >"$WORK/rados-bench.txt" 2>&1
 rados_mbs=$(awk '/^Bandwidth \(MB\/sec\)/ {print $3}' "$WORK/rados-bench.txt")
 rados -p "$POOL" cleanup --run-name "rs-bench-gc-$$" >/dev/null 2>&1 || true
 rados_mbs_dec=$(echo "$rados_mbs * 1048576 / 1000000" | bc -l)
 
 for scale in 1 "$SCALE"; do regstore --namespace "bench-gc-$$-$scale" rm --recursive /docker || true; done
 
+ratio() { echo "$1 / $2" | bc -l; }
+rs1=$(median rs-1) rsN=$(median "rs-$SCALE") d1=$(median dist-1) dN=$(median "dist-$SCALE")
 printf '\n| figure | regstore | peer (same run) | ratio | target |\n|---|---|---|---|---|\n'
-printf '| gc --dry-run, %d manifests / %d blobs | %.2f s | garbage-collect --dry-run, S3 on RGW: %.2f s | %.1f× faster | ≥ 10× |\n' \
-	"$MANIFESTS" "$BLOBS" "${gc_time[1]}" "$dist_time" "$(echo "$dist_time / ${gc_time[1]}" | bc -l)"
-printf '| the same at %d× the size | %.2f s | (regstore at 1×: %.2f s) | %.1f× the time | ≤ %d× |\n' \
-	"$SCALE" "${gc_time[$SCALE]}" "${gc_time[1]}" "$(echo "${gc_time[$SCALE]} / ${gc_time[1]}" | bc -l)" \
-	$((SCALE * 12 / 10))
-printf '| blobs named (1×) | %s | %s | | equal |\n' "${gc_blobs[1]}" "$dist_blobs"
-printf '| migrate --from-fs, %d × 64 MiB | %.0f MB/s | rados bench write -b 4M -t 16: %.0f MB/s | %.2f | |\n' \
+printf '| gc --dry-run, %d manifests / %d blobs (median of %d) | %.2f s | garbage-collect --dry-run, filesystem on local disk: %.2f s | %.2f× the time | ≤ 2× |\n' \
+	"$MANIFESTS" "$BLOBS" "$RUNS" "$rs1" "$d1" "$(ratio "$rs1" "$d1")"
+printf '| the same at %d× the size | %.2f s | filesystem: %.2f s (regstore at 1×: %.2f s) | %.2f× the peer; %.1f× regstore at 1× | ≤ %d× (linear) |\n' \
+	"$SCALE" "$rsN" "$dN" "$rs1" "$(ratio "$rsN" "$dN")" "$(ratio "$rsN" "$rs1")" "$SCALE"
+printf '| blobs named (1× / %d×) | %s / %s | %s / %s | | equal |\n' "$SCALE" "${gc_blobs[1]}" "${gc_blobs[$SCALE]}" \
+	"${dist_blobs[1]}" "${dist_blobs[$SCALE]}"
+if [[ $RGW == 1 ]]; then
+	printf '| gc --dry-run (1×) vs S3 on RGW | %.2f s | garbage-collect --dry-run, S3 on RGW: %.2f s | %.1f× faster | ≥ 10× |\n' \
+		"$rs1" "$(median s3)" "$(ratio "$(median s3)" "$rs1")"
+fi
+for scale in 1 "$SCALE"; do
+	printf '| migrate --from-fs, the %d× tree (%s files) | %.0f files/s | | | ≥ 2,000 files/s |\n' "$scale" \
+		"${mig_files[$scale]}" "$(ratio "${mig_files[$scale]}" "${mig_time[$scale]}")"
+done
+printf '| migrate --from-fs, %d × 64 MiB | %.0f MB/s | rados bench write -b 4M -t 16: %.0f MB/s | %.2f | ≥ 0.9 |\n' \
 	"$BIG" "$mig_mbs" "$rados_mbs_dec" "$(echo "$mig_mbs / $rados_mbs_dec" | bc -l)"
+if [[ -n $BASE ]]; then
+	b1=$(median base-1) bN=$(median "base-$SCALE")
+	printf '\n| BENCH_GC_BASE (%s) vs this tree, same run | before | after | after / before |\n|---|---|---|---|\n' "$BASE"
+	printf '| gc --dry-run, 1× | %.2f s | %.2f s | %.2f |\n' "$b1" "$rs1" "$(ratio "$rs1" "$b1")"
+	printf '| gc --dry-run, %d× | %.2f s | %.2f s | %.2f |\n' "$SCALE" "$bN" "$rsN" "$(ratio "$rsN" "$bN")"
+	bf=$(ratio "${mig_files[base-1]}" "${mig_time[base-1]}") af=$(ratio "${mig_files[1]}" "${mig_time[1]}")
+	printf '| migrate --from-fs, 1× tree | %.0f files/s | %.0f files/s | %.2f |\n' "$bf" "$af" "$(ratio "$af" "$bf")"
+	printf '\ngc every run (s): before 1× %s; after 1× %s; before %d× %s; after %d× %s\n' \
+		"$(all_times base-1)" "$(all_times rs-1)" "$SCALE" "$(all_times "base-$SCALE")" "$SCALE" "$(all_times "rs-$SCALE")"
+fi
+printf 'every run (s): regstore 1× %s; filesystem 1× %s; regstore %d× %s; filesystem %d× %s\n' \
+	"$(all_times rs-1)" "$(all_times dist-1)" "$SCALE" "$(all_times "rs-$SCALE")" "$SCALE" "$(all_times "dist-$SCALE")"
 say "done"

@@ -22,6 +22,7 @@
 #define SHA256 "regstore.sha256"
 #define LOT "regstore.lot"
 #define BYTES "regstore.bytes"
+#define BATCH "regstore.batch"
 
 typedef struct { rs_conn *c; } Driver;
 enum { W_OPEN, W_DONE, W_CLOSED };
@@ -452,6 +453,260 @@ static int d_lease_holder(lua_State *L) {
   if (owner[0]) lua_pushstring(L, owner);
   else lua_pushboolean(L, 0);
   return 1;
+}
+
+/*
+ * Batch calls: get_many, put_many, stat_many.  The items live in a userdata
+ * whose finaliser frees them and any content not handed to Lua yet, so
+ * that an error raised while the results are built (out of memory) leaks
+ * nothing.  Results: an array with one entry per path (the content, true,
+ * or the stat table; false for a failed item) and two tables holding, at
+ * the index of each failed item, its message and its code: item i is
+ * `res[i] or nil, msgs[i], codes[i]`, the single call's nil, msg, code.
+ */
+typedef struct {
+  rs_batch_item *items;
+  size_t n;
+  unsigned char *nul; /* paths holding a NUL: invalid_path without a call */
+} Batch;
+
+static void batch_free(Batch *b) {
+  size_t i;
+  if (!b->items) return;
+  for (i = 0; i < b->n; i++) {
+    free(b->items[i].content);
+    if (b->items[i].names) rs_names_free(b->items[i].names, b->items[i].count);
+  }
+  free(b->items);
+  free(b->nul);
+  b->items = NULL;
+  b->nul = NULL;
+  b->n = 0;
+}
+
+static int b_gc(lua_State *L) {
+  batch_free(luaL_checkudata(L, 1, BATCH));
+  return 0;
+}
+
+/* Each element of the array at index i must be a string; raises otherwise. */
+static const char *batch_string(lua_State *L, int i, size_t k, const char *what,
+                                size_t *len) {
+  const char *s;
+  lua_rawgeti(L, i, (int)k);
+  if (lua_type(L, -1) != LUA_TSTRING) {
+    const char *msg = lua_pushfstring(L, "%s[%d] must be a string, got %s", what, (int)k,
+                                      luaL_typename(L, -2));
+    luaL_argerror(L, i, msg);
+  }
+  s = lua_tolstring(L, -1, len);
+  lua_pop(L, 1); /* the table holds it while the call runs */
+  return s;
+}
+
+/* opts at index i: { window = 1..256 } (and replace, for put_many). */
+static int batch_window(lua_State *L, int i) {
+  double w;
+  if (lua_isnoneornil(L, i)) return 0;
+  luaL_checktype(L, i, LUA_TTABLE);
+  lua_getfield(L, i, "window");
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  if (lua_type(L, -1) != LUA_TNUMBER) luaL_argerror(L, i, "window must be a number");
+  w = lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  if (!(w >= 1 && w <= RS_BATCH_MAX_WINDOW && w == floor(w)))
+    luaL_argerror(L, i, "window must be an integer from 1 to 256");
+  return (int)w;
+}
+
+/* A Batch userdata (pushed) with one item per element of the paths array. */
+static Batch *batch_new(lua_State *L, int paths) {
+  Batch *b;
+  size_t n, k;
+  luaL_checktype(L, paths, LUA_TTABLE);
+  n = (size_t)lua_rawlen(L, paths);
+  b = rs_newudata(L, sizeof *b);
+  memset(b, 0, sizeof *b);
+  luaL_getmetatable(L, BATCH);
+  lua_setmetatable(L, -2);
+  b->items = calloc(n ? n : 1, sizeof *b->items);
+  b->nul = calloc(n ? n : 1, 1);
+  if (!b->items || !b->nul) {
+    batch_free(b);
+    luaL_error(L, "regstore: out of memory");
+  }
+  b->n = n;
+  for (k = 0; k < n; k++) {
+    size_t len;
+    const char *p = batch_string(L, paths, k + 1, "paths", &len);
+    b->nul[k] = strlen(p) != len;
+    b->items[k].path = b->nul[k] ? "" : p;
+  }
+  return b;
+}
+
+/* results, msgs, codes (see above); push_ok pushes item k's success. */
+static int batch_results(lua_State *L, Batch *b, int paths,
+                         void (*push_ok)(lua_State *, Batch *, size_t)) {
+  size_t k;
+  lua_createtable(L, (int)b->n, 0);
+  lua_newtable(L);
+  lua_newtable(L);
+  for (k = 0; k < b->n; k++) {
+    rs_batch_item *it = &b->items[k];
+    if (b->nul[k]) {
+      lua_pushboolean(L, 0);
+      lua_rawgeti(L, paths, (int)k + 1);
+      lua_pushfstring(L, "regstore: invalid path: %s", lua_tostring(L, -1)); /* cut at the NUL */
+      lua_remove(L, -2);
+      lua_rawseti(L, -4, (int)k + 1); /* res msgs codes false msg */
+      lua_pushstring(L, "invalid_path");
+      lua_rawseti(L, -3, (int)k + 1);
+    } else if (it->rc < 0) {
+      lua_pushboolean(L, 0);
+      lua_pushstring(L, it->st.msg);
+      lua_rawseti(L, -4, (int)k + 1);
+      lua_pushstring(L, rs_code_name(it->rc));
+      lua_rawseti(L, -3, (int)k + 1);
+    } else {
+      push_ok(L, b, k);
+    }
+    lua_rawseti(L, -4, (int)k + 1);
+  }
+  return 3;
+}
+
+static void push_content(lua_State *L, Batch *b, size_t k) {
+  rs_batch_item *it = &b->items[k];
+  lua_pushlstring(L, it->content ? it->content : "", it->content_len);
+  free(it->content);
+  it->content = NULL;
+}
+
+static void push_true(lua_State *L, Batch *b, size_t k) {
+  (void)b;
+  (void)k;
+  lua_pushboolean(L, 1);
+}
+
+static void push_item_stat(lua_State *L, Batch *b, size_t k) {
+  push_stat(L, b->items[k].path, &b->items[k].info);
+}
+
+/* Items with a NUL in their path are not run: the engine sees "" there,
+ * an invalid path, and the result is replaced by the Lua-side message. */
+static int d_get_many(lua_State *L) {
+  Driver *d = check_driver(L);
+  int window = batch_window(L, 3);
+  Batch *b;
+  lua_settop(L, 3);
+  b = batch_new(L, 2);
+  rs_get_many(d->c, b->items, b->n, window);
+  return batch_results(L, b, 2, push_content);
+}
+
+static int d_stat_many(lua_State *L) {
+  Driver *d = check_driver(L);
+  int window = batch_window(L, 3);
+  Batch *b;
+  lua_settop(L, 3);
+  b = batch_new(L, 2);
+  rs_stat_many(d->c, b->items, b->n, window);
+  return batch_results(L, b, 2, push_item_stat);
+}
+
+/* put_many(paths, contents [, { replace = false, window = N }]) */
+static int d_put_many(lua_State *L) {
+  Driver *d = check_driver(L);
+  int window = batch_window(L, 4);
+  int flags = opt_replace_flags(L, 4);
+  Batch *b;
+  size_t k;
+  luaL_checktype(L, 3, LUA_TTABLE);
+  lua_settop(L, 4);
+  b = batch_new(L, 2);
+  if ((size_t)lua_rawlen(L, 3) != b->n)
+    return luaL_argerror(L, 3, "must hold one content per path");
+  for (k = 0; k < b->n; k++)
+    b->items[k].data = batch_string(L, 3, k + 1, "contents", &b->items[k].len);
+  rs_put_many(d->c, b->items, b->n, flags, window);
+  return batch_results(L, b, 2, push_true);
+}
+
+/* A listing as list() answers it: absolute paths, sorted. */
+static void push_names(lua_State *L, Batch *b, size_t k) {
+  rs_batch_item *it = &b->items[k];
+  int root = strcmp(it->path, "/") == 0;
+  size_t i;
+  lua_createtable(L, (int)it->count, 0);
+  for (i = 0; i < it->count; i++) {
+    lua_pushfstring(L, "%s/%s", root ? "" : it->path, it->names[i]);
+    lua_rawseti(L, -2, (int)i + 1);
+  }
+  rs_names_free(it->names, it->count);
+  it->names = NULL;
+  it->count = 0;
+}
+
+static void push_any(lua_State *L, Batch *b, size_t k) {
+  switch (b->items[k].op) {
+    case RS_BATCH_GET: push_content(L, b, k); break;
+    case RS_BATCH_STAT: push_item_stat(L, b, k); break;
+    case RS_BATCH_LIST: push_names(L, b, k); break;
+    default: push_true(L, b, k); break;
+  }
+}
+
+/*
+ * batch(ops [, { replace = false, window = N }]): ops[i] is { "get", path },
+ * { "stat", path } or { "put", path, content }; one batch of them all.
+ * Results as get_many's, each item's success as its call's.
+ */
+static int d_batch(lua_State *L) {
+  Driver *d = check_driver(L);
+  int window = batch_window(L, 3);
+  int flags = opt_replace_flags(L, 3);
+  Batch *b;
+  size_t n, k;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 3);
+  n = (size_t)lua_rawlen(L, 2);
+  /* the paths, as batch_new wants them (index 4), then the items */
+  lua_createtable(L, (int)n, 0);
+  for (k = 1; k <= n; k++) {
+    lua_rawgeti(L, 2, (int)k);
+    if (lua_type(L, -1) != LUA_TTABLE)
+      luaL_argerror(L, 2, lua_pushfstring(L, "ops[%d] must be a table", (int)k));
+    lua_rawgeti(L, -1, 2);
+    lua_rawseti(L, 4, (int)k); /* checked as a string by batch_new */
+    lua_pop(L, 1);
+  }
+  b = batch_new(L, 4);
+  for (k = 0; k < n; k++) {
+    const char *op;
+    lua_rawgeti(L, 2, (int)k + 1);
+    lua_rawgeti(L, -1, 1);
+    op = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+    if (strcmp(op, "get") == 0) b->items[k].op = RS_BATCH_GET;
+    else if (strcmp(op, "stat") == 0) b->items[k].op = RS_BATCH_STAT;
+    else if (strcmp(op, "put") == 0) b->items[k].op = RS_BATCH_PUT;
+    else if (strcmp(op, "list") == 0) b->items[k].op = RS_BATCH_LIST;
+    else luaL_argerror(L, 2, lua_pushfstring(L, "ops[%d][1] must be \"get\", \"stat\", \"list\" or \"put\"", (int)k + 1));
+    lua_pop(L, 1);
+    if (b->items[k].op == RS_BATCH_PUT) {
+      lua_rawgeti(L, -1, 3);
+      if (lua_type(L, -1) != LUA_TSTRING)
+        luaL_argerror(L, 2, lua_pushfstring(L, "ops[%d][3] must be a string", (int)k + 1));
+      b->items[k].data = lua_tolstring(L, -1, &b->items[k].len); /* held by ops */
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  rs_batch(d->c, b->items, b->n, flags, window);
+  return batch_results(L, b, 4, push_any);
 }
 
 /*
@@ -1327,7 +1582,9 @@ int luaopen_regstore_core(lua_State *L) {
       {"reader", d_reader}, {"writer", d_writer}, {"stat", d_stat},
       {"list", d_list}, {"move", d_move}, {"delete", d_delete},
       {"walk", d_walk}, {"fsck", d_fsck}, {"lease", d_lease}, {"release", d_release},
-      {"lease_holder", d_lease_holder}, {"close", d_close}, {"sibling", d_sibling}, {NULL, NULL}};
+      {"lease_holder", d_lease_holder}, {"close", d_close}, {"sibling", d_sibling},
+      {"get_many", d_get_many}, {"put_many", d_put_many}, {"stat_many", d_stat_many},
+      {"batch", d_batch}, {NULL, NULL}};
   static const luaL_Reg writer_meta[] = {{"__gc", w_gc}, {"__close", w_gc}, {NULL, NULL}};
   static const luaL_Reg writer_methods[] = {
       {"write", w_write}, {"writev", w_writev}, {"size", w_size}, {"commit", w_commit},
@@ -1357,6 +1614,10 @@ int luaopen_regstore_core(lua_State *L) {
   set_methods(L, SHA256, hash_meta, hash_methods);
   set_methods(L, LOT, lot_meta, lot_methods);
   set_methods(L, BYTES, bytes_meta, bytes_methods);
+  luaL_newmetatable(L, BATCH);
+  lua_pushcfunction(L, b_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
   lua_newtable(L);
   luaL_setfuncs(L, module, 0);
   lua_pushstring(L, RS_VERSION);

@@ -171,6 +171,48 @@ int rs_move(rs_conn *c, const char *src, const char *dst, int flags,
 int rs_delete(rs_conn *c, const char *path, rs_status *st);
 
 /*
+ * Batch calls: n independent calls of rs_get, rs_put or rs_stat_path, at
+ * most `window` of them in progress at once (0: the connection's window;
+ * at most RS_BATCH_MAX_WINDOW).  Each item is the single call, with its own
+ * result: rc (0 or the call's failure) and, on failure, st naming its path.
+ * A missing path is that item's -RS_ENOENT and a failed read that item's
+ * own code, never the batch's; items are independent (duplicates included:
+ * two puts of one path race as two rs_put calls would).  The items run on
+ * the calling thread and on up to window - 1 helper threads of the call,
+ * each waiting on its own completions; all are joined before the call
+ * returns, and no helper touches anything of the caller's but its items.
+ * The batch as a whole keeps one deadline, the connection's timeout from
+ * the call's start: an item not done by then fails with -ETIMEDOUT.  Meant
+ * for many small files (links, manifests, a registry's small blobs).
+ * Returns 0 (each item says how it went), or -EINVAL for a bad argument
+ * (no item is touched).
+ */
+#define RS_BATCH_MAX_WINDOW 256
+/* What an item of rs_batch does (the *_many calls set it for every item). */
+enum { RS_BATCH_GET = 1, RS_BATCH_PUT = 2, RS_BATCH_STAT = 3, RS_BATCH_LIST = 4 };
+typedef struct rs_batch_item {
+  int op;               /* in, rs_batch: RS_BATCH_GET, _PUT or _STAT */
+  const char *path;     /* in */
+  const void *data;     /* in, rs_put_many: the content */
+  size_t len;           /* in, rs_put_many: its length */
+  char *content;        /* out, rs_get_many: malloc'ed (free with free()) */
+  size_t content_len;   /* out, rs_get_many */
+  rs_stat info;         /* out, rs_stat_many */
+  char **names;         /* out, RS_BATCH_LIST: as rs_list's (rs_names_free) */
+  size_t count;         /* out, RS_BATCH_LIST */
+  int rc;               /* out: 0, or the item's failure */
+  rs_status st;         /* out: the failure, naming the path */
+} rs_batch_item;
+int rs_get_many(rs_conn *c, rs_batch_item *items, size_t n, int window);
+/* flags: as rs_put's (RS_NOREPLACE), for every item. */
+int rs_put_many(rs_conn *c, rs_batch_item *items, size_t n, int flags,
+                int window);
+int rs_stat_many(rs_conn *c, rs_batch_item *items, size_t n, int window);
+/* Items of different kinds in one batch: each item's op says which call
+ * (RS_BATCH_LIST: rs_list, the whole listing of a directory). */
+int rs_batch(rs_conn *c, rs_batch_item *items, size_t n, int flags, int window);
+
+/*
  * Walk: calls fn for every entry under path in lexical depth-first order.
  * fn returns RS_WALK_CONTINUE, RS_WALK_SKIP (don't descend) or RS_WALK_STOP.
  * A negative return from fn ends the walk and is returned.

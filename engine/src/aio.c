@@ -29,7 +29,11 @@ static void after(struct timespec *t, double secs) {
   }
 }
 
-void rs_deadline_start(rs_conn *c) { after(&c->deadline, c->timeout); }
+/* A batch keeps one deadline for all its items (rs_get_many, ...): the
+ * calls it makes for each item leave it alone. */
+void rs_deadline_start(rs_conn *c) {
+  if (!c->fixed_deadline) after(&c->deadline, c->timeout);
+}
 
 /* Progress on a stream: the deadline counts from the last completed step. */
 void rs_deadline_renew(rs_conn *c) { rs_deadline_start(c); }

@@ -207,6 +207,23 @@ int rs_connect(const rs_options *o, rs_conn **out, rs_status *st) {
 
 uint32_t rs_chunk_size(const rs_conn *c) { return c->chunk; }
 
+int rs_conn_helper_init(rs_conn *c, rs_conn *view) {
+  memset(view, 0, sizeof *view);
+  view->cluster = c->cluster;
+  view->io = c->io;
+  view->chunk = c->chunk;
+  view->window = c->window;
+  view->timeout = c->timeout;
+  view->oids = c->oids; /* locked; freed with c only */
+  view->deadline = c->deadline;
+  view->fixed_deadline = 1;
+  view->refs = 1;
+  return waiters_init(view);
+}
+
+/* Every completion made on the view was waited for, callback included. */
+void rs_conn_helper_free(rs_conn *view) { waiters_free(view); }
+
 void rs_conn_unref(rs_conn *c) {
   rs_conn *parent = c->parent;
   if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) > 0) return;

@@ -18,11 +18,14 @@
 #include <unistd.h>
 
 void rs_crash_point(const char *point) {
-  /* Per-process counters, test builds only: the one state a crash spec needs. */
+  /* Per-process counters, test builds only: the one state a crash spec
+   * needs; locked, as a batch's helper threads reach points too. */
+  static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
   static char armed[256];
   static long left = -1;
   const char *trace = getenv("REGSTORE_CRASH_TRACE");
   const char *at = getenv("REGSTORE_CRASH_AT");
+  pthread_mutex_lock(&mu);
   if (trace && *trace) {
     FILE *f = fopen(trace, "a");
     if (f) {
@@ -30,7 +33,10 @@ void rs_crash_point(const char *point) {
       fclose(f);
     }
   }
-  if (!at || !*at) return;
+  if (!at || !*at) {
+    pthread_mutex_unlock(&mu);
+    return;
+  }
   if (left < 0) {
     const char *colon = strchr(at, ':');
     size_t n = colon ? (size_t)(colon - at) : strlen(at);
@@ -41,5 +47,6 @@ void rs_crash_point(const char *point) {
     if (left < 1) left = 1;
   }
   if (strcmp(point, armed) == 0 && --left == 0) _exit(86);
+  pthread_mutex_unlock(&mu);
 }
 #endif

@@ -79,12 +79,24 @@ int rs_put(rs_conn *c, const char *path, const void *data, size_t len,
   rs_entry e;
   rs_lookup l;
   size_t head = len < rs_unit(stripe) ? len : rs_unit(stripe);
-  int rc, wrc = 0, missing = 0, linked = 0, tries;
+  int rc, wrc = 0, missing = 0, linked = 0, tries, up = 0;
+  rs_lookup lp;
+  rs_entry ep;
+  char parent[4096];
   if ((rc = check_path(path, 0, st)) < 0) return rc;
   rs_deadline_start(c);
   rs_path_split(path, &sp);
   rc = rs_lookup_start(c, &l, sp.dir, sp.base);
   if (rc < 0) return rs_fail_rados(st, rc, path, "lookup");
+  /* The directory's own entry in its parent, asked at once: when the
+   * directory is missing (a registry puts most files in a directory of
+   * their own), that is the first level rs_dir_check_ancestors would look
+   * up, and a parent found there saves its round trip.  Not when the last
+   * put found this directory in place (many files into one directory). */
+  if (strcmp(sp.dir, "/") != 0 && strcmp(sp.dir, c->put_dir) != 0) {
+    rs_path_parent(sp.dir, parent, sizeof parent);
+    up = rs_lookup_start(c, &lp, parent, strrchr(sp.dir, '/') + 1) == 0;
+  }
   for (tries = 0; tries < RS_RETRIES; tries++) {
     rs_blob_new(oid);
     /* Chunk 0 before the others: chunks without it are a dropped blob's
@@ -100,11 +112,16 @@ int rs_put(rs_conn *c, const char *path, const void *data, size_t len,
     rs_blob_destroy(c, oid, rs_chunk_count(stripe, len), 0); /* dropped under us: again */
   }
   rc = rs_lookup_finish(c, &l, &e);
+  if (up && rs_lookup_finish(c, &lp, &ep) < 0) up = 0;
+  if (rc == 0 && e.dir_exists && strlen(sp.dir) < sizeof c->put_dir)
+    memcpy(c->put_dir, sp.dir, strlen(sp.dir) + 1);
   if (rc < 0) rc = rs_fail_rados(st, rc, path, "lookup");
   else if (wrc < 0) rc = rs_fail_rados(st, wrc, path, "write");
   else if (e.kind == RS_ENT_DIR) rc = rs_fail(st, -RS_EISDIR, path, NULL);
   else if (e.kind == RS_ENT_FILE && (flags & RS_NOREPLACE))
     rc = rs_fail(st, -RS_EEXIST, path, NULL);
+  else if (!e.dir_exists && up && ep.dir_exists) /* level 0 of the ancestors, seen */
+    rc = ep.kind == RS_ENT_FILE ? rs_fail(st, -RS_ENOTDIR, path, NULL) : (missing = 1, 0);
   else rc = check_parent(c, &e, sp.dir, path, &missing, st);
   if (rc == 0) {
     RS_CRASH("put.sealed");
@@ -206,10 +223,7 @@ static int get_once(rs_conn *c, const char *path, const rs_split *sp,
     free(buf);
     return rs_fail_rados(st, rc, path, "lookup");
   }
-  if (rs_oidcache_get(c, path)) {
-    snprintf(hint, sizeof hint, "%s", rs_oidcache_get(c, path));
-    hinted = head_start(c, &h, hint, buf, max) == 0;
-  }
+  if (rs_oidcache_get(c, path, hint)) hinted = head_start(c, &h, hint, buf, max) == 0;
   rc = rs_lookup_finish(c, &l, &e);
   if (rc < 0) rc = rs_fail_rados(st, rc, path, "lookup");
   else rc = file_entry(c, path, sp, &e, st);

@@ -45,9 +45,18 @@ struct rs_conn {
   struct timespec deadline; /* of the call in progress (CLOCK_MONOTONIC) */
   pthread_mutex_t mu;    /* completions wake the waiting call through cv */
   pthread_cond_t cv;
-  struct rs_oidcache_slot *oids;
+  struct rs_oidcache *oids; /* shared with a batch's helper views (locked) */
+  int fixed_deadline;    /* a batch's: rs_deadline_start/renew keep it */
+  char put_dir[256];     /* the directory the last put found in place (a
+                            hint: a put there skips the look at its parent) */
 };
 void rs_conn_unref(rs_conn *c);
+/*
+ * A batch helper's view of c (batch.c): the same cluster handle, I/O
+ * context and oid cache, waiters of its own, c's deadline kept fixed.
+ */
+int rs_conn_helper_init(rs_conn *c, rs_conn *view);
+void rs_conn_helper_free(rs_conn *view);
 
 /* ---- status.c: failures reported through rs_status. */
 int rs_fail(rs_status *st, int code, const char *path, const char *fmt, ...)
@@ -138,7 +147,7 @@ int rs_omap_read(rs_conn *c, const char *oid, const char *prefix,
 #define RS_OIDCACHE_SLOTS 4096
 int rs_oidcache_init(rs_conn *c);
 void rs_oidcache_free(rs_conn *c);
-const char *rs_oidcache_get(rs_conn *c, const char *path);
+int rs_oidcache_get(rs_conn *c, const char *path, char out[RS_OID_MAX]);
 void rs_oidcache_set(rs_conn *c, const char *path, const char *oid);
 
 /* ---- hashjob.c: a thread that hashes a write's bytes beside the writer. */

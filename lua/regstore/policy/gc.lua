@@ -80,15 +80,19 @@ gc.DEFAULT_GRACE = 3600
 -- or nil, message, code when one could not be read. A tag without a
 -- current link (half written, or going) points at nothing.
 local function tagged(ctx, name, tag_names)
-  local set = {}
+  local set, list, valid = {}, {}, {}
   for _, tag in ipairs(tag_names) do
     if validate.tag(tag) then
-      local d, msg, code = links.read(ctx, "tag_current_link", { name = name, tag = tag })
-      if d then
-        set[d] = true
-      elseif code ~= "not_found" then
-        return nil, string.format("gc: tag %s:%s unreadable: %s", name, tag, tostring(msg)), code
-      end
+      valid[#valid + 1] = tag
+      list[#list + 1] = { "tag_current_link", { name = name, tag = tag } }
+    end
+  end
+  local res, msgs, codes = links.read_many(ctx, list)
+  for i, tag in ipairs(valid) do
+    if res[i] then
+      set[res[i]] = true
+    elseif codes[i] ~= "not_found" then
+      return nil, string.format("gc: tag %s:%s unreadable: %s", name, tag, tostring(msgs[i])), codes[i]
     end
   end
   return set
@@ -103,8 +107,16 @@ end
 
 -- Whether the file at kind/fields is older than young: true, false (young
 -- or not there), or nil, message, code when it could not be dated.
-local function old(ctx, kind, fields, young)
-  local info, msg, code = scan.stat(ctx, kind, fields)
+-- pre: stats read ahead ({ [path] = info or false }, scan.stat_many);
+-- a path not in it is stat'ed now.
+local function old(ctx, kind, fields, young, pre)
+  local info, msg, code
+  local path = pre and ctx.paths:path_for(kind, fields)
+  if pre and pre[path] ~= nil then
+    info = pre[path]
+  else
+    info, msg, code = scan.stat(ctx, kind, fields)
+  end
   if info == nil then return nil, msg, code end
   return info and info.modtime <= young, info
 end
@@ -153,10 +165,26 @@ local function mark_repository(ctx, m, r, opts, young)
   return queue, roots
 end
 
+-- Every revision of a scan, sorted (what the marks read ahead).
+local function all_revisions(s)
+  local seen, out = {}, {}
+  for _, name in ipairs(s.names) do
+    for d in pairs(s.repos[name].revisions) do
+      if not seen[d] then
+        seen[d] = true
+        out[#out + 1] = d
+      end
+    end
+  end
+  table.sort(out)
+  return out
+end
+
 -- Step 1: the first mark. Returns marker, { [name] = { queue, roots } }.
 local function mark_all(ctx, s, opts, young, report)
   local m = mark.new(ctx)
   local untagged = {}
+  m:prefetch(all_revisions(s))
   for i, name in ipairs(s.names) do
     local queue, roots, code = mark_repository(ctx, m, s.repos[name], opts, young)
     if not queue then return nil, roots, code end
@@ -192,10 +220,19 @@ local function date_unmarked(ctx, s, blobs, m, young, tick)
   for d in pairs(linkers) do unmarked[d] = true end
   local out, candidates, sizes = {}, {}, {}
   local list = scan.keys(unmarked)
+  -- everything this may date, stat'ed ahead in windows
+  local ahead = {}
+  for _, d in ipairs(list) do
+    for _, name in ipairs(linkers[d] or {}) do
+      ahead[#ahead + 1] = ctx.paths:path_for("layer_link", { name = name, digest = d })
+    end
+    if blobs[d] then ahead[#ahead + 1] = ctx.paths:path_for("blob_data", { digest = d }) end
+  end
+  local pre = scan.stat_many(ctx, ahead)
   for i, d in ipairs(list) do
     local mine, keep = {}, false
     for _, name in ipairs(linkers[d] or {}) do
-      local is_old, info = old(ctx, "layer_link", { name = name, digest = d }, young)
+      local is_old, info = old(ctx, "layer_link", { name = name, digest = d }, young, pre)
       if is_old then
         mine[#mine + 1] = { name = name, digest = d }
       elseif is_old == nil or info then
@@ -207,7 +244,7 @@ local function date_unmarked(ctx, s, blobs, m, young, tick)
     else
       for _, l in ipairs(mine) do out[#out + 1] = l end
       if blobs[d] then
-        local is_old, info = old(ctx, "blob_data", { digest = d }, young)
+        local is_old, info = old(ctx, "blob_data", { digest = d }, young, pre)
         if is_old then
           candidates[#candidates + 1] = d
           sizes[d] = info.size
@@ -331,6 +368,7 @@ local function remark(ctx, first, removed, report)
   local s, msg, code = scan.repositories(ctx)
   if not s then return nil, msg, code end
   local m = mark.new(ctx, first)
+  m:prefetch(all_revisions(s))
   for _, name in ipairs(s.names) do
     local r = s.repos[name]
     for d in pairs(r.layers) do m:mark(d) end

@@ -13,6 +13,7 @@
 -- repositories that hold it.
 
 local references = require "regstore.registry.references"
+local batch = require "regstore.registry.batch"
 
 local mark = {}
 
@@ -48,6 +49,33 @@ function Marker:refs(d)
   -- a failure is this marker's own (the manifest may be pushed meanwhile)
   if refs then self.parsed[d] = refs else self.failed[d] = why end
   return refs, why
+end
+
+--- Reads ahead the manifests of digests this marker has not read, in
+-- windows (regstore.registry.batch: the driver's get_many), so that the
+-- refs() that follow find them parsed. Only what was read and parsed is
+-- kept: anything else (missing, parked, unreadable, not JSON) is left to
+-- refs(), which reads it again on its own and decides as it always has,
+-- so a failed read here is never taken for an absence.
+function Marker:prefetch(digests)
+  local ctx, want, paths = self.ctx, {}, {}
+  for _, d in ipairs(digests) do
+    if not self.parsed[d] and self.failed[d] == nil and not want[d] then
+      want[d] = true
+      want[#want + 1] = d
+      paths[#paths + 1] = ctx.paths:path_for("blob_data", { digest = d })
+    end
+  end
+  local contents = batch.get(ctx.drv, paths)
+  for i, d in ipairs(want) do
+    if contents[i] then
+      local refs = references.of(contents[i])
+      if refs then
+        self.read = self.read + 1
+        self.parsed[d] = refs
+      end
+    end
+  end
 end
 
 --- Marks a digest (no reading).

@@ -55,6 +55,7 @@
 
 local regstore = require "regstore"
 local paths = require "regstore.registry.paths"
+local batch = require "regstore.registry.batch"
 local context = require "regstore.policy.context"
 local fsdir = require "regstore.policy.fsdir"
 local crashpoint = require "regstore.policy.crashpoint"
@@ -63,6 +64,9 @@ local migrate = {}
 
 migrate.PIECE = 1048576
 migrate.SMALL = 65536   -- files compared byte for byte when not blobs
+migrate.BATCH = 256     -- small files read, then written, together
+migrate.BATCH_BYTES = 16 * 1048576
+migrate.WINDOW = 32     -- puts of a batch in flight
 
 migrate.fs = fsdir.new
 
@@ -266,10 +270,81 @@ function migrate.run(src, dst, opts)
   if not have then return nil, msg, code end
   crashpoint.reach("migrate.indexed")
   local done, ended = 0, {}
+  local function verify(digest, to)
+    if not (opts.verify and digest and digest:find("^sha256:") and not report.dry_run) then return end
+    local got
+    got, msg = hash_of(dst, to, piece)
+    if got == digest then
+      report.verified = report.verified + 1
+    elseif got then
+      report.errors[#report.errors + 1] = string.format("regstore: %s holds %s, not %s", to, got, digest)
+    else
+      report.errors[#report.errors + 1] = msg
+    end
+  end
+  -- A copy that failed: an upload that ended meanwhile (a live source) is
+  -- skipped, anything else is an error of the report.
+  local function failed(from, up, emsg, ecode)
+    if up and ecode == "not_found" and select(3, src:stat(from)) == "not_found" then
+      ended[up] = true
+      report.uploads_skipped = report.uploads_skipped + 1
+      report.notes[#report.notes + 1] = string.format(
+        "regstore: %s vanished during the copy (an upload that ended): skipped", from)
+    else
+      report.errors[#report.errors + 1] = emsg
+    end
+  end
+  local function copied(n)
+    report.files = report.files + 1
+    report.bytes = report.bytes + n
+    crashpoint.reach("migrate.copied")
+  end
+  -- Small files (one piece or less) are copied in batches: read one after
+  -- the other, digests checked, then written together (drv:put_many: a
+  -- window of puts in flight, each the single atomic put). Each file is
+  -- copied, skipped or an error on its own, as one at a time.
+  local pending, pending_bytes = {}, 0
+  local function flush()
+    if #pending == 0 then return end
+    local to_put, contents, items = {}, {}, {}
+    for _, p in ipairs(pending) do
+      local data, emsg, ecode = src:get_content(p.from)
+      if data then
+        crashpoint.reach("migrate.small_read")
+        local bad
+        if p.digest and p.digest:find("^sha256:") then
+          local got = "sha256:" .. regstore.sha256():update(data):hexdigest()
+          if got ~= p.digest then
+            bad = string.format("regstore: %s holds %s, not %s", p.from, got, p.digest)
+          end
+        end
+        if bad then
+          report.errors[#report.errors + 1] = bad
+        else
+          to_put[#to_put + 1], contents[#contents + 1], items[#items + 1] = p.to, data, p
+        end
+      elseif not (p.up and ended[p.up]) then
+        failed(p.from, p.up, emsg, ecode)
+      end
+    end
+    local ok, msgs = batch.put(dst, to_put, contents, { window = migrate.WINDOW })
+    for k, p in ipairs(items) do
+      if ok[k] then
+        done = done + #contents[k]
+        copied(#contents[k])
+      else
+        report.errors[#report.errors + 1] = msgs[k]
+      end
+      verify(p.digest, p.to)
+      tick("copy", { files = p.i, total_files = #list, bytes = done, total_bytes = total })
+    end
+    pending, pending_bytes = {}, 0
+  end
   for i, f in ipairs(list) do
     local from, to = sroot .. f.rel, droot .. f.rel
     local digest = blob_digest(f.rel)
     local up = upload_of(f.rel)
+    local queued = false
     if up and ended[up] then
       done = done + f.size -- the rest of an upload that ended
     elseif identical(src, dst, from, to, f.size, digest, have[f.rel]) then
@@ -278,39 +353,26 @@ function migrate.run(src, dst, opts)
     elseif report.dry_run then
       report.files = report.files + 1
       report.bytes = report.bytes + f.size
+    elseif f.size <= piece and not up then
+      pending[#pending + 1] = { i = i, from = from, to = to, digest = digest, up = up }
+      pending_bytes = pending_bytes + f.size
+      queued = true
+      if #pending >= migrate.BATCH or pending_bytes >= migrate.BATCH_BYTES then flush() end
     else
+      flush() -- in order with what was queued before
       local n
       n, msg, code = copy(src, dst, from, to, digest, piece, function(k)
         done = done + k
         tick("copy", { files = i, total_files = #list, bytes = done, total_bytes = total })
       end, f.size, have[f.rel] ~= nil, report.notes)
-      if n then
-        report.files = report.files + 1
-        report.bytes = report.bytes + n
-        crashpoint.reach("migrate.copied")
-      elseif up and code == "not_found" and select(3, src:stat(from)) == "not_found" then
-        -- a live source: the upload ended (committed or cancelled) meanwhile
-        ended[up] = true
-        report.uploads_skipped = report.uploads_skipped + 1
-        report.notes[#report.notes + 1] = string.format(
-          "regstore: %s vanished during the copy (an upload that ended): skipped", from)
-      else
-        report.errors[#report.errors + 1] = msg
-      end
+      if n then copied(n) else failed(from, up, msg, code) end
     end
-    if opts.verify and digest and digest:find("^sha256:") and not report.dry_run then
-      local got
-      got, msg = hash_of(dst, to, piece)
-      if got == digest then
-        report.verified = report.verified + 1
-      elseif got then
-        report.errors[#report.errors + 1] = string.format("regstore: %s holds %s, not %s", to, got, digest)
-      else
-        report.errors[#report.errors + 1] = msg
-      end
+    if not queued then
+      verify(digest, to)
+      tick("copy", { files = i, total_files = #list, bytes = done, total_bytes = total })
     end
-    tick("copy", { files = i, total_files = #list, bytes = done, total_bytes = total })
   end
+  flush()
   return report
 end
 

@@ -9,6 +9,7 @@
 -- enumerations take them; fsck is the policy that reads link contents.
 
 local validate = require "regstore.registry.validate"
+local batch = require "regstore.registry.batch"
 
 local scan = {}
 
@@ -24,42 +25,42 @@ local function names(ctx, dir)
 end
 scan.names = names
 
--- Digests below a directory of <alg>/<hex> entries: { [digest] = true }.
-local function digests(ctx, dir, into)
-  local algs, msg, code = names(ctx, dir)
-  if not algs then return nil, msg, code end
-  for _, alg in ipairs(algs) do
-    local hexes
-    hexes, msg, code = names(ctx, dir .. "/" .. alg)
-    if not hexes then return nil, msg, code end
-    for _, hex in ipairs(hexes) do
-      local d = alg .. ":" .. hex
-      if validate.digest(d) then into[d] = true end
+-- names() of many directories at once (the driver's batch listings):
+-- { [i] = base names }, or nil, message, code on a failure (never taken
+-- for a missing directory).
+local function names_many(ctx, dirs)
+  local res, msgs, codes = batch.list(ctx.drv, dirs)
+  local out = {}
+  for i = 1, #dirs do
+    local list = res[i]
+    if not list then
+      if codes[i] ~= "not_found" and codes[i] ~= "not_dir" then return nil, msgs[i], codes[i] end
+      list = {}
+    else
+      for k = 1, #list do list[k] = list[k]:match("([^/]+)$") end
     end
+    out[i] = list
   end
-  return into
+  return out
 end
 
--- Calls f(name, dir, has) for every repository directory: one with an
--- `_`-entry (has = { _manifests = true, ... }), names nesting.
-local function each_repository(ctx, dir, name, f, tick)
-  local kids, msg, code = names(ctx, dir)
-  if not kids then return nil, msg, code end
-  local has, any = {}, false
-  for _, k in ipairs(kids) do
-    if k:sub(1, 1) == "_" then has[k], any = true, true end
+-- Digests of <alg>/<hex> directories: lists (the base names of each dir of
+-- dirs, its algorithms) -> the alg directories listed in one batch ->
+-- into[k] = { [digest] = true }.
+local function digests_many(ctx, dirs, algs, into)
+  local sub, owner, alg_of = {}, {}, {}
+  for k, dir in ipairs(dirs) do
+    for _, alg in ipairs(algs[k]) do
+      sub[#sub + 1] = dir .. "/" .. alg
+      owner[#sub], alg_of[#sub] = k, alg
+    end
   end
-  if name and any and validate.name(name) then
-    local ok
-    ok, msg, code = f(name, dir, has)
-    if not ok then return nil, msg, code end
-    tick()
-  end
-  for _, k in ipairs(kids) do
-    if k:sub(1, 1) ~= "_" then
-      local ok
-      ok, msg, code = each_repository(ctx, dir .. "/" .. k, name and name .. "/" .. k or k, f, tick)
-      if not ok then return nil, msg, code end
+  local lists, msg, code = names_many(ctx, sub)
+  if not lists then return nil, msg, code end
+  for i, hexes in ipairs(lists) do
+    for _, hex in ipairs(hexes) do
+      local d = alg_of[i] .. ":" .. hex
+      if validate.digest(d) then into[owner[i]][d] = true end
     end
   end
   return true
@@ -85,11 +86,56 @@ local function uploads(ctx, dir)
   return out
 end
 
+-- What the repositories found at one level hold (found[i] = { name, dir,
+-- has }), read with batch listings: revisions and layers (two rounds:
+-- algorithms, then digests) and tags; uploads by a walk when asked.
+local function read_repos(ctx, found, opts, repos, tick)
+  local dirs, what = {}, {}
+  for i, f in ipairs(found) do
+    f.r = { name = f.name, dir = f.dir, revisions = {}, layers = {}, tags = {}, uploads = {} }
+    local function add(dir, kind)
+      local n = #dirs + 1
+      dirs[n], what[n] = dir, { i, kind }
+    end
+    if f.has._manifests then
+      add(f.dir .. "/_manifests/revisions", "revisions")
+      add(f.dir .. "/_manifests/tags", "tags")
+    end
+    if f.has._layers then add(f.dir .. "/_layers", "layers") end
+  end
+  local lists, msg, code = names_many(ctx, dirs)
+  if not lists then return nil, msg, code end
+  local ddirs, dalgs, dinto = {}, {}, {}
+  for k, w in ipairs(what) do
+    local r = found[w[1]].r
+    if w[2] == "tags" then
+      for _, tag in ipairs(lists[k]) do r.tags[tag] = true end
+    else
+      local n = #ddirs + 1
+      ddirs[n], dalgs[n], dinto[n] = dirs[k], lists[k], r[w[2]]
+    end
+  end
+  local ok
+  ok, msg, code = digests_many(ctx, ddirs, dalgs, dinto)
+  if not ok then return nil, msg, code end
+  for _, f in ipairs(found) do
+    if f.has._uploads and opts.uploads then
+      f.r.uploads, msg, code = uploads(ctx, f.dir)
+      if not f.r.uploads then return nil, msg, code end
+    end
+    repos[f.name] = f.r
+    tick()
+  end
+  return true
+end
+
 --- The repositories. opts: uploads (read each upload's files, with their
 -- info), on_entry (called per repository, for progress). Returns
 -- { repos = { [name] = { name, dir, revisions = { [digest] = true },
 -- layers = { [digest] = true }, tags = { [tag] = true }, uploads = { [id] =
 -- { id, files } } } }, names = sorted names }, or nil, message, code.
+-- The tree is read a level at a time, each level's directories listed in
+-- one batch (a repository is a directory with an `_`-entry; names nest).
 function scan.repositories(ctx, opts)
   opts = opts or {}
   local repos, count = {}, 0
@@ -97,58 +143,73 @@ function scan.repositories(ctx, opts)
     count = count + 1
     if opts.on_entry then opts.on_entry(count) end
   end
-  local ok, msg, code = each_repository(ctx, ctx.paths:path_for("repositories"), nil, function(name, dir, has)
-    local r = { name = name, dir = dir, revisions = {}, layers = {}, tags = {}, uploads = {} }
-    local ok, m, c
-    if has._manifests then
-      ok, m, c = digests(ctx, dir .. "/_manifests/revisions", r.revisions)
-      if not ok then return nil, m, c end
-      local t
-      t, m, c = names(ctx, dir .. "/_manifests/tags")
-      if not t then return nil, m, c end
-      for _, tag in ipairs(t) do r.tags[tag] = true end
+  local frontier = { { dir = ctx.paths:path_for("repositories") } }
+  while #frontier > 0 do
+    local dirs = {}
+    for i, f in ipairs(frontier) do dirs[i] = f.dir end
+    local lists, msg, code = names_many(ctx, dirs)
+    if not lists then return nil, msg, code end
+    local nxt, found = {}, {}
+    for i, f in ipairs(frontier) do
+      local has, any = {}, false
+      for _, k in ipairs(lists[i]) do
+        if k:sub(1, 1) == "_" then
+          has[k], any = true, true
+        else
+          nxt[#nxt + 1] = { dir = f.dir .. "/" .. k, name = f.name and f.name .. "/" .. k or k }
+        end
+      end
+      if f.name and any and validate.name(f.name) then
+        found[#found + 1] = { name = f.name, dir = f.dir, has = has }
+      end
     end
-    if has._layers then
-      ok, m, c = digests(ctx, dir .. "/_layers", r.layers)
-      if not ok then return nil, m, c end
-    end
-    if has._uploads and opts.uploads then
-      r.uploads, m, c = uploads(ctx, dir)
-      if not r.uploads then return nil, m, c end
-    end
-    repos[name] = r
-    return true
-  end, tick)
-  if not ok then return nil, msg, code end
+    local ok
+    ok, msg, code = read_repos(ctx, found, opts, repos, tick)
+    if not ok then return nil, msg, code end
+    frontier = nxt
+  end
   local list = {}
   for n in pairs(repos) do list[#list + 1] = n end
   table.sort(list)
   return { repos = repos, names = list }
 end
 
---- The digests in blobs/: { [digest] = true }, count.
+--- The digests in blobs/: { [digest] = true }, count. The prefix
+-- directories are listed in batches.
 function scan.blobs(ctx, on_entry)
   local root = ctx.paths:path_for("blobs")
   local algs, msg, code = names(ctx, root)
   if not algs then return nil, msg, code end
+  local adirs = {}
+  for i, alg in ipairs(algs) do adirs[i] = root .. "/" .. alg end
+  local prefixes
+  prefixes, msg, code = names_many(ctx, adirs)
+  if not prefixes then return nil, msg, code end
+  local pdirs, palg, pp = {}, {}, {}
+  for i, alg in ipairs(algs) do
+    for _, p in ipairs(prefixes[i]) do
+      pdirs[#pdirs + 1] = adirs[i] .. "/" .. p
+      palg[#pdirs], pp[#pdirs] = alg, p
+    end
+  end
   local out, n = {}, 0
-  for _, alg in ipairs(algs) do
-    local prefixes
-    prefixes, msg, code = names(ctx, root .. "/" .. alg)
-    if not prefixes then return nil, msg, code end
-    for _, p in ipairs(prefixes) do
-      local hexes
-      hexes, msg, code = names(ctx, root .. "/" .. alg .. "/" .. p)
-      if not hexes then return nil, msg, code end
-      for _, hex in ipairs(hexes) do
+  for first = 1, #pdirs, batch.CHUNK do
+    local chunk = {}
+    for i = first, math.min(first + batch.CHUNK - 1, #pdirs) do chunk[#chunk + 1] = pdirs[i] end
+    local hexes
+    hexes, msg, code = names_many(ctx, chunk)
+    if not hexes then return nil, msg, code end
+    for k, list in ipairs(hexes) do
+      local alg, p = palg[first + k - 1], pp[first + k - 1]
+      for _, hex in ipairs(list) do
         local d = alg .. ":" .. hex
         if hex:sub(1, 2) == p and validate.digest(d) then
           out[d] = true
           n = n + 1
         end
       end
-      if on_entry then on_entry(n) end
     end
+    if on_entry then on_entry(n) end
   end
   return out, n
 end
@@ -160,6 +221,24 @@ function scan.stat(ctx, kind, fields)
   if info then return not info.is_dir and info end
   if code == "not_found" or code == "not_dir" then return false end
   return nil, msg, code
+end
+
+--- scan.stat of many paths, in windows (the driver's stat_many): { [path]
+-- = { size, modtime } or false (not there, or not a file) }. A path whose
+-- stat failed is left out: its caller stats it again on its own, and a
+-- failure is never taken for "not there".
+function scan.stat_many(ctx, list)
+  local infos, _, codes = batch.stat(ctx.drv, list)
+  local out = {}
+  for i, path in ipairs(list) do
+    local info = infos[i]
+    if info then
+      out[path] = not info.is_dir and info
+    elseif codes[i] == "not_found" or codes[i] == "not_dir" then
+      out[path] = false
+    end
+  end
+  return out
 end
 
 --- Sorted keys of a table.

@@ -9,6 +9,7 @@
 local regstore = require "regstore"
 local validate = require "regstore.registry.validate"
 local errors = require "regstore.registry.errors"
+local batch = require "regstore.registry.batch"
 
 local blobs = {}
 
@@ -36,6 +37,32 @@ function blobs.stat(ctx, digest)
   local d = { size = info.size, media_type = blobs.DEFAULT_MEDIA_TYPE }
   ctx.cache:set(digest, d)
   return { digest = digest, size = d.size, media_type = d.media_type }
+end
+
+--- Whether each of digests is there, in one batch (the driver's
+-- stat_many): out[i] true (recorded in the cache), false (unknown), or
+-- { message, code } when its stat failed. fresh: the cache is forgotten
+-- for each first (the store is asked anyway).
+function blobs.stat_many(ctx, digests, fresh)
+  local list = {}
+  for i, d in ipairs(digests) do
+    if fresh then ctx.cache:delete(d) end
+    list[i] = ctx.paths:path_for("blob_data", { digest = d })
+  end
+  local infos, msgs, codes = batch.stat(ctx.drv, list)
+  local out = {}
+  for i, d in ipairs(digests) do
+    local info = infos[i]
+    if info and not info.is_dir then
+      ctx.cache:set(d, { size = info.size, media_type = blobs.DEFAULT_MEDIA_TYPE })
+      out[i] = true
+    elseif info or codes[i] == "not_found" or codes[i] == "not_dir" then
+      out[i] = false
+    else
+      out[i] = { msgs[i], codes[i] }
+    end
+  end
+  return out
 end
 
 --- true, false, or nil, message, code.
@@ -79,8 +106,10 @@ end
 -- processes storing the same blob at once: one creates it, the other finds
 -- it (`replace = false`); a blob is never replaced under its readers.
 -- fresh: ask the store rather than the cache whether it is there.
-function blobs.put_if_absent(ctx, digest, data, media_type, fresh)
-  local exists, msg, code = (fresh and blobs.exists_now or blobs.exists)(ctx, digest)
+-- absent: the caller just saw it missing (the create-only put decides).
+function blobs.put_if_absent(ctx, digest, data, media_type, fresh, absent)
+  local exists, msg, code = false, nil, nil
+  if not absent then exists, msg, code = (fresh and blobs.exists_now or blobs.exists)(ctx, digest) end
   if exists == nil then return nil, msg, code end
   if not exists then
     local ok

@@ -9,6 +9,7 @@
 
 local validate = require "regstore.registry.validate"
 local errors = require "regstore.registry.errors"
+local batch = require "regstore.registry.batch"
 
 local links = {}
 
@@ -25,6 +26,23 @@ function links.read(ctx, kind, fields)
     return nil, "regstore: corrupt link " .. path, "not_found"
   end
   return text
+end
+
+--- links.read of many links at once (the driver's get_many): res[i] the
+-- digest or false, msgs[i], codes[i] as links.read answers for list[i] =
+-- { kind, fields }.
+function links.read_many(ctx, list)
+  local p = {}
+  for i, l in ipairs(list) do p[i] = ctx.paths:path_for(l[1], l[2]) end
+  local res, msgs, codes = batch.get(ctx.drv, p)
+  for i, text in ipairs(res) do
+    if not text then
+      if codes[i] == "is_dir" or codes[i] == "not_dir" then codes[i] = "not_found" end
+    elseif not validate.digest(text) then
+      res[i], msgs[i], codes[i] = false, "regstore: corrupt link " .. p[i], "not_found"
+    end
+  end
+  return res, msgs, codes
 end
 
 --- Makes a link hold digest. A link that holds it already is left alone:

@@ -20,6 +20,7 @@
 local validate = require "regstore.registry.validate"
 local errors = require "regstore.registry.errors"
 local blobs = require "regstore.registry.blobs"
+local batch = require "regstore.registry.batch"
 local links = require "regstore.registry.links"
 local tags = require "regstore.registry.tags"
 local listing = require "regstore.registry.listing"
@@ -108,22 +109,98 @@ local function blob_unknown(name, ref)
     name, ref.kind == "manifest" and "manifest" or "blob", ref.digest)
 end
 
--- Checks that everything the manifest names is in the repository. now:
--- ask the store for each blob, never the cache (the check after the write).
-local function verify_references(ctx, name, info, now)
-  for _, ref in ipairs(info.references) do
-    local kind = ref.kind == "manifest" and "revision_link" or "layer_link"
-    local target, msg, code = links.read(ctx, kind, { name = name, digest = ref.digest })
-    local ok = target
-    if target then
-      ok, msg, code = (now and blobs.exists_now or blobs.exists)(ctx, target)
-    elseif code == "not_found" then
-      ok = false
+-- Checks that everything the manifest names is in the repository: every
+-- reference's link read and the blobs they name stat'ed (the descriptor
+-- cache first, unless now), in one batch of the driver (drv:batch) where
+-- the blobs are known ahead, then a second batch for blobs a link named
+-- that were not. now: ask the store for each blob, never the cache (the
+-- check after the write). The first reference that fails decides, in the
+-- manifest's order, as one check after the other would. opts (optional):
+--   extra  one more link ({ kind, fields }) read in the same batch
+--   also   one more blob digest stat'ed in the same batch
+--   guess  { [ref digest] = target }: blobs to stat with the links (what
+--          an earlier check read; a link naming another is stat'ed after)
+-- Returns true, then the extra link's target, msg, code, then also's
+-- answer (true, false, or { msg, code }); or nil, message, code.
+local function verify_references(ctx, name, info, now, opts)
+  opts = opts or {}
+  local ops, stat_of, stat_at = {}, {}, {}
+  local function want(t)
+    if stat_of[t] ~= nil or stat_at[t] then return end
+    if not now and ctx.cache:get(t) then
+      stat_of[t] = true
+      return
     end
-    if ok == nil then return nil, msg, code end
+    if now then ctx.cache:delete(t) end
+    ops[#ops + 1] = { "stat", ctx.paths:path_for("blob_data", { digest = t }) }
+    stat_at[t] = #ops
+  end
+  local link_at = {}
+  for i, ref in ipairs(info.references) do
+    local kind = ref.kind == "manifest" and "revision_link" or "layer_link"
+    ops[#ops + 1] = { "get", ctx.paths:path_for(kind, { name = name, digest = ref.digest }) }
+    link_at[i] = #ops
+    local g = opts.guess and opts.guess[ref.digest]
+    if g then want(g) end
+  end
+  local extra_at
+  if opts.extra then
+    ops[#ops + 1] = { "get", ctx.paths:path_for(opts.extra[1], opts.extra[2]) }
+    extra_at = #ops
+  end
+  if opts.also then want(opts.also) end
+  local res, msgs, codes = batch.mixed(ctx.drv, ops)
+  -- a link's answer as links.read gives it
+  local function link(k)
+    local text, code = res[k], codes[k]
+    if not text then
+      if code == "is_dir" or code == "not_dir" then code = "not_found" end
+      return nil, msgs[k], code
+    end
+    if not validate.digest(text) then return nil, "regstore: corrupt link " .. ops[k][2], "not_found" end
+    return text
+  end
+  local function blob(k)
+    local info_, code = res[k], codes[k]
+    if info_ and not info_.is_dir then return true, info_ end
+    if info_ or code == "not_found" or code == "not_dir" then return false end
+    return { msgs[k], code }
+  end
+  for t, k in pairs(stat_at) do
+    local ok, st = blob(k)
+    if ok then ctx.cache:set(t, { size = st.size, media_type = blobs.DEFAULT_MEDIA_TYPE }) end
+    stat_of[t] = ok
+  end
+  -- targets no one stat'ed yet: one more batch
+  local targets, more = {}, {}
+  for i in ipairs(info.references) do
+    local t = link(link_at[i])
+    targets[i] = t
+    if t and stat_of[t] == nil then
+      if not now and ctx.cache:get(t) then
+        stat_of[t] = true
+      elseif not more[t] then
+        more[t] = true
+        more[#more + 1] = t
+      end
+    end
+  end
+  local answers = blobs.stat_many(ctx, more, now)
+  for i, t in ipairs(more) do stat_of[t] = answers[i] end
+  for i, ref in ipairs(info.references) do
+    local t = targets[i]
+    if not t then
+      local _, msg, code = link(link_at[i])
+      if code ~= "not_found" then return nil, msg, code end
+      return blob_unknown(name, ref)
+    end
+    local ok = stat_of[t]
+    if type(ok) == "table" then return nil, ok[1], ok[2] end
     if not ok then return blob_unknown(name, ref) end
   end
-  return true
+  local et, em, ec
+  if extra_at then et, em, ec = link(extra_at) end
+  return true, et, em, ec, opts.also and stat_of[opts.also], targets
 end
 
 -- After the revision link is written: garbage collection running beside
@@ -131,10 +208,15 @@ end
 -- older than its grace) before the link made it referenced. gc quarantines
 -- what it sweeps and marks again before it deletes, so a blob found here
 -- after the link exists is kept; one missing here fails the put cleanly.
-local function still_there(ctx, name, digest, content, media_type, info)
-  local ok, msg, code = blobs.put_if_absent(ctx, digest, content, media_type, true)
-  if not ok then return nil, msg, code end
-  return verify_references(ctx, name, info, true)
+-- The manifest's own blob is stat'ed with the links and the blobs the
+-- first check found (one batch), and put again when it is gone.
+local function still_there(ctx, name, digest, content, media_type, info, guess)
+  local ok, a, b, _, self = verify_references(ctx, name, info, true, { also = digest, guess = guess })
+  if not ok then return nil, a, b end
+  if type(self) == "table" then return nil, self[1], self[2] end
+  if not self then return blobs.put_if_absent(ctx, digest, content, media_type, true) end
+  ctx.cache:set(digest, { size = #content, media_type = media_type or blobs.DEFAULT_MEDIA_TYPE })
+  return true
 end
 
 local Store = {}
@@ -177,15 +259,29 @@ function Store:put(content, media_type, opts)
     return errors.new("digest_invalid", "manifest put to repository %s: content is %s, not %s",
       name, digest, want)
   end
-  ok, msg, code = verify_references(ctx, name, info)
-  if not ok then return nil, msg, code end
-  ok, msg, code = blobs.put_if_absent(ctx, digest, content, media_type)
-  if not ok then return nil, msg, code end
+  -- the references' links and the revision link, read in one batch
   local fields = { name = name, digest = digest }
-  local wrote
-  ok, wrote, code = links.write(ctx, "revision_link", fields, digest)
-  if not ok then return nil, wrote, code end
-  ok, msg, code = still_there(ctx, name, digest, content, media_type, info)
+  -- (and the manifest's own blob stat'ed with the references' blobs)
+  local rev, present, targets, _
+  ok, rev, msg, _, present, targets = verify_references(ctx, name, info, false,
+    { extra = { "revision_link", fields }, also = digest })
+  if not ok then return nil, rev, msg end
+  local guess = {}
+  for i, ref in ipairs(info.references) do guess[ref.digest] = targets[i] end
+  if type(present) == "table" then return nil, present[1], present[2] end
+  if present then
+    ctx.cache:set(digest, { size = #content, media_type = media_type or blobs.DEFAULT_MEDIA_TYPE })
+  else
+    ok, msg, code = blobs.put_if_absent(ctx, digest, content, media_type, false, true)
+    if not ok then return nil, msg, code end
+  end
+  local wrote = false
+  if rev ~= digest then -- a link that holds the digest already is not rewritten
+    ok, msg, code = ctx.drv:put_content(ctx.paths:path_for("revision_link", fields), digest)
+    if not ok then return nil, msg, code end
+    wrote = true
+  end
+  ok, msg, code = still_there(ctx, name, digest, content, media_type, info, guess)
   if not ok then
     if wrote then ctx.drv:delete(ctx.paths:path_for("revision_link", fields)) end
     return nil, msg, code

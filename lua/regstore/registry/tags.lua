@@ -19,13 +19,33 @@ function tags.get(ctx, name, tag)
   return d
 end
 
+-- The links a tag of digest writes, and what they hold now (both read in
+-- one batch): index, current (a digest, or nil when missing or unreadable:
+-- then it is written).
+local function tag_links(ctx, f, extra)
+  local list = { { "tag_index_link", f }, { "tag_current_link", f } }
+  if extra then list[3] = extra end
+  local res, msgs, codes = links.read_many(ctx, list)
+  return res[1] or nil, res[2] or nil, res[3] or nil, msgs[3], codes[3]
+end
+
+-- Writes a link unless it holds digest already (was: what it held).
+local function write_link(ctx, kind, f, digest, was)
+  if was == digest then return true end
+  return ctx.drv:put_content(ctx.paths:path_for(kind, f), digest)
+end
+
 --- Points tag at digest (both validated, the manifest known to exist):
--- the history entry first, then the current link.
-function tags.set(ctx, name, tag, digest)
+-- the history entry first, then the current link; a link that holds the
+-- digest already is not rewritten. known: { index, current } as read
+-- (tag_links), else both are read here, in one batch.
+function tags.set(ctx, name, tag, digest, known)
   local f = { name = name, tag = tag, digest = digest }
-  local ok, msg, code = links.write(ctx, "tag_index_link", f, digest)
+  local index, current
+  if known then index, current = known.index, known.current else index, current = tag_links(ctx, f) end
+  local ok, msg, code = write_link(ctx, "tag_index_link", f, digest, index)
   if not ok then return nil, msg, code end
-  ok, msg, code = links.write(ctx, "tag_current_link", f, digest)
+  ok, msg, code = write_link(ctx, "tag_current_link", f, digest, current)
   if not ok then return nil, msg, code end
   return true
 end
@@ -36,8 +56,8 @@ end
 -- revision is looked at again once the tag is written; if it is gone, the
 -- tag is taken back (when it still points at digest) and the call fails
 -- with manifest_unknown.
-function tags.set_checked(ctx, name, tag, digest)
-  local ok, msg, code = tags.set(ctx, name, tag, digest)
+function tags.set_checked(ctx, name, tag, digest, known)
+  local ok, msg, code = tags.set(ctx, name, tag, digest, known)
   if not ok then return nil, msg, code end
   ok, msg, code = links.read(ctx, "revision_link", { name = name, digest = digest })
   if ok then return true end
@@ -106,13 +126,15 @@ function Store:tag(tag, digest)
   if not ok then return nil, msg, code end
   ok, msg, code = validate.digest(digest)
   if not ok then return nil, msg, code end
-  local target
-  target, msg, code = links.read(self._ctx, "revision_link", { name = self._name, digest = digest })
+  -- the revision, and what the tag's links hold now, in one batch
+  local f = { name = self._name, tag = tag, digest = digest }
+  local index, current, target
+  index, current, target, msg, code = tag_links(self._ctx, f, { "revision_link", f })
   if not target then
     return errors.translate(msg, code, "manifest_unknown",
       "manifest unknown to repository %s: %s", self._name, digest)
   end
-  return tags.set_checked(self._ctx, self._name, tag, digest)
+  return tags.set_checked(self._ctx, self._name, tag, digest, { index = index, current = current })
 end
 
 --- Removes the tag.

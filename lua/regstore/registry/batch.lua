@@ -1,0 +1,97 @@
+--- Many small reads, stats or writes at once: the driver's batch calls
+-- (drv:get_many, drv:stat_many, drv:put_many: a window of single calls in
+-- flight, per-item results) when the store has them, else one single call
+-- per path (a directory store, any table with the driver's methods).
+-- Results are per item, as the batch calls give them: res[i] (the content,
+-- the stat table or true) or false, with msgs[i], codes[i] for a failed
+-- item; item i is `res[i] or nil, msgs[i], codes[i]`. Long lists go in
+-- chunks of batch.CHUNK paths: each chunk is one call, with one deadline.
+
+local batch = {}
+
+batch.CHUNK = 256
+
+local function run(drv, many, single, paths, extra, opts)
+  local res, msgs, codes = {}, {}, {}
+  if #paths == 0 then return res, msgs, codes end
+  if many and drv[many] then
+    for first = 1, #paths, batch.CHUNK do
+      local last = math.min(first + batch.CHUNK - 1, #paths)
+      local p, x = {}, extra and {} or nil
+      for i = first, last do
+        p[#p + 1] = paths[i]
+        if x then x[#x + 1] = extra[i] end
+      end
+      local r, m, c
+      if x then r, m, c = drv[many](drv, p, x, opts) else r, m, c = drv[many](drv, p, opts) end
+      for k = 1, #p do
+        res[first + k - 1] = r[k]
+        if not r[k] then msgs[first + k - 1], codes[first + k - 1] = m[k], c[k] end
+      end
+    end
+    return res, msgs, codes
+  end
+  for i, path in ipairs(paths) do
+    local r, m, c
+    if extra then r, m, c = drv[single](drv, path, extra[i], opts) else r, m, c = drv[single](drv, path) end
+    res[i] = r or false
+    if not r then msgs[i], codes[i] = m, c end
+  end
+  return res, msgs, codes
+end
+
+--- The contents of paths.
+function batch.get(drv, paths)
+  return run(drv, "get_many", "get_content", paths)
+end
+
+--- The stats of paths.
+function batch.stat(drv, paths)
+  return run(drv, "stat_many", "stat", paths)
+end
+
+--- Puts contents[i] at paths[i]; opts as put_content's ({ replace = false }).
+function batch.put(drv, paths, contents, opts)
+  return run(drv, "put_many", "put_content", paths, contents, opts)
+end
+
+--- A batch of different calls: ops[i] = { "get", path }, { "stat", path }
+-- or { "put", path, content } (the driver's drv:batch, else single calls).
+function batch.mixed(drv, ops, opts)
+  local res, msgs, codes = {}, {}, {}
+  if #ops == 0 then return res, msgs, codes end
+  if drv.batch and #ops <= batch.CHUNK then return drv:batch(ops, opts) end
+  for i, op in ipairs(ops) do
+    local r, m, c
+    if op[1] == "get" then r, m, c = drv:get_content(op[2])
+    elseif op[1] == "stat" then r, m, c = drv:stat(op[2])
+    else r, m, c = drv:put_content(op[2], op[3], opts) end
+    res[i] = r or false
+    if not r then msgs[i], codes[i] = m, c end
+  end
+  return res, msgs, codes
+end
+
+--- The listings of dirs (each as drv:list answers it), many at once
+-- (list ops of the driver's drv:batch, else one drv:list each).
+function batch.list(drv, dirs)
+  if drv.batch then
+    local ops = {}
+    for i, d in ipairs(dirs) do ops[i] = { "list", d } end
+    local res, msgs, codes = {}, {}, {}
+    for first = 1, #ops, batch.CHUNK do
+      local last = math.min(first + batch.CHUNK - 1, #ops)
+      local chunk = {}
+      for i = first, last do chunk[#chunk + 1] = ops[i] end
+      local r, m, c = drv:batch(chunk)
+      for k = 1, #chunk do
+        res[first + k - 1] = r[k]
+        if not r[k] then msgs[first + k - 1], codes[first + k - 1] = m[k], c[k] end
+      end
+    end
+    return res, msgs, codes
+  end
+  return run(drv, nil, "list", dirs)
+end
+
+return batch

@@ -1,0 +1,359 @@
+-- The batch calls of the driver (issue 20): drv:get_many, drv:put_many and
+-- drv:stat_many. Each item is the single call, with its own result: item i
+-- is `res[i] or nil, msgs[i], codes[i]`, exactly what the single call would
+-- have answered; a missing path is that item's not_found, a failed read
+-- that item's own code (never an absence, never the batch's failure); wrong
+-- argument types raise. Runs under Lua 5.4 and LuaJIT.
+local helper = require "helper"
+local regstore = require "regstore"
+
+local KiB = helper.KiB
+local clock = regstore.clock
+
+local function raises(fn, pattern)
+  local ok, err = pcall(fn)
+  assert.is_false(ok, "did not raise")
+  if pattern then
+    assert.truthy(tostring(err):find(pattern, 1, true),
+      string.format("error %q lacks %q", tostring(err), pattern))
+  end
+end
+
+-- Item i of a batch's answer, as the single call's triple.
+local function item(res, msgs, codes, i)
+  if res[i] then return res[i] end
+  return nil, msgs[i], codes[i]
+end
+
+-- The blob object (chunk 0) a path names, from its directory's omap.
+local function blob_of(ns, path)
+  local dir, base = path:match("^(.*)/([^/]+)$")
+  if dir == "" then dir = "/" end
+  return helper.omap(ns, dir)[base]
+end
+
+describe("drv:get_many / put_many / stat_many #cluster", function()
+  local drv, ns
+  before_each(function() drv, ns = helper.connect { timeout = 10 } end)
+  after_each(function()
+    helper.clear(drv)
+    drv:close()
+  end)
+
+  it("an empty list gives empty results, for each call", function()
+    for _, call in ipairs { "get_many", "stat_many" } do
+      local res, msgs, codes = drv[call](drv, {})
+      assert.same({}, res)
+      assert.same({}, msgs)
+      assert.same({}, codes)
+    end
+    local res, msgs, codes = drv:put_many({}, {})
+    assert.same({}, res)
+    assert.same({}, msgs)
+    assert.same({}, codes)
+  end)
+
+  it("puts and reads many files, each as its single call, with any window", function()
+    local paths, data = {}, {}
+    for i = 1, 300 do
+      paths[i] = string.format("/b/d%d/f%03d", i % 9, i)
+      data[i] = helper.bytes(i * 37 + (i % 5 == 0 and 70 * KiB or 0), i)
+    end
+    local ok, msgs, codes = drv:put_many(paths, data, { window = 32 })
+    assert.equal(300, #ok)
+    for i = 1, 300 do assert.is_true(ok[i], tostring(msgs[i])) end
+    assert.same({}, codes)
+    for _, w in ipairs { 1, 2, 16, 256 } do
+      local res, m, c = drv:get_many(paths, { window = w })
+      assert.equal(300, #res)
+      for i = 1, 300 do helper.same_bytes(data[i], res[i], paths[i] .. " window " .. w) end
+      assert.same({}, m)
+      assert.same({}, c)
+    end
+    -- the default window, and the single calls agree
+    local res = drv:get_many(paths)
+    for i = 1, 300, 17 do assert.equal(drv:get_content(paths[i]), res[i]) end
+    local infos = drv:stat_many(paths, { window = 256 })
+    for i = 1, 300, 13 do
+      local one = assert(drv:stat(paths[i]))
+      assert.same(one, infos[i])
+      assert.equal(#data[i], infos[i].size)
+    end
+    -- replacing them all: new content, no blob left of the old
+    for i = 1, 300 do data[i] = "v2-" .. i end
+    ok = drv:put_many(paths, data)
+    for i = 1, 300 do assert.is_true(ok[i]) end
+    res = drv:get_many(paths)
+    for i = 1, 300 do assert.equal(data[i], res[i]) end
+    assert.is_true(drv:delete("/b"))
+    assert.same({}, helper.leftovers(ns))
+  end)
+
+  it("missing paths, directories, files in the way and invalid paths are per-item failures", function()
+    assert(drv:put_content("/m/file", "content"))
+    assert(drv:put_content("/m/dir/x", "x"))
+    local paths = {
+      "/m/file", "/m/missing", "/m/dir", "/m/file/below", "/nothing/at/all", "relative",
+      "/m//file", "/", "/m/file\0hidden", "/m/file",
+    }
+    local res, msgs, codes = drv:get_many(paths)
+    assert.equal(#paths, #res)
+    assert.equal("content", item(res, msgs, codes, 1))
+    assert.equal("content", item(res, msgs, codes, 10))
+    helper.fails("not_found", "/m/missing", item(res, msgs, codes, 2))
+    helper.fails("is_dir", "/m/dir", item(res, msgs, codes, 3))
+    helper.fails("not_dir", "/m/file/below", item(res, msgs, codes, 4))
+    helper.fails("not_found", "/nothing/at/all", item(res, msgs, codes, 5))
+    helper.fails("invalid_path", "relative", item(res, msgs, codes, 6))
+    helper.fails("invalid_path", "/m//file", item(res, msgs, codes, 7))
+    helper.fails("invalid_path", nil, item(res, msgs, codes, 8)) -- "/" is not a file
+    helper.fails("invalid_path", "/m/file", item(res, msgs, codes, 9))
+    -- the single calls say the same
+    for i = 2, 9 do
+      local _, _, code = drv:get_content(paths[i])
+      assert.equal(code, codes[i], paths[i])
+    end
+    -- stat: "/" and directories are directories; the rest as get
+    local infos, smsgs, scodes = drv:stat_many(paths)
+    assert.is_true(infos[3].is_dir)
+    assert.is_true(infos[8].is_dir)
+    assert.equal(7, infos[1].size)
+    assert.equal("/m/file", infos[1].path)
+    helper.fails("not_found", "/m/missing", item(infos, smsgs, scodes, 2))
+    helper.fails("not_dir", "/m/file/below", item(infos, smsgs, scodes, 4))
+    helper.fails("invalid_path", "/m/file", item(infos, smsgs, scodes, 9))
+    -- put: a directory there, a file in the way, bad paths fail alone
+    local ok, pm, pc = drv:put_many({ "/m/dir", "/m/file/below", "/m/new", "bad", "/m/n\0ul" },
+      { "a", "b", "c", "d", "e" })
+    helper.fails("is_dir", "/m/dir", item(ok, pm, pc, 1))
+    helper.fails("not_dir", "/m/file/below", item(ok, pm, pc, 2))
+    assert.is_true(ok[3])
+    helper.fails("invalid_path", "bad", item(ok, pm, pc, 4))
+    helper.fails("invalid_path", "/m/n", item(ok, pm, pc, 5))
+    assert.equal("c", drv:get_content("/m/new"))
+    assert.equal("x", drv:get_content("/m/dir/x"))
+    assert.equal("content", drv:get_content("/m/file"))
+    assert.is_true(drv:delete("/m"))
+    assert.same({}, helper.leftovers(ns))
+  end)
+
+  it("duplicates are independent items: reads agree, puts race as single puts do", function()
+    assert(drv:put_content("/d/f", "one"))
+    local paths = {}
+    for i = 1, 50 do paths[i] = "/d/f" end
+    local res = drv:get_many(paths, { window = 16 })
+    for i = 1, 50 do assert.equal("one", res[i]) end
+    local contents = {}
+    for i = 1, 50 do contents[i] = "v" .. i end
+    local ok = drv:put_many(paths, contents, { window = 16 })
+    for i = 1, 50 do assert.is_true(ok[i]) end
+    local now = drv:get_content("/d/f")
+    assert.truthy(now:match("^v%d+$"), now)
+    -- create only: exactly one of the racing creators wins
+    local np, nc = {}, {}
+    for i = 1, 20 do np[i], nc[i] = "/d/once", "c" .. i end
+    local ok2, _, codes = drv:put_many(np, nc, { replace = false, window = 20 })
+    local won = 0
+    for i = 1, 20 do
+      if ok2[i] then won = won + 1 else assert.equal("exists", codes[i]) end
+    end
+    assert.equal(1, won)
+    assert.is_true(drv:delete("/d"))
+    assert.same({}, helper.leftovers(ns))
+  end)
+
+  it("replace = false fails only the items whose path holds a file", function()
+    assert(drv:put_content("/r/a", "old"))
+    local ok, msgs, codes = drv:put_many({ "/r/a", "/r/b" }, { "new", "new" }, { replace = false })
+    helper.fails("exists", "/r/a", item(ok, msgs, codes, 1))
+    assert.is_true(ok[2])
+    assert.equal("old", drv:get_content("/r/a"))
+    assert.equal("new", drv:get_content("/r/b"))
+  end)
+
+  it("a read that fails mid-batch is that item's io, never an absence; the others are read", function()
+    local paths = {}
+    for i = 1, 40 do
+      paths[i] = "/c/f" .. i
+      assert(drv:put_content(paths[i], "data " .. i))
+    end
+    -- damage two of them: a size record that does not parse
+    for _, i in ipairs { 7, 31 } do
+      helper.rados(ns, "setxattr " .. helper.quote(blob_of(ns, paths[i]) .. "-0") .. " total-size 12x")
+    end
+    local res, msgs, codes = drv:get_many(paths, { window = 8 })
+    for i = 1, 40 do
+      if i == 7 or i == 31 then
+        helper.fails("io", paths[i], item(res, msgs, codes, i))
+      else
+        assert.equal("data " .. i, res[i])
+      end
+    end
+    local infos, _, scodes = drv:stat_many(paths)
+    assert.equal("io", scodes[7])
+    assert.equal("io", scodes[31])
+    assert.equal(#"data 1", infos[1].size)
+  end)
+
+  it("wrong argument types raise", function()
+    raises(function() drv:get_many() end, "bad argument")
+    raises(function() drv:get_many("/a") end, "bad argument")
+    raises(function() drv:get_many({ "/a", 5 }) end, "paths[2] must be a string")
+    raises(function() drv:get_many({ "/a", {} }) end, "paths[2] must be a string")
+    raises(function() drv:stat_many({ true }) end, "paths[1] must be a string")
+    raises(function() drv:get_many({ "/a" }, 4) end, "bad argument")
+    raises(function() drv:get_many({ "/a" }, { window = 0 }) end, "window")
+    raises(function() drv:get_many({ "/a" }, { window = 257 }) end, "window")
+    raises(function() drv:get_many({ "/a" }, { window = 1.5 }) end, "window")
+    raises(function() drv:get_many({ "/a" }, { window = "8" }) end, "window")
+    raises(function() drv:put_many({ "/a" }) end, "bad argument")
+    raises(function() drv:put_many({ "/a" }, { "x", "y" }) end, "one content per path")
+    raises(function() drv:put_many({ "/a", "/b" }, { "x" }) end, "one content per path")
+    raises(function() drv:put_many({ "/a" }, { 12 }) end, "contents[1] must be a string")
+    raises(function() drv:put_many({ "/a" }, { "x" }, { replace = "no" }) end, "replace")
+    raises(function() drv.get_many({}, { "/a" }) end, "bad argument")
+    -- nothing was written by the calls that raised
+    assert.same({}, drv:list("/"))
+    local d2 = helper.connect()
+    d2:close()
+    raises(function() d2:get_many({ "/a" }) end, "closed")
+  end)
+
+  it("drv:batch runs gets, stats and puts together, each as its single call", function()
+    assert(drv:put_content("/x/a", "A"))
+    local res, msgs, codes = drv:batch({
+      { "get", "/x/a" }, { "stat", "/x/a" }, { "put", "/x/b", "B" }, { "get", "/x/missing" },
+      { "stat", "/x" }, { "put", "/x/a/under", "U" }, { "get", "bad" },
+    }, { window = 4 })
+    assert.equal(7, #res)
+    assert.equal("A", res[1])
+    assert.equal(1, res[2].size)
+    assert.equal("/x/a", res[2].path)
+    assert.is_true(res[3])
+    helper.fails("not_found", "/x/missing", item(res, msgs, codes, 4))
+    assert.is_true(res[5].is_dir)
+    helper.fails("not_dir", "/x/a/under", item(res, msgs, codes, 6))
+    helper.fails("invalid_path", "bad", item(res, msgs, codes, 7))
+    assert.equal("B", drv:get_content("/x/b"))
+    -- listings, as drv:list answers them
+    local ls, lm, lc = drv:batch({ { "list", "/x" }, { "list", "/" }, { "list", "/x/a" }, { "list", "/nope" },
+      { "list", "x" } })
+    assert.same(drv:list("/x"), ls[1])
+    assert.same({ "/x/a", "/x/b" }, ls[1])
+    assert.same(drv:list("/"), ls[2])
+    helper.fails("not_dir", "/x/a", item(ls, lm, lc, 3))
+    helper.fails("not_found", "/nope", item(ls, lm, lc, 4))
+    helper.fails("invalid_path", "x", item(ls, lm, lc, 5))
+    local ok, _, pc = drv:batch({ { "put", "/x/a", "again" } }, { replace = false })
+    assert.is_false(ok[1])
+    assert.equal("exists", pc[1])
+    assert.same({}, (drv:batch({})))
+    raises(function() drv:batch({ { "read", "/x/a" } }) end, "must be")
+    raises(function() drv:batch({ { "put", "/x/a" } }) end, "ops[1][3] must be a string")
+    raises(function() drv:batch({ "/x/a" }) end, "ops[1] must be a table")
+    raises(function() drv:batch({ { "get", 7 } }) end, "must be a string")
+    raises(function() drv:batch("x") end, "bad argument")
+    assert.equal("A", drv:get_content("/x/a"))
+  end)
+
+  it("regstore.registry.batch gives the same answers through single calls", function()
+    local batch = require "regstore.registry.batch"
+    assert(drv:put_content("/y/a", "A"))
+    local single = setmetatable({}, { __index = function(_, k)
+      if k:find("_many$") or k == "batch" then return nil end
+      return function(_, ...) return drv[k](drv, ...) end
+    end })
+    local paths = { "/y/a", "/y/missing", "/y", "bad" }
+    for _, store in ipairs { drv, single } do
+      local r, m, c = batch.get(store, paths)
+      assert.equal("A", r[1])
+      assert.is_false(r[2])
+      assert.equal("not_found", c[2])
+      assert.equal("is_dir", c[3])
+      assert.equal("invalid_path", c[4])
+      assert.truthy(m[2]:find("/y/missing", 1, true))
+      local st = batch.stat(store, paths)
+      assert.equal(1, st[1].size)
+      local ls, _, lc = batch.list(store, { "/y", "/nope" })
+      assert.same(drv:list("/y"), ls[1])
+      assert.equal("not_found", lc[2])
+      local ok = batch.put(store, { "/y/p" }, { "P" })
+      assert.is_true(ok[1])
+      r = batch.mixed(store, { { "get", "/y/p" }, { "stat", "/y/p" }, { "put", "/y/q", "Q" } })
+      assert.equal("P", r[1])
+      assert.equal(1, r[2].size)
+      assert.is_true(r[3])
+    end
+    -- long lists go in chunks, in order
+    local many = {}
+    for i = 1, batch.CHUNK * 2 + 3 do many[i] = (i % 2 == 0) and "/y/a" or "/y/nope" end
+    local r, _, c = batch.get(drv, many)
+    assert.equal(#many, #r)
+    for i = 1, #many do
+      if i % 2 == 0 then assert.equal("A", r[i]) else assert.equal("not_found", c[i]) end
+    end
+  end)
+
+  it("large batches with large windows; more window than items", function()
+    local paths, data = {}, {}
+    for i = 1, 2000 do
+      paths[i] = string.format("/l/%02d/f%04d", i % 50, i)
+      data[i] = tostring(i)
+    end
+    local ok = drv:put_many(paths, data, { window = 256 })
+    for i = 1, 2000 do assert.is_true(ok[i]) end
+    local res = drv:get_many(paths, { window = 256 })
+    for i = 1, 2000 do assert.equal(data[i], res[i]) end
+    res = drv:get_many({ paths[1], paths[2] }, { window = 256 })
+    assert.same({ "1", "2" }, res)
+    assert.is_true(drv:delete("/l"))
+    assert.same({}, helper.leftovers(ns))
+  end)
+end)
+
+describe("a batch while the OSD is stopped #cluster", function()
+  local TIMEOUT, STOP_MAX = 2, 5
+  local drv, osd
+  setup(function()
+    drv = helper.connect { timeout = TIMEOUT }
+    osd = require("support.osd").stopper(STOP_MAX)
+  end)
+  teardown(function()
+    if osd and osd.is_stopped then osd:resume() end
+    os.execute("sleep 0.5")
+    helper.clear(drv)
+    drv:close()
+  end)
+
+  it("answers as a whole within timeout + 1 s; unfinished items fail with timeout", function()
+    local paths, data = {}, {}
+    for i = 1, 64 do
+      paths[i] = "/t/f" .. i
+      data[i] = "d" .. i
+    end
+    assert(drv:put_many(paths, data))
+    for _, call in ipairs { "get_many", "put_many", "stat_many" } do
+      osd:stop()
+      local t0 = clock()
+      local res, msgs, codes
+      if call == "put_many" then
+        res, msgs, codes = drv:put_many(paths, data, { window = 8 })
+      else
+        res, msgs, codes = drv[call](drv, paths, { window = 8 })
+      end
+      local took = clock() - t0
+      local stopped = osd:stopped()
+      osd:resume()
+      os.execute("sleep 0.5")
+      if stopped then
+        assert(took <= TIMEOUT + 1, call .. " took " .. took .. " s")
+        for i = 1, 64 do
+          helper.fails("timeout", paths[i], item(res, msgs, codes, i))
+        end
+      end
+    end
+    -- nothing committed was lost
+    local res = drv:get_many(paths)
+    for i = 1, 64 do assert.equal(data[i], res[i]) end
+  end)
+end)

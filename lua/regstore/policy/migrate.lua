@@ -188,10 +188,21 @@ local function walk_failed(store, root, msg, code)
   return nil, msg, code
 end
 
+-- The source registry's own operational state, not its content: the
+-- read-only switch (a destination that came up read-only would refuse
+-- writes nobody turned off), the schedules' records and a scrub's place
+-- (the destination's first scrub would skip what it never checked).
+local NOT_COPIED = { ["/_config"] = true, ["/_schedule"] = true, ["/_scrub"] = true }
+
 -- Every file under root: array of { rel, size }, total bytes.
 local function files_of(store, root, tick, notes)
   local out, bytes = {}, 0
   local ok, msg, code = store:walk(root, function(info)
+    if info.is_dir and NOT_COPIED[info.path:sub(#root + 1)] then
+      notes[#notes + 1] = string.format("regstore: %s is this registry's own state (read-only switch, schedules, "
+        .. "scrub): not copied", info.path)
+      return "skip"
+    end
     if not info.is_dir then
       out[#out + 1] = { rel = info.path:sub(#root + 1), size = info.size }
       bytes = bytes + info.size

@@ -103,7 +103,7 @@ describe("regstore command against the cluster #cluster", function()
   setup(function()
     drv, ns = helper.connect()
     reg = registry.new(drv)
-    G = string.format("--pool %s --namespace %s ", helper.quote(helper.pool()), helper.quote(ns))
+    G = require("fixtures.cli").globals(ns)
     dir = os.tmpname()
     os.remove(dir)
   end)
@@ -113,14 +113,7 @@ describe("regstore command against the cluster #cluster", function()
     os.execute("rm -rf " .. helper.quote(dir))
   end)
 
-  local function run_json(args, want_rc)
-    local out, err, rc = regstore(G .. args .. " --json")
-    assert.equal(want_rc or 0, rc, err)
-    local doc = json.decode(out)
-    assert.is_table(doc, out)
-    assert.equal(1, select(2, out:gsub("\n", "")), "one document, one line")
-    return doc, err
-  end
+  local function run_json(args, want_rc) return require("fixtures.cli").json(G, args, want_rc) end
 
   it("gc, purge-uploads, fsck, migrate print their JSON documents", function()
     local repo = reg:repository("app")

@@ -18,7 +18,7 @@ describe("regstore --metrics-file #cluster", function()
   local drv, reg, G, dir
   helper.each_registry(function(d, r, ns)
     drv, reg = d, r
-    G = string.format("--pool %s --namespace %s ", helper.quote(helper.pool()), helper.quote(ns))
+    G = require("fixtures.cli").globals(ns)
     dir = os.tmpname()
     os.remove(dir)
     assert(os.execute("mkdir -p " .. helper.quote(dir)))

@@ -1,7 +1,6 @@
 -- The registry-level subcommands (repos, tags, manifests, untag, delete):
 -- what an operator reads and cleans without curl against the HTTP API.
 local helper = require "helper"
-local json = require "cjson.safe"
 local util = require "fixtures.registry.util"
 local regstore = require("fixtures.cli").run
 
@@ -9,16 +8,10 @@ describe("regstore repos, tags, manifests, untag, delete #cluster", function()
   local drv, reg, G
   helper.each_registry(function(d, r, ns)
     drv, reg = d, r
-    G = string.format("--pool %s --namespace %s ", helper.quote(helper.pool()), helper.quote(ns))
+    G = require("fixtures.cli").globals(ns)
   end)
 
-  local function run_json(args, want_rc)
-    local out, err, rc = regstore(G .. args .. " --json")
-    assert.equal(want_rc or 0, rc, err)
-    local doc = json.decode(out)
-    assert.is_table(doc, out)
-    return doc, err
-  end
+  local function run_json(args, want_rc) return require("fixtures.cli").json(G, args, want_rc) end
 
   it("lists repositories, tags and manifests with their tags and referrers", function()
     local app = reg:repository("team/app")

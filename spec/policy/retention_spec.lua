@@ -41,7 +41,7 @@ describe("retention #cluster", function()
   local drv, reg, G
   helper.each_registry(function(d, r, ns)
     drv, reg = d, r
-    G = string.format("--pool %s --namespace %s ", helper.quote(helper.pool()), helper.quote(ns))
+    G = require("fixtures.cli").globals(ns)
   end)
 
   -- repo with tags named in order, each its own image; returns name -> digest

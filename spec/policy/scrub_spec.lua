@@ -23,7 +23,7 @@ describe("scrub #cluster", function()
   local drv, reg, G
   helper.each_registry(function(d, r, ns)
     drv, reg = d, r
-    G = string.format("--pool %s --namespace %s ", helper.quote(helper.pool()), helper.quote(ns))
+    G = require("fixtures.cli").globals(ns)
   end)
 
   it("finds a flipped byte and names the repositories and tags that need the blob", function()

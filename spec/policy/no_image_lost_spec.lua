@@ -364,7 +364,7 @@ io.stdout:write("NOT KILLED\n")
     local arm, _, darm = util.push_image(repo, "cfg arm64", { "arm64" }, { oci = true, tag = "v1-arm64" })
     local index, mt = util.index({ amd, arm })
     local di = assert(repo.manifests:put(index, mt, { tag = "v1" }))
-    local out, err, rc = cli.run(string.format("--pool %s --namespace %s run %s '%%-%%w+64$' 0 --grace 0s",
+    local out, err, rc = cli.run(string.format("--pool %s --namespace %s run %s '-\\w+64$' 0 --grace 0s",
       Q(helper.pool()), Q(ns), Q(cli.ROOT .. "/examples/scripts/retention.lua")))
     assert.equal(0, rc, out .. err)
     assert.same({ "v1" }, repo.tags:list())

@@ -9,6 +9,7 @@
 -- fsck's repair) puts everything parked back.
 
 local paths = require "regstore.registry.paths"
+local scan = require "regstore.policy.scan"
 local validate = require "regstore.registry.validate"
 
 local quarantine = {}
@@ -85,16 +86,14 @@ end
 --- The digests in quarantine (with their info), sorted by path.
 function quarantine.list(ctx)
   local out = {}
-  local ok, msg, code = ctx.drv:walk(ctx.paths:path_for("quarantine"), function(info)
-    if info.is_dir then
-      -- parked links live under _revisions/ and _layers/ (no algorithm's name)
-      if paths.base(info.path):sub(1, 1) == "_" then return "skip" end
-    else
-      local d = paths.digest_from_path(info.path)
-      if d then out[#out + 1] = { digest = d, path = info.path, size = info.size, modtime = info.modtime } end
-    end
+  local ok, msg, code = scan.walk_files(ctx, ctx.paths:path_for("quarantine"), function(info)
+    local d = paths.digest_from_path(info.path)
+    if d then out[#out + 1] = { digest = d, path = info.path, size = info.size, modtime = info.modtime } end
+  end, function(info)
+    -- parked links live under _revisions/ and _layers/ (no algorithm's name)
+    if paths.base(info.path):sub(1, 1) == "_" then return "skip" end
   end)
-  if not ok and code ~= "not_found" then return nil, msg, code end
+  if not ok then return nil, msg, code end
   return out
 end
 
@@ -103,16 +102,14 @@ end
 function quarantine.list_links(ctx, kind)
   local base = ctx.paths:path_for("quarantine_" .. kind .. "s")
   local out = {}
-  local ok, msg, code = ctx.drv:walk(base, function(info)
-    if not info.is_dir then
-      local name, alg, hex = info.path:sub(#base + 2):match("^(.+)/([^/]+)/([^/]+)$")
-      local d = alg and alg .. ":" .. hex
-      if d and validate.name(name) and validate.digest(d) then
-        out[#out + 1] = { name = name, digest = d, path = info.path }
-      end
+  local ok, msg, code = scan.walk_files(ctx, base, function(info, rel)
+    local name, alg, hex = rel:match("^(.+)/([^/]+)/([^/]+)$")
+    local d = alg and alg .. ":" .. hex
+    if d and validate.name(name) and validate.digest(d) then
+      out[#out + 1] = { name = name, digest = d, path = info.path }
     end
   end)
-  if not ok and code ~= "not_found" then return nil, msg, code end
+  if not ok then return nil, msg, code end
   return out
 end
 

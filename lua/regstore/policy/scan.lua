@@ -214,6 +214,20 @@ function scan.blobs(ctx, on_entry)
   return out, n
 end
 
+--- Walks dir, calling file(info, rel) for each file under it (rel: its path
+-- below dir) and dir(info, rel) for each directory when given (its answer,
+-- "skip" among them, is the walk's); a missing dir is an empty one.
+-- Returns true, or nil, message, code.
+function scan.walk_files(ctx, dir, file, on_dir)
+  local ok, msg, code = ctx.drv:walk(dir, function(info)
+    local rel = info.path:sub(#dir + 2)
+    if not info.is_dir then return file(info, rel) end
+    if on_dir then return on_dir(info, rel) end
+  end)
+  if not ok and code ~= "not_found" then return nil, msg, code end
+  return true
+end
+
 --- A file's { size, modtime }; false when it is not there (or not a file);
 -- nil, message, code when the store failed (never taken for "not there").
 function scan.stat(ctx, kind, fields)

@@ -27,17 +27,15 @@ local usage = {}
 local function sizes(ctx, tick)
   local root = ctx.paths:path_for("blobs")
   local out, n = {}, 0
-  local ok, msg, code = ctx.drv:walk(root, function(info)
-    if not info.is_dir then
-      local alg, hex = info.path:sub(#root + 2):match("^([^/]+)/[^/]+/([^/]+)/data$")
-      if alg then
-        out[alg .. ":" .. hex] = info.size
-        n = n + 1
-        tick("walk blobs", { blobs = n })
-      end
+  local ok, msg, code = scan.walk_files(ctx, root, function(info, rel)
+    local alg, hex = rel:match("^([^/]+)/[^/]+/([^/]+)/data$")
+    if alg then
+      out[alg .. ":" .. hex] = info.size
+      n = n + 1
+      tick("walk blobs", { blobs = n })
     end
   end)
-  if not ok and code ~= "not_found" then return nil, msg, code end
+  if not ok then return nil, msg, code end
   return out
 end
 

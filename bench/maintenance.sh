@@ -131,7 +131,7 @@ during() { # NAME [serve options]: requests while serve's scheduled gc runs
 during gc
 during gc-rate --gc-rate "$RATE"
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b > 0 ? a / b : 0}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; }
 row() { # LABEL PREFIX
 	local b50 b99 m50 m99 gc=
 	b50=$(pct "$2.base" 0.5) b99=$(pct "$2.base" 0.99) m50=$(pct "$2.manifest" 0.5) m99=$(pct "$2.manifest" 0.99)

@@ -2,7 +2,7 @@
 -- as distribution's filesystem driver lays it out under DIR (its
 -- rootdirectory): MANIFESTS image manifests over BLOBS content blobs (a
 -- config and layers each; a few base layers shared by every image of a
--- repository), 20 images per repository. One image in ten is untagged, one
+-- repository), 20 images per repository (BENCH_GC_PER_REPO). One image in ten is untagged, one
 -- in twenty was deleted (its blobs and layer links stay: garbage), and one
 -- blob in fifty is an orphan with only a layer link. Prints the counts as
 -- "manifests N blobs N bytes N". Lua 5.4 with LuaFileSystem; digests by
@@ -61,7 +61,7 @@ local function content(n, tag)
   return table.concat(t)
 end
 
-local per_repo = 20
+local per_repo = tonumber(os.getenv("BENCH_GC_PER_REPO") or "20") -- images per repository
 -- a config and `unique` layers of its own per image (BLOBS content blobs in
 -- all, at least), plus `shared` base layers of its repository
 local shared = 2

@@ -3,9 +3,9 @@
 -- split into bytes unique to it and bytes it shares with others. What
 -- `regstore du --by-repository` prints, and what quotas would count.
 --
--- Reads by listings (policy/scan.lua), one walk of blobs/ for the sizes
--- (its stats go out in windows), and each manifest once whatever the
--- number of repositories holding it (policy/mark.lua's shared cache), so
+-- Reads by listings in batches (policy/scan.lua), the blobs' sizes by
+-- stats in windows, and each manifest once, read ahead in windows, whatever
+-- the number of repositories holding it (policy/mark.lua's shared cache), so
 -- the cost grows with the blobs and manifests, not with repositories
 -- times blobs. A store failure stops it (nil, message, code): a report
 -- from reads that failed would understate a repository.
@@ -23,19 +23,25 @@ local scan = require "regstore.policy.scan"
 
 local usage = {}
 
--- { [digest] = size } of every blob's data, by one walk of blobs/.
+-- { [digest] = size } of every blob's data: blobs/ listed in batches
+-- (scan.blobs), the data files stat'ed in windows. A stat that failed is
+-- asked again on its own: a failure stops the count, never shrinks it.
 local function sizes(ctx, tick)
-  local root = ctx.paths:path_for("blobs")
-  local out, n = {}, 0
-  local ok, msg, code = scan.walk_files(ctx, root, function(info, rel)
-    local alg, hex = rel:match("^([^/]+)/[^/]+/([^/]+)/data$")
-    if alg then
-      out[alg .. ":" .. hex] = info.size
-      n = n + 1
-      tick("walk blobs", { blobs = n })
+  local blobs, msg, code = scan.blobs(ctx, function(n) tick("scan blobs", { blobs = n }) end)
+  if not blobs then return nil, msg, code end
+  local digests, paths = scan.keys(blobs), {}
+  for i, d in ipairs(digests) do paths[i] = ctx.paths:path_for("blob_data", { digest = d }) end
+  local infos = scan.stat_many(ctx, paths)
+  local out = {}
+  for i, d in ipairs(digests) do
+    local info = infos[paths[i]]
+    if info == nil then
+      info, msg, code = scan.stat(ctx, "blob_data", { digest = d })
+      if info == nil then return nil, msg, code end
     end
-  end)
-  if not ok then return nil, msg, code end
+    if info then out[d] = info.size end
+    tick("stat blobs", { done = i, total = #digests })
+  end
   return out
 end
 
@@ -60,12 +66,19 @@ function usage.run(target, opts)
     on_entry = function(n) tick("scan repositories", { repositories = n }) end,
   })
   if not s then return nil, msg, code end
-  local users, uses, shared = {}, {}, nil
+  -- every manifest read once, ahead, in windows; the markers share it
+  local shared = mark.new(ctx)
+  local all = {}
+  for _, name in ipairs(s.names) do
+    for d in pairs(s.repos[name].revisions) do all[#all + 1] = d end
+  end
+  table.sort(all)
+  shared:prefetch(all)
+  local users, uses = {}, {}
   for i, name in ipairs(s.names) do
     local refs, m
     refs, m, code = referenced(ctx, s.repos[name], shared)
     if not refs then return nil, m, code end
-    shared = shared or m
     uses[name] = refs
     for d in pairs(refs) do users[d] = (users[d] or 0) + 1 end
     tick("read manifests", { done = i, total = #s.names })

@@ -22,13 +22,14 @@
 
 local settings = require "regstore.oci.settings"
 local router = require "regstore.oci.router"
+local drain = require "regstore.nginx.drain"
 
 local oci = {}
 
 --- Answers the request (content_by_lua* of `location /v2/`).
 function oci.handle(opts)
   settings.set(opts or {})
-  require("regstore.nginx.drain").enter()
+  drain.enter()
   ngx.ctx.regstore_inflight = true
   return router.handle()
 end
@@ -45,7 +46,7 @@ end
 -- regstore.nginx.metrics (when started): requests by route, method and
 -- status, latency, bytes in and out.
 function oci.log()
-  if ngx.ctx.regstore_inflight then require("regstore.nginx.drain").leave() end
+  if ngx.ctx.regstore_inflight then drain.leave() end
   local metrics = require "regstore.nginx.metrics"
   if not metrics.enabled() then return end
   local route = ngx.ctx.regstore_route or "other"

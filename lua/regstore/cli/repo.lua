@@ -1,5 +1,5 @@
 --- What the registry-level subcommands (tags, manifests, untag, delete)
--- share: the repository named on the command line, and its tags read once.
+-- share: the check of their arguments, and a repository's tags read once.
 local validate = require "regstore.registry.validate"
 
 local repo = {}
@@ -15,11 +15,6 @@ function repo.check(...)
     end
     return true
   end
-end
-
---- The repository handle for name, or nil, message, code.
-function repo.open(env, name)
-  return env.reg:repository(name)
 end
 
 --- Every tag of r with its digest: a sorted array of { tag, digest }, or

@@ -33,14 +33,10 @@ end
 
 -- A progress callback that renews the lease and keeps to rate steps a second.
 local function pacer(renew, rate)
-  local regstore = require "regstore"
-  local t0, steps = regstore.clock(), 0
+  local pace = require("regstore.policy.context").pacer(rate, 5)
   return function()
     renew()
-    if not rate or rate <= 0 then return end
-    steps = steps + 1
-    local ahead = steps / rate - (regstore.clock() - t0)
-    if ahead > 0.001 then regstore.sleep(math.min(ahead, 5)) end
+    pace(1)
   end
 end
 

@@ -49,4 +49,19 @@ function context.progress(opts)
   return f
 end
 
+--- A rate limit for a maintenance run: pace(n) counts n more units (bytes,
+-- steps) and sleeps on the calling thread while the run is ahead of rate
+-- units a second, at most `longest` seconds a time. No limit when rate is
+-- nil or 0.
+function context.pacer(rate, longest)
+  if not rate or rate <= 0 then return function() end end
+  local regstore = require "regstore"
+  local t0, done = regstore.clock(), 0
+  return function(n)
+    done = done + n
+    local ahead = done / rate - (regstore.clock() - t0)
+    if ahead > 0.001 then regstore.sleep(math.min(ahead, longest)) end
+  end
+end
+
 return context

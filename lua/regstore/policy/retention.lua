@@ -118,18 +118,6 @@ local function rule_for(policy, name)
   return nil
 end
 
--- Every repository name, a page at a time; or nil, message, code.
-local function repositories(reg)
-  local out, last = {}, nil
-  while true do
-    local page, msg, code = reg:repositories { n = 1000, last = last }
-    if not page then return nil, msg, code end
-    for _, n in ipairs(page) do out[#out + 1] = n end
-    if #page < 1000 then return out end
-    last = page[#page]
-  end
-end
-
 -- The judged tags of repository name that the rule does not keep:
 -- { { tag, digest } }, or nil, message, code.
 local function doomed(ctx, reg, name, rule)
@@ -200,7 +188,7 @@ function retention.run(target, policy, opts)
   local report = { dry_run = dry, tags = {}, kept = 0, manifests = {}, blobs = {}, bytes = 0, errors = {} }
 
   -- 1. decide, by reads only
-  local names, msg, code = repositories(reg)
+  local names, msg, code = reg:repositories()
   if not names then return nil, msg, code end
   local plan = {}
   for i, name in ipairs(names) do

@@ -50,18 +50,6 @@ local function digest_of(ctx, path, pace)
   end
 end
 
--- A pacer: called with each piece's bytes, sleeps when the run is ahead
--- of rate bytes a second.
-local function pacer(rate)
-  if not rate or rate <= 0 then return function() end end
-  local t0, done = regstore.clock(), 0
-  return function(n)
-    done = done + n
-    local ahead = done / rate - (regstore.clock() - t0)
-    if ahead > 0.001 then regstore.sleep(math.min(ahead, 60)) end
-  end
-end
-
 -- The saved place: the last digest checked, and the digests found corrupt
 -- or unreadable before it (checked again on resume, so that a killed run's
 -- findings are not lost). false when there is none (or it is garbled).
@@ -87,41 +75,52 @@ local function save_position(ctx, path, after, report)
   ctx.drv:put_content(path, table.concat(lines, "\n") .. "\n") -- best effort: a failed save costs a re-read
 end
 
--- The repositories using digest d, and the tags whose image needs it.
--- s: scan.repositories; m: a marker (shared manifest cache).
-local function users(ctx, s, m, d)
-  local out = {}
-  for _, name in ipairs(s.names) do
-    local r = s.repos[name]
-    local entry
-    if r.layers[d] or r.revisions[d] then entry = { repository = name, tags = {} } end
-    for tag in pairs(r.tags) do
-      local td = ctx.drv:get_content(ctx.paths:path_for("tag_current_link", { name = name, tag = tag }))
-      -- the tag's image: its manifest, children, and what those name
-      local seen, stack, hit = {}, { td }, false
-      while #stack > 0 and not hit do
-        local x = table.remove(stack)
-        if x and not seen[x] then
-          seen[x] = true
-          if x == d then hit = true end
-          local refs = m:refs(x)
-          if refs then
-            for _, b in ipairs(refs.blobs) do if b == d then hit = true end end
-            for _, c in ipairs(refs.manifests) do stack[#stack + 1] = c end
-          end
-        end
+-- Every digest a tag's image needs: its manifest, the children, and what
+-- those name ({ [digest] = true }). m: a marker (shared manifest cache).
+local function image_of(m, top)
+  local needs, stack = {}, { top }
+  while #stack > 0 do
+    local x = table.remove(stack)
+    if not needs[x] then
+      needs[x] = true
+      local refs = m:refs(x)
+      if refs then
+        for _, b in ipairs(refs.blobs) do needs[b] = true end
+        for _, c in ipairs(refs.manifests) do stack[#stack + 1] = c end
       end
-      if hit then
-        entry = entry or { repository = name, tags = {} }
-        entry.tags[#entry.tags + 1] = tag
-      end
-    end
-    if entry then
-      table.sort(entry.tags)
-      out[#out + 1] = entry
     end
   end
-  return out
+  return needs
+end
+
+-- Sets c.used_by for each corrupt blob c: the repositories that link it or
+-- hold it as a manifest, with the tags whose image needs it. Each tag is
+-- read, and its image walked, once for all of them. s: scan.repositories.
+local function name_users(ctx, s, m, corrupt)
+  for _, c in ipairs(corrupt) do c.used_by = {} end
+  for _, name in ipairs(s.names) do
+    local r = s.repos[name]
+    local entries = {}
+    for i, c in ipairs(corrupt) do
+      if r.layers[c.digest] or r.revisions[c.digest] then entries[i] = { repository = name, tags = {} } end
+    end
+    for tag in pairs(r.tags) do
+      local td = ctx.drv:get_content(ctx.paths:path_for("tag_current_link", { name = name, tag = tag }))
+      local needs = td and image_of(m, td) or {}
+      for i, c in ipairs(corrupt) do
+        if needs[c.digest] then
+          entries[i] = entries[i] or { repository = name, tags = {} }
+          table.insert(entries[i].tags, tag)
+        end
+      end
+    end
+    for i, c in ipairs(corrupt) do
+      if entries[i] then
+        table.sort(entries[i].tags)
+        c.used_by[#c.used_by + 1] = entries[i]
+      end
+    end
+  end
 end
 
 --- Checks every blob's digest; see the top.
@@ -150,7 +149,7 @@ function scrub.run(target, opts)
   for _, d in ipairs(scan.keys(blobs)) do
     if not pos or d > pos.after then list[#list + 1] = d end
   end
-  local pace, saved = pacer(rate), regstore.clock()
+  local pace, saved = context.pacer(rate, 60), regstore.clock()
   for i, d in ipairs(list) do
     local path = ctx.paths:path_for("blob_data", { digest = d })
     local actual, n, c = digest_of(ctx, path, pace)
@@ -175,8 +174,7 @@ function scrub.run(target, opts)
     local s
     s, msg, code = scan.repositories(ctx)
     if s then
-      local m = mark.new(ctx)
-      for _, c in ipairs(report.corrupt) do c.used_by = users(ctx, s, m, c.digest) end
+      name_users(ctx, s, mark.new(ctx), report.corrupt)
     else
       report.errors[#report.errors + 1] = { message = msg, code = code }
     end

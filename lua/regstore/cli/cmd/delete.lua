@@ -15,7 +15,7 @@ JSON: {"repository","digest","tags":[the tags removed]}.]],
   check = repo_arg.check("name", "digest"),
   run = function(env)
     local name, digest = env.args[1], env.args[2]
-    local r, msg, code = repo_arg.open(env, name)
+    local r, msg, code = env.reg:repository(name)
     if not r then return env.fail(msg, code) end
     local tags
     tags, msg, code = r.tags:lookup(digest)

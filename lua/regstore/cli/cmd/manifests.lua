@@ -52,7 +52,7 @@ JSON: [{"digest","media_type","size","tags":[...],"referrers":[...],"subject"}]
   args = { 1, 1 },
   check = repo_arg.check("name"),
   run = function(env)
-    local r, msg, code = repo_arg.open(env, env.args[1])
+    local r, msg, code = env.reg:repository(env.args[1])
     if not r then return env.fail(msg, code) end
     local list, failed
     list, failed, code = describe(r, env.progress)

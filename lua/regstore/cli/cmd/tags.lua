@@ -10,7 +10,7 @@ return {
   args = { 1, 1 },
   check = repo_arg.check("name"),
   run = function(env)
-    local repo, msg, code = repo_arg.open(env, env.args[1])
+    local repo, msg, code = env.reg:repository(env.args[1])
     if not repo then return env.fail(msg, code) end
     local tags
     tags, msg, code = repo_arg.tags(repo)

@@ -15,7 +15,7 @@ JSON: {"repository","tag","digest"} (digest: what the tag pointed at).]],
   check = repo_arg.check("name", "tag"),
   run = function(env)
     local name, tag = env.args[1], env.args[2]
-    local r, msg, code = repo_arg.open(env, name)
+    local r, msg, code = env.reg:repository(name)
     if not r then return env.fail(msg, code) end
     local d
     d, msg, code = r.tags:get(tag)

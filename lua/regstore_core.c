@@ -455,6 +455,49 @@ static int d_lease_holder(lua_State *L) {
   return 1;
 }
 
+/* ---------------------------------------------------------------- counters */
+
+/* The whole number at i as an int64_t; raises for anything else. */
+static int64_t check_int64(lua_State *L, int i) {
+  double v;
+  check_number(L, i);
+  if (rs_isinteger(L, i)) return (int64_t)lua_tointeger(L, i);
+  v = lua_tonumber(L, i);
+  if (!(v > -TWO_POW_63 && v < TWO_POW_63) || v != floor(v))
+    luaL_argerror(L, i, "whole number expected");
+  return (int64_t)v;
+}
+
+/* A counter call's result: a malformed name raises. */
+static int counter_result(lua_State *L, int rc, const rs_status *st, const int64_t *value) {
+  if (rc == -EINVAL) return luaL_error(L, "%s", st->msg);
+  if (rc < 0) return push_failure(L, st);
+  lua_pushinteger(L, (lua_Integer)*value);
+  return 1;
+}
+
+/* counter(name): its value, 0 when it was never set. */
+static int d_counter(lua_State *L) {
+  Driver *d = check_driver(L);
+  const char *name = check_string(L, 2, NULL);
+  int64_t value = 0;
+  rs_status st;
+  return counter_result(L, rs_counter_get(d->c, name, &value, &st), &st, &value);
+}
+
+/* counter_add(name, delta [, limit]): the new value; nil, msg, "limit". */
+static int d_counter_add(lua_State *L) {
+  Driver *d = check_driver(L);
+  const char *name = check_string(L, 2, NULL);
+  int64_t delta = check_int64(L, 3), limit = -1, value = 0;
+  rs_status st;
+  if (!lua_isnoneornil(L, 4)) {
+    limit = check_int64(L, 4);
+    if (limit < 0) luaL_argerror(L, 4, "limit must be 0 or more");
+  }
+  return counter_result(L, rs_counter_add(d->c, name, delta, limit, &value, &st), &st, &value);
+}
+
 /*
  * Batch calls: get_many, put_many, stat_many.  The items live in a userdata
  * whose finaliser frees them and any content not handed to Lua yet, so
@@ -1582,7 +1625,8 @@ int luaopen_regstore_core(lua_State *L) {
       {"reader", d_reader}, {"writer", d_writer}, {"stat", d_stat},
       {"list", d_list}, {"move", d_move}, {"delete", d_delete},
       {"walk", d_walk}, {"fsck", d_fsck}, {"lease", d_lease}, {"release", d_release},
-      {"lease_holder", d_lease_holder}, {"close", d_close}, {"sibling", d_sibling},
+      {"lease_holder", d_lease_holder}, {"counter", d_counter},
+      {"counter_add", d_counter_add}, {"close", d_close}, {"sibling", d_sibling},
       {"get_many", d_get_many}, {"put_many", d_put_many}, {"stat_many", d_stat_many},
       {"batch", d_batch}, {NULL, NULL}};
   static const luaL_Reg writer_meta[] = {{"__gc", w_gc}, {"__close", w_gc}, {NULL, NULL}};

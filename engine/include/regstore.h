@@ -64,7 +64,8 @@ enum {
   RS_EISDIR = 10004,       /* a file operation on a directory */
   RS_EEXIST = 10005,       /* a create that must not replace */
   RS_ENOENT = 10006,       /* path not found */
-  RS_EHELD = 10007         /* a lease another owner holds (leases only) */
+  RS_EHELD = 10007,        /* a lease another owner holds (leases only) */
+  RS_ELIMIT = 10008        /* an add that would pass a counter's limit */
 };
 
 /* Why an operation failed: the code and a message naming the path. */
@@ -342,8 +343,8 @@ void rs_uuid(char out[37]);
 /*
  * Leases: cluster-wide exclusive locks with a duration (RADOS advisory
  * locks on an object "lease:<name>" of the namespace), for work that must
- * run once across processes and nodes.  Names and owners are 1 to 128 of
- * [A-Za-z0-9._-] (-EINVAL otherwise).  rs_lease_take takes the lease for
+ * run once across processes and nodes.  Names are 1 to 57 and owners 1 to
+ * 128 of [A-Za-z0-9._-] (-EINVAL otherwise).  rs_lease_take takes the lease for
  * secs (0 < secs <= 7 days) or renews it when owner holds it; -RS_EHELD
  * when another owner holds it and it has not expired.  rs_lease_drop releases
  * it (-RS_ENOENT when owner does not hold it).  rs_lease_holder writes the
@@ -355,6 +356,21 @@ int rs_lease_take(rs_conn *c, const char *name, const char *owner, double secs,
 int rs_lease_drop(rs_conn *c, const char *name, const char *owner, rs_status *st);
 int rs_lease_holder(rs_conn *c, const char *name, char *owner, size_t len,
                     rs_status *st);
+/*
+ * Counters: signed 64-bit values shared by processes and nodes (an object
+ * "counter:<name>" of the namespace; names are 1 to 55 of [A-Za-z0-9._-],
+ * -EINVAL otherwise).  rs_counter_get reads one (0 when it was never
+ * set).  rs_counter_add adds delta atomically (a guarded compare-and-set,
+ * retried when another add got there first) and writes the new value to
+ * *value (NULL: not wanted).  With limit >= 0, a positive delta that would
+ * take the value past limit changes nothing and fails with -RS_ELIMIT
+ * (*value: the value it found); a negative delta always applies.  -RS_EHELD
+ * when other adds won 64 times in a row; -EIO when the object holds no
+ * number.
+ */
+int rs_counter_get(rs_conn *c, const char *name, int64_t *value, rs_status *st);
+int rs_counter_add(rs_conn *c, const char *name, int64_t delta, int64_t limit,
+                   int64_t *value, rs_status *st);
 
 
 #ifdef __cplusplus

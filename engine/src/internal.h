@@ -113,6 +113,8 @@ int rs_oid_valid(const char *s, size_t len);
 int rs_chunk_parse(const char *name, size_t len, char id[RS_OID_MAX],
                    uint64_t *index);
 int rs_parse_size(const char *s, size_t len, uint64_t *out);
+/* Whether s is 1 to max of [A-Za-z0-9._-] (lease and counter names). */
+int rs_word_valid(const char *s, size_t max);
 /* A back-reference's stamp (its omap value): now, in epoch seconds. */
 void rs_ref_stamp(char out[24]);
 /* Seconds since a back-reference's stamp (its omap value) was made. */

@@ -20,23 +20,12 @@
 #define LEASE_PREFIX "lease:"
 #define LEASE_LOCK "regstore"
 
-/* Names and owners: [A-Za-z0-9._-], 1 to 128 characters. */
-static int valid_word(const char *s) {
-  size_t n = 0;
-  if (!s) return 0;
-  for (; s[n]; n++) {
-    unsigned char ch = (unsigned char)s[n];
-    if (!(ch == '.' || ch == '_' || ch == '-' || (ch >= '0' && ch <= '9') ||
-          (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')) || n >= 128)
-      return 0;
-  }
-  return n > 0;
-}
-
 static int lease_oid(const char *name, const char *owner, char oid[RS_OID_MAX],
                      rs_status *st) {
-  if (!valid_word(name) || (owner && !valid_word(owner)))
-    return rs_fail(st, -EINVAL, name ? name : "", "lease names and owners are 1 to 128 of [A-Za-z0-9._-]");
+  if (!rs_word_valid(name, RS_OID_MAX - 1 - strlen(LEASE_PREFIX)) ||
+      (owner && !rs_word_valid(owner, 128)))
+    return rs_fail(st, -EINVAL, name ? name : "",
+                   "lease names are 1 to 57 and owners 1 to 128 of [A-Za-z0-9._-]");
   snprintf(oid, RS_OID_MAX, LEASE_PREFIX "%s", name);
   return 0;
 }

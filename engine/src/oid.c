@@ -90,3 +90,15 @@ long long rs_ref_age(const char *stamp, time_t now) {
     t = 0;
   return (long long)now - (long long)t;
 }
+
+int rs_word_valid(const char *s, size_t max) {
+  size_t n = 0;
+  if (!s) return 0;
+  for (; s[n]; n++) {
+    unsigned char ch = (unsigned char)s[n];
+    if (!(ch == '.' || ch == '_' || ch == '-' || (ch >= '0' && ch <= '9') ||
+          (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')) || n >= max)
+      return 0;
+  }
+  return n > 0;
+}

@@ -20,6 +20,7 @@ const char *rs_code_name(int code) {
     case RS_EEXIST: return "exists";
     case ETIMEDOUT: return "timeout";
     case RS_EHELD: return "busy";
+    case RS_ELIMIT: return "limit";
     case EPERM:
     case EACCES: return "permission";
     default: return "io";
@@ -35,6 +36,7 @@ static const char *describe(int code) {
     case RS_EISDIR: return "is a directory";
     case RS_EEXIST: return "already exists";
     case RS_EHELD: return "held by another owner";
+    case RS_ELIMIT: return "over its limit";
     default: return NULL;
   }
 }

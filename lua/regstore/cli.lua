@@ -1,6 +1,6 @@
 --- The `regstore` command: maintenance of a registry on RADOS (gc,
 -- purge-uploads, migrate, fsck, retention), the registry's repositories (repos, tags,
--- manifests, untag, delete, read-only), the driver's calls on paths (ls, stat,
+-- manifests, untag, delete, read-only, quota), the driver's calls on paths (ls, stat,
 -- cat, put, rm, mv, walk, du) and `run` of a maintenance script. bin/regstore
 -- only calls `require("regstore.cli").main(arg)`; each subcommand is a
 -- module regstore.cli.cmd.<name> (its options, usage and run function).
@@ -21,7 +21,7 @@ local cli = {}
 
 cli.COMMANDS = {
   "gc", "purge-uploads", "migrate", "fsck", "retention",
-  "repos", "tags", "manifests", "untag", "delete", "read-only",
+  "repos", "tags", "manifests", "untag", "delete", "read-only", "quota",
   "ls", "stat", "cat", "put", "rm", "mv", "walk", "du", "run",
 }
 

@@ -52,7 +52,8 @@ function Registry:repository(name)
 end
 
 --- A registry over driver drv. opts: root (default /docker/registry/v2),
--- cache_size (descriptor cache entries, default 4096; 0 disables it).
+-- cache_size (descriptor cache entries, default 4096; 0 disables it),
+-- quota_poll (seconds the quota rules read are reused, default 2).
 function registry.new(drv, opts)
   local t = type(drv)
   if t ~= "userdata" and t ~= "table" then
@@ -68,9 +69,13 @@ function registry.new(drv, opts)
   if size ~= nil and (type(size) ~= "number" or size < 0 or size ~= math.floor(size)) then
     error("bad argument #2 to 'new' (cache_size must be a non-negative integer)", 2)
   end
+  local poll = opts.quota_poll
+  if poll ~= nil and (type(poll) ~= "number" or poll < 0 or poll ~= poll) then
+    error("bad argument #2 to 'new' (quota_poll must be a number of seconds, 0 or more)", 2)
+  end
   local ok, mapper = pcall(paths.new, opts.root)
   if not ok then error("bad argument #2 to 'new' (" .. tostring(mapper) .. ")", 2) end
-  local ctx = { drv = drv, paths = mapper, cache = cache.new(size) }
+  local ctx = { drv = drv, paths = mapper, cache = cache.new(size), quota_poll = poll }
   return setmetatable({ blobs = blobs.new(ctx), _ctx = ctx }, Registry)
 end
 

@@ -17,15 +17,7 @@ function progress.stderr_is_tty()
   return ok == true or ok == 0
 end
 
-local function human(bytes)
-  local units = { "B", "KiB", "MiB", "GiB", "TiB" }
-  local i = 1
-  while bytes >= 1024 and i < #units do
-    bytes = bytes / 1024
-    i = i + 1
-  end
-  return i == 1 and string.format("%d B", bytes) or string.format("%.1f %s", bytes, units[i])
-end
+local human = require("regstore.units").bytes
 progress.human = human
 
 --- A progress function (a no-op unless enabled), and a function ending the line.

@@ -24,6 +24,7 @@ local MAP = {
   manifest_unknown = { 404, "MANIFEST_UNKNOWN" },
   tag_unknown = { 404, "MANIFEST_UNKNOWN" },
   range = { 416, "BLOB_UPLOAD_INVALID" },
+  denied = { 403, "DENIED" }, -- over a quota
   busy = { 503, "TOOMANYREQUESTS" },
   -- RADOS did not answer within the driver's timeout (an OSD down or
   -- stopped): distribution's code for 503; the client may retry. `io` and

@@ -9,7 +9,8 @@
 --     progress = nil,   -- function(phase, counts), see regstore.cli.progress
 --   })
 --   --> { dry_run, marked, blobs = { digests }, manifests = { { repository,
---   --     digest } }, layer_links, bytes, restored, errors = { messages } }
+--   --     digest } }, layer_links, bytes, restored, errors = { messages },
+--   --     quotas = { { name, limit, used, was } } when quotas are set }
 --   --> or nil, message, code when the store failed before anything was deleted
 --
 -- Distribution's collector deletes what its mark did not see, so a push that
@@ -37,6 +38,8 @@
 --   4. A second mark over every revision link and layer link there now: a
 --      parked revision or layer link that a manifest there needs goes back,
 --      and so does a parked blob the mark reaches; the rest is deleted.
+--   5. The quotas' counters are recounted (policy/quota.lua): deletes free
+--      quota here, not before.
 --
 -- Why a racing push is safe. A manifest put writes its revision link, then
 -- checks that every blob (and link, and child) it names is there, and
@@ -68,6 +71,7 @@ local scan = require "regstore.policy.scan"
 local mark = require "regstore.policy.mark"
 local quarantine = require "regstore.policy.quarantine"
 local crashpoint = require "regstore.policy.crashpoint"
+local quota = require "regstore.policy.quota"
 local links = require "regstore.registry.links"
 local tags = require "regstore.registry.tags"
 local validate = require "regstore.registry.validate"
@@ -586,6 +590,15 @@ function gc.run(target, opts)
     local n = quarantine.restore_all(ctx)
     report.restored = report.restored + (n or 0)
     return nil, msg, code
+  end
+
+  -- 5. the quotas' counters set to what is left (deletes never lower them)
+  local counted
+  counted, msg = quota.recount(target, { root = ctx.root })
+  if counted then
+    if #counted > 0 then report.quotas = counted end
+  else
+    report.errors[#report.errors + 1] = "quota recount: " .. tostring(msg)
   end
   return report
 end

@@ -34,9 +34,14 @@ local schedule = {}
 
 schedule.DEFAULT_LEASE = 60
 
+-- <job>.<root with dots for slashes>; a name past the engine's 57
+-- characters takes a digest of the root instead, so that two roots never
+-- share a lease.
 local function lease_name(ctx, job)
   local root = ctx.root:gsub("^/", ""):gsub("[^A-Za-z0-9._-]", ".")
-  return (job .. "." .. root):sub(1, 128)
+  local name = job .. "." .. root
+  if #name <= 57 then return name end
+  return job .. "." .. regstore.sha256():update(ctx.root):hexdigest():sub(1, 40)
 end
 
 -- The job's record, false when it never ran to its end, or nil, msg, code.

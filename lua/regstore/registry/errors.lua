@@ -14,6 +14,7 @@ errors.CODES = {
   "name_invalid", "tag_invalid", "digest_invalid", "name_unknown", "blob_unknown",
   "blob_upload_unknown", "size_invalid", "manifest_invalid", "manifest_blob_unknown",
   "manifest_unknown", "tag_unknown", "unsupported",
+  "denied", -- a quota refused the bytes (registry/quotas.lua)
 }
 
 --- nil, "regstore: " .. formatted message, code

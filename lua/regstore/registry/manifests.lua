@@ -23,6 +23,7 @@ local blobs = require "regstore.registry.blobs"
 local batch = require "regstore.registry.batch"
 local links = require "regstore.registry.links"
 local tags = require "regstore.registry.tags"
+local quotas = require "regstore.registry.quotas"
 local listing = require "regstore.registry.listing"
 local formats = require "regstore.registry.manifest_formats"
 
@@ -269,22 +270,32 @@ function Store:put(content, media_type, opts)
   local guess = {}
   for i, ref in ipairs(info.references) do guess[ref.digest] = targets[i] end
   if type(present) == "table" then return nil, present[1], present[2] end
+  -- a new revision counts against the quotas that cover the repository
+  local token
+  if rev ~= digest then
+    token, msg, code = quotas.charge(ctx, name, #content)
+    if not token then return nil, msg, code end
+  end
+  local function undo(m, c)
+    quotas.refund(ctx, token)
+    return nil, m, c
+  end
   if present then
     ctx.cache:set(digest, { size = #content, media_type = media_type or blobs.DEFAULT_MEDIA_TYPE })
   else
     ok, msg, code = blobs.put_if_absent(ctx, digest, content, media_type, false, true)
-    if not ok then return nil, msg, code end
+    if not ok then return undo(msg, code) end
   end
   local wrote = false
   if rev ~= digest then -- a link that holds the digest already is not rewritten
     ok, msg, code = ctx.drv:put_content(ctx.paths:path_for("revision_link", fields), digest)
-    if not ok then return nil, msg, code end
+    if not ok then return undo(msg, code) end
     wrote = true
   end
   ok, msg, code = still_there(ctx, name, digest, content, media_type, info, guess)
   if not ok then
     if wrote then ctx.drv:delete(ctx.paths:path_for("revision_link", fields)) end
-    return nil, msg, code
+    return undo(msg, code)
   end
   if tag then
     ok, msg, code = tags.set_checked(ctx, name, tag, digest)

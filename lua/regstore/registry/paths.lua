@@ -12,6 +12,7 @@
 --   ├── _scrub/position                             scrub_position  (fsck --verify-digests')
 --   ├── _schedule/<job>                             schedule_record {job}  (policy/schedule.lua)
 --   ├── _config/read-only                           read_only_flag  (`regstore read-only`)
+--   ├── _config/quotas                              quota_rules     (`regstore quota`)
 --   ├── blobs                                       blobs
 --   │   └── <alg>                                   blob_alg         {alg}
 --   │       └── <hex[1..2]>/<hex>                   blob             {digest}
@@ -140,6 +141,7 @@ end
 builders.scrub_position = function(r) return join(r, "_scrub", "position") end
 -- Present while the registry refuses writes: every serve node polls it.
 builders.read_only_flag = function(r) return join(r, "_config", "read-only") end
+builders.quota_rules = function(r) return join(r, "_config", "quotas") end
 -- When a scheduled job (policy/schedule.lua) last ran to its end.
 builders.schedule_record = function(r, f, k)
   local job = need(f, "job", k)

@@ -9,6 +9,7 @@ local errors = require "regstore.registry.errors"
 local blobs = require "regstore.registry.blobs"
 local links = require "regstore.registry.links"
 local uploads = require "regstore.registry.uploads"
+local quotas = require "regstore.registry.quotas"
 
 local repo_blobs = {}
 
@@ -98,10 +99,16 @@ function Store:put(data, digest)
       self._name, got, digest)
   end
   local ctx = self._ctx
-  local ok, msg, code = blobs.put_if_absent(ctx, got, data)
-  if not ok then return nil, msg, code end
-  ok, msg, code = links.write(ctx, "layer_link", { name = self._name, digest = got }, got)
-  if not ok then return nil, msg, code end
+  local fields = { name = self._name, digest = got }
+  local token, msg, code = quotas.charge_link(ctx, self._name, "layer_link", fields, got, #data)
+  if not token then return nil, msg, code end
+  local ok
+  ok, msg, code = blobs.put_if_absent(ctx, got, data)
+  if ok then ok, msg, code = links.write(ctx, "layer_link", fields, got) end
+  if not ok then
+    quotas.refund(ctx, token)
+    return nil, msg, code
+  end
   return { digest = got, size = #data }
 end
 
@@ -117,8 +124,15 @@ function Store:mount(from, digest)
   local d
   d, msg, code = repo_blobs.stat(ctx, from, digest)
   if not d then return nil, msg, code end
-  ok, msg, code = links.write(ctx, "layer_link", { name = self._name, digest = digest }, d.target)
-  if not ok then return nil, msg, code end
+  local fields = { name = self._name, digest = digest }
+  local token
+  token, msg, code = quotas.charge_link(ctx, self._name, "layer_link", fields, d.target, d.size)
+  if not token then return nil, msg, code end
+  ok, msg, code = links.write(ctx, "layer_link", fields, d.target)
+  if not ok then
+    quotas.refund(ctx, token)
+    return nil, msg, code
+  end
   return { digest = digest, size = d.size }
 end
 

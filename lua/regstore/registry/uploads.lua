@@ -33,17 +33,21 @@
 --      mismatch the committed data stays where it is: the driver's
 --      `writer(path, true)` continues a committed file as well, so the upload
 --      remains resumable, and nothing reached blobs/.
---   3. If blobs/<alg>/<2hex>/<hex>/data exists already, the upload's data is
+--   3. Quotas that cover the repository count the upload's bytes unless
+--      the repository links the blob already (registry/quotas.lua); over a
+--      limit: `denied`, and the upload stays as it was (resumable). A
+--      failure after this gives the bytes back.
+--   4. If blobs/<alg>/<2hex>/<hex>/data exists already, the upload's data is
 --      just dropped; otherwise the writer is committed (2a) and `data` is
 --      moved there (a move rewrites directory entries, no data is copied)
 --      with `replace = false`: when another upload of the same content got
 --      there first (several clients push one layer at once), the move fails
 --      with `exists`, changes nothing, and this upload links that blob. A
 --      blob is never replaced by identical content under its readers.
---   4. The _layers/<alg>/<hex>/link is written (left alone when it already
+--   5. The _layers/<alg>/<hex>/link is written (left alone when it already
 --      holds the digest). When the blob was found rather than moved, it is
 --      looked for once more, past the cache: garbage collection may have
---      taken it between 3 and 4 (an unreferenced blob older than its
+--      taken it between 4 and 5 (an unreferenced blob older than its
 --      grace), and then this upload's data, still in place, moves there.
 --      Then the whole upload directory is deleted; the id is unknown from
 --      then on.
@@ -61,6 +65,7 @@ local validate = require "regstore.registry.validate"
 local errors = require "regstore.registry.errors"
 local blobs = require "regstore.registry.blobs"
 local links = require "regstore.registry.links"
+local quotas = require "regstore.registry.quotas"
 local rfc3339 = require "regstore.registry.rfc3339"
 
 local uploads = {}
@@ -343,22 +348,33 @@ function Upload:commit(digest, size)
     return errors.new("digest_invalid",
       "upload %s in repository %s: content is %s, not %s", self.id, self._name, got, digest)
   end
+  local fields = { name = self._name, digest = digest }
+  local token
+  token, msg, code = quotas.charge_link(ctx, self._name, "layer_link", fields, digest, total)
+  if not token then
+    if not committed then checkpoint(self) end
+    return nil, msg, code
+  end
+  local function undo(m, c)
+    quotas.refund(ctx, token)
+    return nil, m, c
+  end
   local exists
   exists, msg, code = blobs.exists(ctx, digest)
   if exists == nil then
     if not committed then checkpoint(self) end
-    return nil, msg, code
+    return undo(msg, code)
   end
   local moved = false
   if not exists then
     moved, msg, code = become_blob(self, digest)
-    if moved == nil then return nil, msg, code end
+    if moved == nil then return undo(msg, code) end
   end
   local ok
-  ok, msg, code = links.write(ctx, "layer_link", { name = self._name, digest = digest }, digest)
+  ok, msg, code = links.write(ctx, "layer_link", fields, digest)
   if not ok then
     if self._w then checkpoint(self) end
-    return nil, msg, code
+    return undo(msg, code)
   end
   if not moved then
     -- The blob found above may have been taken by garbage collection

@@ -133,4 +133,29 @@ describe("regstore repos, tags, manifests, untag, delete #cluster", function()
     doc = run_json("read-only")
     assert.is_true(doc.read_only)
   end)
+
+  it("quota set, list, rm and recount, with sizes in units", function()
+    assert.same({ quotas = {} }, run_json("quota"))
+    local app = reg:repository("team/app")
+    local content = util.push_image(app, "cfg", { "layer one" }, { tag = "v1" })
+    local held = #"cfg" + #"layer one" + #content
+    assert.same({ quotas = { { name = "team", limit = 10 * 1024 ^ 3, used = held } } },
+      run_json("quota set team 10GiB"))
+    run_json("quota set team/app 500MB")
+    local doc = run_json("quota list")
+    assert.equal(2, #doc.quotas)
+    assert.same({ name = "team/app", limit = 500000000, used = held }, doc.quotas[2])
+    local out, _, rc = regstore(G .. "quota")
+    assert.equal(0, rc)
+    assert.matches("team/app%s+%d+ B of%s+476.8 MiB %(0%%%)", out)
+    assert.same({ quotas = { { name = "team/app", limit = 500000000, used = held } } }, run_json("quota rm team"))
+    doc = run_json("quota rm team", 1)
+    assert.equal("not_found", doc.code)
+    assert.same({ quotas = { { name = "team/app", limit = 500000000, used = held } } }, run_json("quota recount"))
+    for _, args in ipairs { "quota set team", "quota set BAD 1", "quota set team 1XB", "quota rm", "quota frob",
+      "quota list x", "quota set team -5" } do
+      local _, err, code = regstore(G .. args)
+      assert.equal(2, code, args .. ": " .. err)
+    end
+  end)
 end)

@@ -3,7 +3,8 @@
 -- registry-wide read-only switch seen by two nodes within their poll
 -- period (and a node's own --read-only), scheduled gc once per period
 -- across two nodes, and a node that dies in the middle of its gc handing
--- the job over when its lease expires.
+-- the job over when its lease expires, and a quota held under concurrent
+-- pushes to two nodes.
 local helper = require "helper"
 local http = require "support.http"
 local regstore = require "regstore"
@@ -168,6 +169,70 @@ describe("serve unattended: health, metrics, read-only, schedules #http", functi
     assert(repo.manifests:get(assert(repo.tags:get("v1"))))
     assert.is_nil(drv:list(util.ROOT .. "/_gc"))
     assert(b)
+  end)
+
+  it("enforces a quota under concurrent pushes from two nodes: 403 DENIED, never past the limit", function()
+    local quota = require "regstore.policy.quota"
+    local size, limit = 8192, 12 * 8192
+    assert(quota.set(reg, "team", limit))
+    local a, b = serve(), serve()
+    -- 10 blobs pushed to each node at once (monolithic POSTs), 20 in all
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p " .. http.quote(dir)))
+    local scripts, outs, files = {}, {}, {}
+    for n, srv in ipairs { a, b } do
+      local lines = {}
+      for i = 1, 10 do
+        local data = helper.bytes(size, n * 100 + i)
+        local f = string.format("%s/%d-%d", dir, n, i)
+        http.write_file(f, data)
+        files[http.digest(data)] = f
+        lines[#lines + 1] = string.format("curl -s -o /dev/null -w '%%{http_code} %s\n' -X POST -H 'Expect:' "
+          .. "-H 'Content-Type: application/octet-stream' --data-binary @%s "
+          .. "'%s/v2/team/app%d/blobs/uploads/?digest=%s'",
+          http.digest(data), http.quote(f), srv.url, n, http.digest(data))
+      end
+      outs[n] = dir .. "/out" .. n
+      scripts[n] = "(" .. table.concat(lines, "; ") .. ") >" .. http.quote(outs[n]) .. " 2>&1"
+    end
+    assert(os.execute(scripts[1] .. " & " .. scripts[2] .. " & wait"))
+    local created, refused = {}, 0
+    for n = 1, 2 do
+      for status, digest in http.read(outs[n]):gmatch("(%d+) (%S+)") do
+        if status == "201" then
+          created[#created + 1] = { n, digest }
+        else
+          assert.equal("403", status)
+          refused = refused + 1
+        end
+      end
+    end
+    assert.equal(12, #created, "admitted past (or short of) the limit")
+    assert.equal(8, refused)
+    assert.equal(limit, assert(quota.list(reg))[1].used)
+    -- every admitted blob pulls whole from either node; a refusal says why
+    for _, c in ipairs(created) do
+      local r = b:request("GET", string.format("/v2/team/app%d/blobs/%s", c[1], c[2]))
+      assert.equal(200, r.status)
+      assert.equal(c[2], http.digest(r.body))
+    end
+    local more = helper.bytes(100, 999)
+    local r = a:request("POST", "/v2/team/app1/blobs/uploads/?digest=" .. http.digest(more), http.octets(more))
+    assert.equal(403, r.status)
+    assert.equal("DENIED", r:code())
+    assert.matches("over the quota of team", r.body, 1, true)
+    -- a manifest put past the quota is refused the same way, leaving no tag
+    local repo = "/v2/team/app" .. created[1][1]
+    local content, mt = util.image(http.read(files[created[1][2]]), {})
+    r = a:request("PUT", repo .. "/manifests/v1", { body = content, headers = { ["Content-Type"] = mt } })
+    assert.equal(403, r.status, r.body)
+    assert.equal("DENIED", r:code())
+    assert.equal(404, b:request("GET", repo .. "/manifests/v1").status)
+    -- other repositories are not covered
+    r = a:request("POST", "/v2/other/blobs/uploads/?digest=" .. http.digest(more), http.octets(more))
+    assert.equal(201, r.status)
+    os.execute("rm -rf " .. http.quote(dir))
   end)
 
   it("SIGHUP reloads without dropping an upload; SIGTERM lets a request in flight finish", function()

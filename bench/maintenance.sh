@@ -11,7 +11,7 @@
 # /tmp/rs-bench-maint, mon port BENCH_CLUSTER_PORT, default 3460),
 # REGSTORE_BUILD_DIR (bench/.build), BENCH_MAINT_MANIFESTS (1000),
 # BENCH_MAINT_BLOBS (5000), BENCH_MAINT_RATE (the limited run's --gc-rate,
-# 300), BENCH_MAINT_PORT (5460), BENCH_KEEP=1.
+# 60), BENCH_MAINT_PORT (5460), BENCH_KEEP=1.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,7 +20,7 @@ CLUSTER_DIR=${BENCH_CLUSTER_DIR:-/tmp/rs-bench-maint}
 CLUSTER_PORT=${BENCH_CLUSTER_PORT:-3460}
 MANIFESTS=${BENCH_MAINT_MANIFESTS:-1000}
 BLOBS=${BENCH_MAINT_BLOBS:-5000}
-RATE=${BENCH_MAINT_RATE:-300}
+RATE=${BENCH_MAINT_RATE:-60}
 PORT=${BENCH_MAINT_PORT:-5460}
 BATCH=20 # requests per curl: one connection, each request timed
 T0=$SECONDS

@@ -97,35 +97,55 @@ int rs_path_points_at(rs_conn *c, const char *path, const char *oid) {
 /*
  * From a missing directory object up: -RS_ENOTDIR when a file stands where
  * a directory should be, -RS_ENOENT otherwise, with *missing (when given)
- * the number of directory objects missing from dir up.  The lookups of
- * every level go out together: one round trip, whatever the depth.
+ * the number of directory objects missing from dir up.  The lookups go
+ * out in two waves: the FIRST_WAVE nearest levels together (a registry's
+ * missing paths almost always end within them: a new blob's, link's or
+ * tag's directories), then, only when all of those are missing too, every
+ * level above together.  So one round trip answers the usual case without
+ * asking the OSDs about a dozen ancestors that exist, and two answer any
+ * depth.
  */
-int rs_dir_check_ancestors(rs_conn *c, const char *dir, int *missing) {
-  enum { MAX_LEVELS = 64 };
+enum { FIRST_WAVE = 4, MAX_LEVELS = 64 };
+
+/* Looks levels [from, to) of dir up at once; found: the first level whose
+ * parent exists (-1 when none did).  0, or a lookup's failure. */
+static int ancestors_wave(rs_conn *c, const char *dir, int from, int to,
+                          int *found, int *file) {
   char level[4096], parent[4096];
   rs_lookup l[MAX_LEVELS];
-  int n = 0, i, rc = 0, found = -1;
+  int n = 0, i, rc = 0;
+  *found = -1;
   /* Level i is the i-th ancestor of dir (level 0: dir), looked up in its
    * parent; librados copies names and keys as an op is made. */
   snprintf(level, sizeof level, "%s", dir);
-  while (rc == 0 && n < MAX_LEVELS && strcmp(level, "/") != 0) {
+  for (i = 0; i < to && strcmp(level, "/") != 0; i++) {
     rs_path_parent(level, parent, sizeof parent);
-    rc = rs_lookup_start(c, &l[n], parent, strrchr(level, '/') + 1);
-    if (rc == 0) n++;
+    if (i >= from && rc == 0) {
+      rc = rs_lookup_start(c, &l[n], parent, strrchr(level, '/') + 1);
+      if (rc == 0) n++;
+    }
     memcpy(level, parent, sizeof level);
   }
   for (i = 0; i < n; i++) {
     rs_entry e;
     int r = rs_lookup_finish(c, &l[i], &e);
-    if (rc < 0 || found >= 0) continue;
+    if (rc < 0 || *found >= 0) continue;
     if (r < 0) {
       rc = r;
     } else if (e.dir_exists) {
-      found = i;
-      rc = e.kind == RS_ENT_FILE ? -RS_ENOTDIR : -RS_ENOENT;
+      *found = from + i;
+      *file = e.kind == RS_ENT_FILE;
     }
   }
-  if (rc == 0) rc = -RS_ENOENT; /* nothing found within MAX_LEVELS */
+  return rc;
+}
+
+int rs_dir_check_ancestors(rs_conn *c, const char *dir, int *missing) {
+  int found = -1, file = 0;
+  int rc = ancestors_wave(c, dir, 0, FIRST_WAVE, &found, &file);
+  if (rc == 0 && found < 0) rc = ancestors_wave(c, dir, FIRST_WAVE, MAX_LEVELS, &found, &file);
+  if (rc == 0) rc = found < 0 ? -RS_ENOENT /* nothing found within MAX_LEVELS */
+                              : file ? -RS_ENOTDIR : -RS_ENOENT;
   if (missing) *missing = found >= 0 ? found + 1 : -1;
   return rc;
 }

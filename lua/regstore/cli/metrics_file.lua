@@ -5,17 +5,13 @@
 -- The file is written whole to PATH.tmp.<pid> and renamed over PATH (the
 -- textfile collector must never read half a file), whatever the outcome:
 -- a failed run is a run too (regstore_<job>_success 0).
+local exposition = require "regstore.exposition"
+
 local metrics_file = {}
 
 metrics_file.OPTION = {
   "metrics-file", "string", "write the run's outcome for node_exporter's textfile collector", "PATH",
 }
-
--- Values as Prometheus prints them: integers plainly, others with %.17g.
-local function value(v)
-  if v == math.floor(v) and math.abs(v) < 2 ^ 53 then return string.format("%d", v) end
-  return string.format("%.17g", v)
-end
 
 --- The exposition text: job (gc, purge_uploads, fsck), samples { { name,
 -- help, value } } after the common ones (start, duration, success, exit).
@@ -30,9 +26,8 @@ function metrics_file.render(job, run, samples)
   local out = {}
   for _, s in ipairs(all) do
     local name = "regstore_" .. job .. "_" .. s[1]
-    out[#out + 1] = "# HELP " .. name .. " " .. s[2]
-    out[#out + 1] = "# TYPE " .. name .. " gauge"
-    out[#out + 1] = name .. " " .. value(s[3])
+    out[#out + 1] = exposition.header(name, "gauge", s[2])
+    out[#out + 1] = name .. " " .. exposition.value(s[3])
   end
   return table.concat(out, "\n") .. "\n"
 end

@@ -17,6 +17,8 @@
 -- a dashboard that stays empty. A full dict loses samples, never requests:
 -- the failure is counted (regstore_metrics_dropped_total) and logged once.
 
+local exposition = require "regstore.exposition"
+
 local metrics = {}
 
 local LATENCY = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30 }
@@ -60,16 +62,12 @@ end
 
 function metrics.enabled() return dict ~= nil end
 
-local function escape(v)
-  return (tostring(v):gsub("[\\\"\n]", { ["\\"] = "\\\\", ['"'] = '\\"', ["\n"] = "\\n" }))
-end
-
 -- The sample key: name{a="x",b="y"} with labels in name order.
 local function key(name, labels, extra)
   local m = metrics.METRICS[name]
   if not m then error("regstore.nginx.metrics: undeclared metric " .. tostring(name), 3) end
   local parts = {}
-  for k, v in pairs(labels or {}) do parts[#parts + 1] = k .. '="' .. escape(v) .. '"' end
+  for k, v in pairs(labels or {}) do parts[#parts + 1] = k .. '="' .. exposition.escape(v) .. '"' end
   table.sort(parts)
   if extra then parts[#parts + 1] = extra end
   if #parts == 0 then return name end
@@ -138,13 +136,6 @@ local function before(a, b)
   return la < lb
 end
 
-local function value(v)
-  if v == math.huge then return "+Inf" end
-  if v ~= v then return "NaN" end
-  if v == math.floor(v) and math.abs(v) < 2 ^ 53 then return string.format("%d", v) end
-  return string.format("%.17g", v)
-end
-
 --- Sets regstore_uploads_open from the session counters (at a scrape).
 function metrics.set_open_uploads()
   if not dict then return end
@@ -164,7 +155,7 @@ function metrics.render()
       local family = m[1] == "part" and m[2] or name
       by[family] = by[family] or {}
       local v = dict:get(k)
-      if v then table.insert(by[family], k .. " " .. value(v)) end
+      if v then table.insert(by[family], k .. " " .. exposition.value(v)) end
     end
   end
   local names = {}
@@ -173,8 +164,7 @@ function metrics.render()
   local out = {}
   for _, n in ipairs(names) do
     local m = metrics.METRICS[n]
-    out[#out + 1] = "# HELP " .. n .. " " .. m[2]
-    out[#out + 1] = "# TYPE " .. n .. " " .. m[1]
+    out[#out + 1] = exposition.header(n, m[1], m[2])
     table.sort(by[n], before)
     for _, line in ipairs(by[n]) do out[#out + 1] = line end
   end

@@ -112,7 +112,7 @@ end
 -- The job's time (its wait for a thread included) and failures, in
 -- regstore.nginx.metrics (when started); passes the results on.
 local function measured(fn, t0, ...)
-  if metrics.enabled() then
+  if t0 then
     ngx.update_time()
     metrics.observe("regstore_rados_call_duration_seconds", { call = fn }, ngx.now() - t0)
     local first, _, code = ...
@@ -134,8 +134,11 @@ function threads.run(kind, module, fn, ...)
     error("regstore.nginx: ngx.run_worker_thread is missing (lua-nginx-module 0.10.22 or later is needed)", 2)
   end
   local p = get_pools()[kind]
-  ngx.update_time()
-  local t0 = ngx.now()
+  local t0
+  if metrics.enabled() then -- the clock only for the metrics: update_time is a syscall
+    ngx.update_time()
+    t0 = ngx.now()
+  end
   local ok = p.sem:wait(0)
   if not ok then -- every thread busy: queue, unless RADOS is not answering
     if rados_down then return unavailable() end

@@ -21,7 +21,9 @@
 -- never data lost). Overshoot: a recount cannot see a commit that had
 -- added its bytes but not yet written its link when the recount read the
 -- counter, so a limit may be passed by at most the blobs being committed
--- at that moment (a commit is milliseconds between the two).
+-- at that moment (a commit is milliseconds between the two), or by a link
+-- write that timed out but landed (its bytes given back), until the next
+-- recount.
 --
 --   quotas.rules(ctx)                          --> { { name, limit } } (cached for ctx.quota_poll s)
 --   quotas.charge(ctx, repo, bytes)            --> token, or nil, msg, "denied" (or the store's code)

@@ -99,6 +99,7 @@ describe("registry paths #unit", function()
     t[#t + 1] = { "quarantine_layer", { name = "a", digest = D }, R .. "/_gc/_layers/a/sha256/" .. HEX }
     t[#t + 1] = { "scrub_position", nil, R .. "/_scrub/position" }
     t[#t + 1] = { "read_only_flag", nil, R .. "/_config/read-only" }
+    t[#t + 1] = { "quota_rules", nil, R .. "/_config/quotas" }
     t[#t + 1] = { "schedule_record", { job = "purge_uploads" }, R .. "/_schedule/purge_uploads" }
     local id = "0b6c6a7e-6d0c-4b0e-9a53-5b3c1f0e2d11"
     local up = R .. "/repositories/a/_uploads/" .. id

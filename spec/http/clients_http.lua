@@ -2,7 +2,8 @@
 -- pulls OCI and Docker schema 2 images (three layers, one of 70,000,000
 -- bytes: over 64 MiB and off any stripe grid), an OCI index of two platform
 -- images, and an image whose layers another repository already has (the
--- client mounts them); podman pushes and pulls one image. Pulled manifests
+-- client mounts them); a push past a quota fails naming it, and goes
+-- through once the quota is raised; podman pushes and pulls one image. Pulled manifests
 -- and blobs must carry the digests pushed. Images are built locally as OCI
 -- layouts (scripts/mkimage.lua): there is no registry to pull from here.
 local helper = require "helper"
@@ -40,7 +41,7 @@ describe("real clients against serve #http", function()
     return
   end
 
-  local srv, work, img, addr, access
+  local srv, work, img, addr, access, ns
   local digests = {}
 
   setup(function()
@@ -48,7 +49,8 @@ describe("real clients against serve #http", function()
     work = "/tmp/regstore-clients-" .. require("regstore").uuid()
     must("mkdir -p " .. q(work))
     access = work .. "/access.log"
-    srv = http.serve{ namespace = helper.namespace("http-clients"), extra = "--access-log " .. q(access) }
+    ns = helper.namespace("http-clients")
+    srv = http.serve{ namespace = ns, extra = "--access-log " .. q(access) }
     addr = "127.0.0.1:" .. srv.port
     img = work .. "/layout"
     digests.v1 = must(string.format("lua5.4 scripts/mkimage.lua image %s v1 amd64 c1 1000 70000000 3145728", q(img)))
@@ -130,6 +132,26 @@ describe("real clients against serve #http", function()
     assert.is_true(mounts >= 1, "no mount in the access log:\n" .. log:sub(-2000))
     local got = pull_dir("clients/mounted:v1", work .. "/pull-mounted", "--preserve-digests")
     assert.are.equal(4, (function() local n = 0; for _ in pairs(got) do n = n + 1 end; return n end)())
+  end)
+
+  it("a push past a quota fails with skopeo naming it; once raised, the same push goes through", function()
+    local regstore = require "regstore"
+    local quota = require "regstore.policy.quota"
+    local drv = assert(regstore.connect { pool = helper.pool(), namespace = ns })
+    finally(function() drv:close() end)
+    local reg = require("regstore.registry").new(drv)
+    assert(quota.set(reg, "clients/quota", 100000)) -- the arm image's big layer is 200,000 bytes
+    regstore.sleep(2.5) -- serve's poll period
+    local ok, out = sh(string.format("skopeo copy --retry-times 0 --dest-tls-verify=false --preserve-digests "
+      .. "oci:%s:arm docker://%s/clients/quota:arm", q(img), addr))
+    assert.is_false(ok, out)
+    assert.matches("denied: repository clients/quota: over the quota of clients/quota", out, 1, true)
+    assert.is_true(assert(quota.list(reg))[1].used <= 100000)
+    assert(quota.set(reg, "clients/quota", 1048576))
+    regstore.sleep(2.5)
+    assert.are.equal(digests.arm, push("oci:" .. img .. ":arm", "clients/quota:arm", "--preserve-digests"))
+    pull_dir("clients/quota:arm", work .. "/pull-quota", "--preserve-digests")
+    assert.is_true(assert(quota.list(reg))[1].used > 200000)
   end)
 
   it("podman pushes and pulls an image", function()

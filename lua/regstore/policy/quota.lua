@@ -34,11 +34,12 @@ function quota.list(target, opts)
 end
 
 -- { [repository] = bytes } of the repositories that a rule in list covers:
--- the blobs each links and its manifests, each digest once.
+-- the blobs each links and its manifests, each digest once (a link to
+-- missing data holds nothing).
 local function holdings(ctx, list)
   local s, msg, code = scan.repositories(ctx)
   if not s then return nil, msg, code end
-  local want, paths, seen = {}, {}, {}
+  local want, all = {}, {}
   for _, name in ipairs(s.names) do
     for _, r in ipairs(list) do
       if quotas.covers(r.name, name) then
@@ -46,33 +47,18 @@ local function holdings(ctx, list)
         for d in pairs(s.repos[name].layers) do digests[d] = true end
         for d in pairs(s.repos[name].revisions) do digests[d] = true end
         want[name] = digests
-        for d in pairs(digests) do
-          if not seen[d] then
-            seen[d] = true
-            paths[#paths + 1] = ctx.paths:path_for("blob_data", { digest = d })
-          end
-        end
+        for d in pairs(digests) do all[d] = true end
         break
       end
     end
   end
-  local infos = scan.stat_many(ctx, paths)
-  local size, out = {}, {}
+  local size
+  size, msg, code = scan.blob_sizes(ctx, scan.keys(all))
+  if not size then return nil, msg, code end
+  local out = {}
   for name, digests in pairs(want) do
     local total = 0
-    for d in pairs(digests) do
-      local n = size[d]
-      if n == nil then
-        local info = infos[ctx.paths:path_for("blob_data", { digest = d })]
-        if info == nil then -- its stat failed in the batch: asked alone, a failure stops
-          info, msg, code = scan.stat(ctx, "blob_data", { digest = d })
-          if info == nil then return nil, msg, code end
-        end
-        n = info and info.size or 0 -- a link to missing data holds nothing
-        size[d] = n
-      end
-      total = total + n
-    end
+    for d in pairs(digests) do total = total + (size[d] or 0) end
     out[name] = total
   end
   return out

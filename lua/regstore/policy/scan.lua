@@ -255,6 +255,29 @@ function scan.stat_many(ctx, list)
   return out
 end
 
+--- The sizes of the blobs digests name: { [digest] = size }, a digest
+-- whose data is not there left out. The data files are stat'ed in windows
+-- (scan.stat_many); a stat that failed there is asked again on its own,
+-- and a failure then stops it (nil, message, code): never a size left out
+-- for a read that failed. tick(i, n), optional, after each digest.
+function scan.blob_sizes(ctx, digests, tick)
+  local paths = {}
+  for i, d in ipairs(digests) do paths[i] = ctx.paths:path_for("blob_data", { digest = d }) end
+  local infos = scan.stat_many(ctx, paths)
+  local out = {}
+  for i, d in ipairs(digests) do
+    local info = infos[paths[i]]
+    if info == nil then
+      local msg, code
+      info, msg, code = scan.stat(ctx, "blob_data", { digest = d })
+      if info == nil then return nil, msg, code end
+    end
+    if info then out[d] = info.size end
+    if tick then tick(i, #digests) end
+  end
+  return out
+end
+
 --- Sorted keys of a table.
 function scan.keys(t)
   local k = {}

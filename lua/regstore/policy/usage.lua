@@ -24,25 +24,12 @@ local scan = require "regstore.policy.scan"
 local usage = {}
 
 -- { [digest] = size } of every blob's data: blobs/ listed in batches
--- (scan.blobs), the data files stat'ed in windows. A stat that failed is
--- asked again on its own: a failure stops the count, never shrinks it.
+-- (scan.blobs), the data files stat'ed in windows (scan.blob_sizes: a
+-- failure stops the count, never shrinks it).
 local function sizes(ctx, tick)
   local blobs, msg, code = scan.blobs(ctx, function(n) tick("scan blobs", { blobs = n }) end)
   if not blobs then return nil, msg, code end
-  local digests, paths = scan.keys(blobs), {}
-  for i, d in ipairs(digests) do paths[i] = ctx.paths:path_for("blob_data", { digest = d }) end
-  local infos = scan.stat_many(ctx, paths)
-  local out = {}
-  for i, d in ipairs(digests) do
-    local info = infos[paths[i]]
-    if info == nil then
-      info, msg, code = scan.stat(ctx, "blob_data", { digest = d })
-      if info == nil then return nil, msg, code end
-    end
-    if info then out[d] = info.size end
-    tick("stat blobs", { done = i, total = #digests })
-  end
-  return out
+  return scan.blob_sizes(ctx, scan.keys(blobs), function(i, n) tick("stat blobs", { done = i, total = n }) end)
 end
 
 -- What repository r references: { [digest] = true }.

@@ -30,9 +30,9 @@ static int counter_oid(const char *name, char oid[RS_OID_MAX], rs_status *st) {
   return 0;
 }
 
-/* The counter's text ("" when absent) and its value. */
-static int counter_read(rs_conn *c, const char *oid, char text[COUNTER_TEXT],
-                        int64_t *value) {
+/* The counter's text ("" when absent) and its value; a failure fills st. */
+static int counter_read(rs_conn *c, const char *oid, const char *name,
+                        char text[COUNTER_TEXT], int64_t *value, rs_status *st) {
   const char *keys[1] = {COUNTER_KEY};
   size_t klen[1] = {strlen(COUNTER_KEY)};
   rados_omap_iter_t it = NULL;
@@ -59,7 +59,10 @@ static int counter_read(rs_conn *c, const char *oid, char text[COUNTER_TEXT],
   }
   if (it) rados_omap_get_end(it);
   rados_release_read_op(op);
-  return rc == -ENOENT ? 0 : rc;
+  if (rc == -ENOENT) return 0;
+  if (rc == -EIO) return rs_fail(st, rc, name, "counter holds no number");
+  if (rc < 0) return rs_fail_rados(st, rc, name, "counter");
+  return 0;
 }
 
 int rs_counter_get(rs_conn *c, const char *name, int64_t *value, rs_status *st) {
@@ -67,10 +70,7 @@ int rs_counter_get(rs_conn *c, const char *name, int64_t *value, rs_status *st) 
   int rc = counter_oid(name, oid, st);
   if (rc < 0) return rc;
   rs_deadline_start(c);
-  rc = counter_read(c, oid, text, value);
-  if (rc == -EIO) return rs_fail(st, rc, name, "counter holds no number");
-  if (rc < 0) return rs_fail_rados(st, rc, name, "counter");
-  return 0;
+  return counter_read(c, oid, name, text, value, st);
 }
 
 /* Writes next guarded by old (the text read; "" when absent). */
@@ -98,9 +98,8 @@ int rs_counter_add(rs_conn *c, const char *name, int64_t delta, int64_t limit,
   if (rc < 0) return rc;
   rs_deadline_start(c);
   for (i = 0; i < COUNTER_TRIES; i++) {
-    rc = counter_read(c, oid, text, &cur);
-    if (rc == -EIO) return rs_fail(st, rc, name, "counter holds no number");
-    if (rc < 0) return rs_fail_rados(st, rc, name, "counter");
+    rc = counter_read(c, oid, name, text, &cur, st);
+    if (rc < 0) return rc;
     if ((delta > 0 && cur > INT64_MAX - delta) || (delta < 0 && cur < INT64_MIN - delta))
       return rs_fail(st, -ERANGE, name, "counter would overflow");
     if (limit >= 0 && delta > 0 && cur + delta > limit) {

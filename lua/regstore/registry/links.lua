@@ -47,11 +47,13 @@ end
 
 --- Makes a link hold digest. A link that holds it already is left alone:
 -- rewriting it would replace the file under its readers for nothing, and
--- registries re-push the same layers and manifests all day. Returns true,
--- and as second result whether it wrote.
-function links.write(ctx, kind, fields, digest)
+-- registries re-push the same layers and manifests all day. unlinked:
+-- the caller has just read the link and it did not hold digest (a quota's
+-- charge_link), so it is not read again. Returns true, and as second
+-- result whether it wrote.
+function links.write(ctx, kind, fields, digest, unlinked)
   local path = ctx.paths:path_for(kind, fields)
-  if ctx.drv:get_content(path) == digest then return true, false end
+  if not unlinked and ctx.drv:get_content(path) == digest then return true, false end
   local ok, msg, code = ctx.drv:put_content(path, digest)
   if not ok then return nil, msg, code end
   return true, true

@@ -114,7 +114,11 @@ local function denied(ctx, repo, rule, bytes)
     repo, rule.name, units.bytes(rule.limit), used and units.bytes(used) or "?", units.bytes(bytes)), "denied"
 end
 
-local function covering(ctx, repo)
+-- The rules that cover repo, when bytes are to be counted: a list, empty
+-- when none do (or bytes is 0); nil, message, code when the rules cannot
+-- be read.
+local function covering(ctx, repo, bytes)
+  if bytes <= 0 then return {} end
   local list, msg, code = quotas.rules(ctx)
   if not list then return nil, msg, code end
   local out = {}
@@ -143,8 +147,7 @@ end
 -- it: a token for quotas.refund, or nil, message, "denied" when one rule
 -- would pass its limit (then nothing is counted).
 function quotas.charge(ctx, repo, bytes)
-  if bytes <= 0 then return NONE end
-  local rules, msg, code = covering(ctx, repo)
+  local rules, msg, code = covering(ctx, repo, bytes)
   if not rules then return nil, msg, code end
   if #rules == 0 then return NONE end
   return charge_rules(ctx, repo, rules, bytes)
@@ -152,16 +155,20 @@ end
 
 --- quotas.charge for a link about to be written: nothing when the link
 -- holds digest already (a re-push), read only when a rule covers repo.
+-- A token from that read has `unlinked` set: the link did not hold digest
+-- (links.write need not read it again).
 function quotas.charge_link(ctx, repo, kind, fields, digest, bytes)
-  if bytes <= 0 then return NONE end
-  local rules, msg, code = covering(ctx, repo)
+  local rules, msg, code = covering(ctx, repo, bytes)
   if not rules then return nil, msg, code end
   if #rules == 0 then return NONE end
   local text
   text, msg, code = ctx.drv:get_content(ctx.paths:path_for(kind, fields))
   if text == digest then return NONE end
   if not text and code ~= "not_found" and code ~= "not_dir" then return nil, msg, code end
-  return charge_rules(ctx, repo, rules, bytes)
+  local token
+  token, msg, code = charge_rules(ctx, repo, rules, bytes)
+  if token then token.unlinked = true end
+  return token, msg, code
 end
 
 return quotas

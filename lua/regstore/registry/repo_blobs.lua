@@ -104,7 +104,7 @@ function Store:put(data, digest)
   if not token then return nil, msg, code end
   local ok
   ok, msg, code = blobs.put_if_absent(ctx, got, data)
-  if ok then ok, msg, code = links.write(ctx, "layer_link", fields, got) end
+  if ok then ok, msg, code = links.write(ctx, "layer_link", fields, got, token.unlinked) end
   if not ok then
     quotas.refund(ctx, token)
     return nil, msg, code
@@ -128,7 +128,7 @@ function Store:mount(from, digest)
   local token
   token, msg, code = quotas.charge_link(ctx, self._name, "layer_link", fields, d.target, d.size)
   if not token then return nil, msg, code end
-  ok, msg, code = links.write(ctx, "layer_link", fields, d.target)
+  ok, msg, code = links.write(ctx, "layer_link", fields, d.target, token.unlinked)
   if not ok then
     quotas.refund(ctx, token)
     return nil, msg, code

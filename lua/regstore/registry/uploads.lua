@@ -371,7 +371,7 @@ function Upload:commit(digest, size)
     if moved == nil then return undo(msg, code) end
   end
   local ok
-  ok, msg, code = links.write(ctx, "layer_link", fields, digest)
+  ok, msg, code = links.write(ctx, "layer_link", fields, digest, token.unlinked)
   if not ok then
     if self._w then checkpoint(self) end
     return undo(msg, code)

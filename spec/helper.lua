@@ -190,6 +190,19 @@ function helper.run_lua(source, args)
   return helper.wait(helper.spawn_lua(source, args))
 end
 
+-- Runs n copies of a script at once, args(i) giving copy i its arguments;
+-- waits for every one, asserts each exited 0, returns their outputs.
+function helper.run_all(source, n, args)
+  local hs, outs = {}, {}
+  for i = 1, n do hs[i] = helper.spawn_lua(source, args(i)) end
+  for i, h in ipairs(hs) do
+    local out, rc = helper.wait(h)
+    assert(rc == 0, "copy " .. i .. " exited " .. tostring(rc) .. ":\n" .. out)
+    outs[i] = out
+  end
+  return outs
+end
+
 -- Reads a reader to its end in pieces of at most n bytes; asserts that every
 -- piece is 1..n bytes and that the end is a plain nil (not an error).
 function helper.read_all(r, n)

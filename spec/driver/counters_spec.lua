@@ -42,12 +42,8 @@ describe("counters #cluster", function()
       print("ok=" .. ok .. " refused=" .. refused)
       d:close()
     ]]
-    local hs = {}
-    for i = 1, 4 do hs[i] = helper.spawn_lua(script, { helper.pool(), ns }) end
     local admitted = 0
-    for _, h in ipairs(hs) do
-      local out, rc = helper.wait(h)
-      assert.equal(0, rc, out)
+    for _, out in ipairs(helper.run_all(script, 4, function() return { helper.pool(), ns } end)) do
       admitted = admitted + tonumber(out:match("ok=(%d+)"))
     end
     assert.equal(160, a:counter("shared"))

@@ -153,15 +153,14 @@ describe("registry quotas #cluster", function()
   it("concurrent pushes from several processes never pass the limit", function()
     assert(quota.set(reg, "team", 10 * 4096))
     local script = [[
-      package.path = arg[3]
       local d = assert(require("regstore").connect { pool = arg[1], namespace = arg[2],
         conf = os.getenv("CEPH_CONF"), keyring = os.getenv("CEPH_KEYRING") })
       local reg = require("regstore.registry").new(d)
-      local repo = assert(reg:repository("team/app" .. arg[4]))
+      local repo = assert(reg:repository("team/app" .. arg[3]))
       local ok, denied = 0, 0
       for i = 1, 6 do
         local up = assert(repo.blobs:create())
-        local data = string.rep(string.char(65 + i), 4090) .. string.format("%6s", arg[4])
+        local data = string.rep(string.char(65 + i), 4090) .. string.format("%6s", arg[3])
         assert(up:write(data))
         local r, msg, code = up:commit(require("regstore.registry.blobs").digest_of(data))
         if r then ok = ok + 1 elseif code == "denied" then denied = denied + 1; up:cancel() else error(msg) end
@@ -169,12 +168,8 @@ describe("registry quotas #cluster", function()
       print("ok=" .. ok)
       d:close()
     ]]
-    local hs = {}
-    for i = 1, 4 do hs[i] = helper.spawn_lua(script, { helper.pool(), ns, package.path, tostring(i) }) end
     local admitted = 0
-    for _, h in ipairs(hs) do
-      local out, rc = helper.wait(h)
-      assert.equal(0, rc, out)
+    for _, out in ipairs(helper.run_all(script, 4, function(i) return { helper.pool(), ns, tostring(i) } end)) do
       admitted = admitted + tonumber(out:match("ok=(%d+)"))
     end
     assert.equal(10, admitted)

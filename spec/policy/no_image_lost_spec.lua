@@ -219,6 +219,32 @@ describe("policy safety #cluster", function()
       end
       for _, t in ipairs(assert(repo.tags:list())) do assert(pulls(repo, t)) end
     end)
+
+    -- Found by the randomized model: a tag set between gc's first mark and
+    -- its look again keeps the revision, but the manifest's blob, unmarked
+    -- by the first mark, is parked in step 3; an fsck --repair that had
+    -- moved back what was parked when it started then found "no data",
+    -- removed the revision link, and the second mark dropped the blob.
+    it("keeps its revision when fsck --repair meets its blob parked by gc", function()
+      local repo, _, untagged = two_images()
+      assert(repo.tags:tag("prod", untagged))
+      local quarantine = require "regstore.policy.quarantine"
+      local ctx = { drv = drv, paths = require("regstore.registry.paths").new(R) }
+      -- the gc parks the blob once fsck has moved back what was parked
+      local f, fired = hooked(function(op, p)
+        return op == "list" and p:find("/blobs", 1, true)
+      end, function()
+        assert.is_true(quarantine.park(ctx, untagged))
+      end)
+      local report = assert(fsck.run(f, { repair = true, grace = 0, now = os.time() + 2, root = R }))
+      assert.is_true(fired())
+      for _, finding in ipairs(report.findings) do assert.not_equal("missing_blob", finding.kind) end
+      -- the gc's second mark sees the revision and moves its blob back
+      assert.is_true(quarantine.unpark(ctx, untagged))
+      assert(pulls(repo, "prod"))
+      assert(pulls(repo, "v1"))
+      assert.same({}, assert(fsck.run(reg, { grace = 0 })).findings)
+    end)
   end)
 
   describe("a gc killed between parking and its second mark", function()

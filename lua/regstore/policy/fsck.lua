@@ -32,8 +32,9 @@
 -- Repair fixes what it found wrong, never what it failed to read, and
 -- never deletes what a client pushed: of what is older than grace, a link
 -- with bad content is rewritten with the digest its path names when that
--- blob exists (else the link goes), a link to data that is gone goes (a
--- stat says not_found just before), a missing layer link of a manifest and
+-- blob exists (else the link goes), a link to data that is gone goes (stats
+-- say not_found just before, in blobs/ and in gc's quarantine: the data of
+-- a blob a running gc parked is not gone), a missing layer link of a manifest and
 -- a missing revision link a tag or an index names are written again when
 -- the data is there (then the data is checked again, as a push checks
 -- it, and the link parked again if it went meanwhile), parked things are
@@ -83,6 +84,16 @@ end
 local function absent(ctx, path)
   local info, _, code = ctx.drv:stat(path)
   return info == nil and (code == "not_found" or code == "not_dir")
+end
+
+-- Whether blob d has no data anywhere: neither in blobs/ nor parked by a
+-- gc that runs now (whose second mark may still put it back: a link to it
+-- is not broken). The data is looked for again after the quarantine, since
+-- a gc may move it back between the two looks.
+local function lost(ctx, d)
+  local P = ctx.paths
+  local data = P:path_for("blob_data", { digest = d })
+  return absent(ctx, data) and absent(ctx, P:path_for("quarantine_blob", { digest = d })) and absent(ctx, data)
 end
 
 -- Deletes path (a link's directory) when repairing and the file `dated`
@@ -192,7 +203,7 @@ function Check:revision(d)
   local link = self:link("revision", f)
   if not link then return end
   if not self.blobs[d] then
-    if absent(ctx, P:path_for("blob_data", f)) then
+    if lost(ctx, d) then
       fix(ctx, report, finding(report, "missing_blob", link, "manifest " .. d .. " has no blob data"),
         P:path_for("revision", f), link, self.young)
     end
@@ -235,8 +246,7 @@ function Check:missing_manifest(by, d, mine, who, tag)
   if not self.blobs[d] then
     -- nothing to link: a tag to no data anywhere goes as untag does (an
     -- index naming it is only reported: its own content is the client's)
-    if tag and mine and absent(ctx, ctx.paths:path_for("blob_data", { digest = d }))
-        and absent(ctx, ctx.paths:path_for("quarantine_blob", { digest = d })) then
+    if tag and mine and lost(ctx, d) then
       fix(ctx, report, f, ctx.paths:path_for("tag", { name = name, tag = tag }), by, self.young)
     end
     return
@@ -252,7 +262,7 @@ function Check:layer(d)
   local ctx, report, P = self.ctx, self.report, self.ctx.paths
   local f = { name = self.r.name, digest = d }
   local link = self:link("layer", f)
-  if link and not self.blobs[d] and absent(ctx, P:path_for("blob_data", f)) then
+  if link and not self.blobs[d] and lost(ctx, d) then
     fix(ctx, report, finding(report, "missing_blob", link, "blob " .. d .. " has no data"),
       P:path_for("layer", f), link, self.young)
   end

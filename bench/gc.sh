@@ -212,24 +212,37 @@ rados_mbs_dec=$(echo "$rados_mbs * 1048576 / 1000000" | bc -l)
 for scale in 1 "$SCALE"; do regstore --namespace "bench-gc-$$-$scale" rm --recursive /docker || true; done
 
 ratio() { echo "$1 / $2" | bc -l; }
+# met EXPR: ✓ when the bc expression holds, else ✗
+met() { if (($(echo "$1" | bc -l))); then echo ✓; else echo ✗; fi; }
+# target FORMAT ARGS...: a row with a target, also appended to BENCH_SUMMARY
+# (bench/run.sh's table of issue 20's targets)
+target() {
+	# shellcheck disable=SC2059
+	printf "$@" | tee -a "${BENCH_SUMMARY:-/dev/null}"
+}
 rs1=$(median rs-1) rsN=$(median "rs-$SCALE") d1=$(median dist-1) dN=$(median "dist-$SCALE")
 printf '\n| figure | regstore | peer (same run) | ratio | target |\n|---|---|---|---|---|\n'
-printf '| gc --dry-run, %d manifests / %d blobs (median of %d) | %.2f s | garbage-collect --dry-run, filesystem on local disk: %.2f s | %.2f× the time | ≤ 2× |\n' \
-	"$MANIFESTS" "$BLOBS" "$RUNS" "$rs1" "$d1" "$(ratio "$rs1" "$d1")"
-printf '| the same at %d× the size | %.2f s | filesystem: %.2f s (regstore at 1×: %.2f s) | %.2f× the peer; %.1f× regstore at 1× | ≤ %d× (linear) |\n' \
-	"$SCALE" "$rsN" "$dN" "$rs1" "$(ratio "$rsN" "$dN")" "$(ratio "$rsN" "$rs1")" "$SCALE"
+r=$(ratio "$rs1" "$d1")
+target '| gc --dry-run, %d manifests / %d blobs (median of %d) | %.2f s | garbage-collect --dry-run, filesystem on local disk: %.2f s | %.2f× the time | ≤ 2× %s |\n' \
+	"$MANIFESTS" "$BLOBS" "$RUNS" "$rs1" "$d1" "$r" "$(met "$r <= 2")"
+r=$(ratio "$rsN" "$rs1")
+target '| the same at %d× the size | %.2f s | filesystem: %.2f s (regstore at 1×: %.2f s) | %.2f× the peer; %.1f× regstore at 1× | ≤ %d× (linear) %s |\n' \
+	"$SCALE" "$rsN" "$dN" "$rs1" "$(ratio "$rsN" "$dN")" "$r" "$SCALE" "$(met "$r <= $SCALE")"
 printf '| blobs named (1× / %d×) | %s / %s | %s / %s | | equal |\n' "$SCALE" "${gc_blobs[1]}" "${gc_blobs[$SCALE]}" \
 	"${dist_blobs[1]}" "${dist_blobs[$SCALE]}"
 if [[ $RGW == 1 ]]; then
-	printf '| gc --dry-run (1×) vs S3 on RGW | %.2f s | garbage-collect --dry-run, S3 on RGW: %.2f s | %.1f× faster | ≥ 10× |\n' \
-		"$rs1" "$(median s3)" "$(ratio "$(median s3)" "$rs1")"
+	r=$(ratio "$(median s3)" "$rs1")
+	target '| gc --dry-run (1×) vs S3 on RGW | %.2f s | garbage-collect --dry-run, S3 on RGW: %.2f s | %.1f× faster | ≥ 10× %s |\n' \
+		"$rs1" "$(median s3)" "$r" "$(met "$r >= 10")"
 fi
 for scale in 1 "$SCALE"; do
-	printf '| migrate --from-fs, the %d× tree (%s files) | %.0f files/s | | | ≥ 2,000 files/s |\n' "$scale" \
-		"${mig_files[$scale]}" "$(ratio "${mig_files[$scale]}" "${mig_time[$scale]}")"
+	r=$(ratio "${mig_files[$scale]}" "${mig_time[$scale]}")
+	target '| migrate --from-fs, the %d× tree (%s files) | %.0f files/s | | | ≥ 2,000 files/s %s |\n' "$scale" \
+		"${mig_files[$scale]}" "$r" "$(met "$r >= 2000")"
 done
-printf '| migrate --from-fs, %d × 64 MiB | %.0f MB/s | rados bench write -b 4M -t 16: %.0f MB/s | %.2f | ≥ 0.9 |\n' \
-	"$BIG" "$mig_mbs" "$rados_mbs_dec" "$(echo "$mig_mbs / $rados_mbs_dec" | bc -l)"
+r=$(echo "$mig_mbs / $rados_mbs_dec" | bc -l)
+target '| migrate --from-fs, %d × 64 MiB | %.0f MB/s | rados bench write -b 4M -t 16: %.0f MB/s | %.2f | ≥ 0.9 %s |\n' \
+	"$BIG" "$mig_mbs" "$rados_mbs_dec" "$r" "$(met "$r >= 0.9")"
 if [[ -n $BASE ]]; then
 	b1=$(median base-1) bN=$(median "base-$SCALE")
 	printf '\n| BENCH_GC_BASE (%s) vs this tree, same run | before | after | after / before |\n|---|---|---|---|\n' "$BASE"

@@ -288,16 +288,22 @@ result "worker rss_kib idle $rss0 peak $peak"
 
 # ------------------------------------------------------------------ report
 say "report"
-awk -v mb="$MB" -v peers="${PEERS[*]}" '
+awk -v mb="$MB" -v peers="${PEERS[*]}" -v summary="${BENCH_SUMMARY:-}" '
 	$2 == "skopeo" {
 		p = $3; if (!(p in push) || $7 < push[p]) push[p] = $7; if (!(p in pull) || $9 < pull[p]) pull[p] = $9
 	}
-	$2 == "latency" { lat[$3 " " $4] = $6 " / " $8 " ms (n=" $10 ")" }
+	$2 == "latency" { lat[$3 " " $4] = $6 " / " $8 " ms (n=" $10 ")"; p99[$3 " " $4] = $8 }
 	$2 == "streams" { streams = sprintf("%d MiB in %.1f s = %.0f MiB/s (%d uploads, %d downloads)", $4, $6, $4 / $6, $8, $10) }
 	$2 == "loop" { loop[$3] = sprintf("p50 %s / p99 %s / max %s ms (%d ticks)", $7, $9, $11, $5) }
 	$2 == "loopthread" { lt_cpu = $4; lt_wait = $6; lt_s = $8 }
 	$2 == "streams" { moved = $4 }
-	$2 == "worker" { rss = sprintf("idle %.0f MiB, peak %.0f MiB during the streams", $5 / 1024, $7 / 1024) }
+	$2 == "worker" { rss = sprintf("idle %.0f MiB, peak %.0f MiB during the streams", $5 / 1024, $7 / 1024); peak = $7 / 1024 }
+	# a row of issue 20s targets (bench/summary.lua): ratio r, met when ok
+	function row(figure, rs, peer, r, target, ok) {
+		if (summary == "") return
+		printf "| %s | %s | %s | %s | %s %s |\n", figure, rs, peer, r == "" ? "" : sprintf("%.2f", r), target,
+			ok ? "✓" : "✗" >>summary
+	}
 	END {
 		n = split(peers, P, " ")
 		if (!("regstore" in push)) n = 0
@@ -307,8 +313,28 @@ awk -v mb="$MB" -v peers="${PEERS[*]}" '
 			printf "  %-28s %8.2f %8.0f %8.2f %8.0f\n", p, push[p], mb / 1e6 / push[p], pull[p], mb / 1e6 / pull[p] }
 		if ("s3" in push) printf "  regstore vs distribution on RGW: push %.2fx, pull %.2fx faster (target >= 3, >= 1.5)\n",
 			push["s3"] / push["regstore"], pull["s3"] / pull["regstore"]
-		if (n) printf "  regstore vs distribution on local disk: push %.2fx, pull %.2fx the time (target <= 1.5)\n",
+		if (n) printf "  regstore vs distribution on local disk: push %.2fx, pull %.2fx the time (target <= 1.0)\n",
 			push["regstore"] / push["fs"], pull["regstore"] / pull["fs"]
+		if (n) {
+			r = push["regstore"] / push["fs"]
+			row("skopeo push 10 × 20 MiB, time", sprintf("%.2f s", push["regstore"]),
+				sprintf("distribution, local disk: %.2f s", push["fs"]), r, "≤ 1.0", r <= 1.0)
+			r = pull["regstore"] / pull["fs"]
+			row("skopeo pull, time", sprintf("%.2f s", pull["regstore"]),
+				sprintf("distribution, local disk: %.2f s", pull["fs"]), r, "≤ 1.0", r <= 1.0)
+		}
+		if (n && ("s3" in push)) {
+			r = push["s3"] / push["regstore"]
+			row("skopeo push, times faster", sprintf("%.2f s", push["regstore"]),
+				sprintf("distribution, S3 on RGW: %.2f s", push["s3"]), r, "≥ 3", r >= 3)
+			r = pull["s3"] / pull["regstore"]
+			row("skopeo pull, times faster", sprintf("%.2f s", pull["regstore"]),
+				sprintf("distribution, S3 on RGW: %.2f s", pull["s3"]), r, "≥ 1.5", r >= 1.5)
+		}
+		if ("streams manifest" in p99)
+			row("manifest GET p99, 4 × 256 MiB streams through one worker", p99["streams manifest"] " ms",
+				"idle: " p99["idle manifest"] " ms", "", "< 50 ms", p99["streams manifest"] < 50)
+		if (peak) row("nginx worker RSS during the streams", sprintf("%.0f MiB", peak), "", "", "< 128 MiB", peak < 128)
 		printf "\none nginx worker, p50 / p99 latency:\n"
 		printf "  GET /v2/ idle: %s; under the streams: %s\n", lat["idle v2"], lat["streams v2"]
 		printf "  GET manifest idle: %s; under the streams: %s\n", lat["idle manifest"], lat["streams manifest"]

@@ -4,8 +4,10 @@
 --   separate PATCH requests do) against the driver's raw streaming writer;
 --   manifest put and get latency (median); tag list of 10,000 tags.
 -- Usage: lua5.4 bench/registry.lua [MiB]   (needs CEPH_CONF, REGSTORE_POOL)
+package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path -- bench/summary.lua
 local regstore = require "regstore"
 local registry = require "regstore.registry"
+local summary = require "summary"
 
 local MIB = 1048576
 local total_mib = tonumber(arg[1]) or 1024
@@ -92,7 +94,10 @@ end
 
 print(string.format("%-34s %10s %-6s %-22s %10s %7s  %s", "figure", "regstore", "", "peer", "", "ratio", "target"))
 report(string.format("upload %d MiB, 8 MiB appends", total_mib), up_mbs, "MB/s", "raw driver writer", raw_mbs,
-  up_mbs / raw_mbs >= 0.8 and ">= 0.8 met" or ">= 0.8 MISSED")
+  up_mbs / raw_mbs >= 0.85 and ">= 0.85 met" or ">= 0.85 MISSED")
+summary.row(string.format("registry upload of %d MiB in 8 MiB appends", total_mib), string.format("%.0f MB/s", up_mbs),
+  string.format("the driver's raw streaming writer: %.0f MB/s", raw_mbs), up_mbs / raw_mbs, "≥ 0.85",
+  up_mbs / raw_mbs >= 0.85)
 report("  same, resume+close each chunk", patch_mbs, "MB/s", "raw driver writer", raw_mbs, "(informational)")
 
 -- Manifests: an image of one config and one layer, many distinct manifests.

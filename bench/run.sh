@@ -63,6 +63,9 @@ WORK=$(mktemp -d /tmp/regstore-bench.XXXXXX)
 RESULTS=$WORK/results
 LOG=$WORK/log
 : >"$RESULTS"
+# every part appends its rows of issue 20's targets here (bench/summary.lua)
+export BENCH_SUMMARY=$WORK/summary
+: >"$BENCH_SUMMARY"
 STARTED=0
 DATA=0
 DONE=0
@@ -150,6 +153,11 @@ else
 	say "no OSD admin socket here: round trips are not counted"
 	export BENCH_ASOK=
 fi
+
+# The OSD's process, for the CPU a small operation costs it; absent on a remote cluster.
+OSD_PIDFILE=$(ceph-conf -c "$CEPH_CONF" --name osd.0 --show-config-value pid_file 2>/dev/null || true)
+export BENCH_OSD_PID=
+[[ -r $OSD_PIDFILE ]] && [[ -d /proc/$(cat "$OSD_PIDFILE") ]] && BENCH_OSD_PID=$(cat "$OSD_PIDFILE")
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 DATA=1
@@ -322,3 +330,32 @@ if [[ ${BENCH_HTTP:-1} == 1 ]]; then
 	say "the OpenResty registry: bench/http.sh"
 	"$ROOT/bench/http.sh" || say "bench/http.sh failed"
 fi
+
+# ------------------------------------------------------------------ 8: small operations
+# manifest put against put_content, tags:tag one at a time and from
+# BENCH_TAGGERS processes at once (bench/small_ops.lua; BENCH_SMALL_OPS=0
+# skips it).
+if [[ ${BENCH_SMALL_OPS:-1} == 1 ]]; then
+	echo
+	say "small operations: bench/small_ops.lua"
+	"$LUA" "$ROOT/bench/small_ops.lua" 2>>"$LOG" | grep -v '^RESULT ' || say "bench/small_ops.lua failed (see $LOG)"
+fi
+
+# ------------------------------------------------------------------ 9: gc and migrate
+# gc --dry-run against distribution's garbage-collect at 1x and
+# BENCH_GC_SCALE x (10; loading the 10x tree through migrate takes 10-20
+# minutes here), migrate of small files and of large blobs against rados
+# bench (bench/gc.sh, on this cluster; BENCH_GC=0 skips it).
+if [[ ${BENCH_GC:-1} == 1 ]]; then
+	echo
+	say "gc and migrate: bench/gc.sh"
+	REGSTORE_BUILD_DIR=$BUILD "$ROOT/bench/gc.sh" 2>>"$LOG" || say "bench/gc.sh failed (see $LOG)"
+fi
+
+# ------------------------------------------------------------------ issue 20's targets
+echo
+echo "issue 20's targets, every row measured in this run (✓ met, ✗ missed):"
+echo
+echo "| figure | regstore | peer (same run) | ratio | target |"
+echo "|---|---|---|---|---|"
+cat "$BENCH_SUMMARY"

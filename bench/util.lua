@@ -49,6 +49,24 @@ function M.osd_ops()
   return tonumber(s:match('"op": (%d+)', osd))
 end
 
+--- CPU seconds (user + system) the process BENCH_OSD_PID has used so far,
+-- or nil without it (the OSD's share of a measurement: on this machine it
+-- shares the client's cores).
+function M.osd_cpu()
+  local pid = os.getenv("BENCH_OSD_PID")
+  if not pid or pid == "" then return nil end
+  local f = io.open("/proc/" .. pid .. "/stat")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  -- the fields after the command's closing parenthesis; utime and stime are
+  -- the 14th and 15th of the line, in clock ticks (100 a second on Linux)
+  local rest = s:match("%) (.*)$")
+  local fields = {}
+  for x in rest:gmatch("%S+") do fields[#fields + 1] = x end
+  return (tonumber(fields[12]) + tonumber(fields[13])) / 100
+end
+
 function M.connect(window)
   local drv, err = regstore.connect {
     pool = assert(os.getenv("REGSTORE_POOL"), "REGSTORE_POOL is not set"),

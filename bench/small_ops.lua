@@ -47,14 +47,21 @@ for i = 1, 10 do
 end
 
 local puts, dputs, digests = {}, {}, {}
+local mops, mcpu, dops, dcpu = 0, 0, 0, 0 -- the OSD's ops and CPU for each kind, when local
+local function osd() return u.osd_ops() or 0, u.osd_cpu() or 0 end
+local measured = u.osd_ops() and u.osd_cpu()
 for i = 1, nman do
   local m = manifest(i)
+  local o0, c0 = osd()
   local t = clock()
   digests[i] = assert(repo.manifests:put(m, "application/vnd.oci.image.manifest.v1+json"))
   puts[i] = clock() - t
+  local o1, c1 = osd()
   t = clock()
   assert(drv:put_content("/peer/m" .. i, m))
   dputs[i] = clock() - t
+  local o2, c2 = osd()
+  mops, mcpu, dops, dcpu = mops + o1 - o0, mcpu + c1 - c0, dops + o2 - o1, dcpu + c2 - c1
 end
 local mput, dput = median(puts) * 1e3, median(dputs) * 1e3
 
@@ -114,6 +121,13 @@ summary.row("`tags:tag` rate, one tagger", string.format("%.0f/s", tag_rate), ""
   tag_rate >= 1000)
 summary.row(string.format("`tags:tag` rate, %d taggers at once", ntaggers), string.format("%.0f/s", par_rate),
   "", nil, "≥ 1,000/s", par_rate >= 1000)
+if measured then
+  print(string.format("RESULT manifest_put_osd_ops %.1f", mops / nman))
+  print(string.format("RESULT manifest_put_osd_cpu_ms %.2f", mcpu * 1e3 / nman))
+  summary.row("a manifest put's cost to the OSD", string.format("%.1f RADOS ops, %.2f ms of OSD CPU",
+    mops / nman, mcpu * 1e3 / nman), string.format("`put_content`: %.1f ops, %.2f ms", dops / nman,
+    dcpu * 1e3 / nman), nil, "(information)")
+end
 if tag_ops or tag_osd_ms then
   -- the OSD's CPU a tag costs bounds the rate one OSD core can give
   summary.row("a new tag's cost to the OSD", string.format("%s RADOS ops, %s ms of OSD CPU",

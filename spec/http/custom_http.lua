@@ -1,4 +1,4 @@
--- A registry of a user's own: examples/openresty-registry/custom.conf, an
+-- A registry of a user's own: examples/openresty-custom/nginx.conf, an
 -- nginx.conf written over the regstore library (regstore.nginx.configure in
 -- init_by_lua, regstore.oci.handle with an auth hook and an on_push hook, a
 -- handler of its own calling regstore.nginx.registry()). The hook lets
@@ -29,7 +29,7 @@ describe("a user-written nginx.conf over the library #http", function()
     must("mkdir -p " .. q(work))
     local users = http.htpasswd({ { "alice", "secret" }, { "bob", "hunter2", "-6" } }, work .. "/htpasswd")
     pushes = work .. "/pushes.log"
-    srv = http.nginx("examples/openresty-registry/custom.conf", {
+    srv = http.nginx("examples/openresty-custom/nginx.conf", {
       POOL = os.getenv("REGSTORE_POOL") or "regstore", NAMESPACE = helper.namespace("http-custom"),
       HTPASSWD = users, PUSHES = pushes,
     })

@@ -1,11 +1,16 @@
--- A registry of a user's own: examples/openresty-registry/custom.conf, an
+-- A registry of a user's own: examples/openresty-custom/nginx.conf, an
 -- nginx.conf written over the regstore library (regstore.nginx.configure in
--- init_by_lua, regstore.oci.handle with an auth hook and an on_push hook, a
--- handler of its own calling regstore.nginx.registry()). The hook lets
--- anyone pull, wants a user of the htpasswd file to push, and refuses every
--- push to locked/...: skopeo is refused (401 and 403, with the spec's JSON),
--- then pushes with credentials; the on_push records are the digests skopeo
--- pushed; an anonymous pull gets them back.
+-- init_by_lua, regstore.oci.handle with an auth hook and an on_push hook,
+-- handlers of its own calling regstore.nginx.registry() and .driver()), with
+-- token auth as the Docker/OCI token flow has it: a Bearer challenge naming
+-- its /token location, which checks Basic credentials against an htpasswd
+-- file (regstore.oci.htpasswd.check) and signs tokens with a secret. skopeo
+-- is refused without credentials (401, the spec's JSON, the challenge) and
+-- on locked/... (403), then pushes with credentials, fetching its token
+-- itself; the on_push records are the digests skopeo pushed; an anonymous
+-- pull gets them back through a pull-only token; forged and expired tokens
+-- are refused.
+local cjson = require "cjson"
 local helper = require "helper"
 local http = require "support.http"
 
@@ -14,24 +19,46 @@ local sh, must = http.try, http.must
 
 local have, read = http.have, http.read
 
-local available = http.available() and have("skopeo")
+local available = http.available() and have("skopeo") and have("openssl")
 
-describe("a user-written nginx.conf over the library #http", function()
+local SERVICE = "regstore-custom" -- as the example names itself
+
+-- base64url without padding, and HMAC-SHA1, through the shell: the spec
+-- mints tokens of its own the way the example does.
+local function url_safe(b64)
+  return (b64:gsub("%s+$", ""):gsub("=+$", ""):gsub("[+/]", { ["+"] = "-", ["/"] = "_" }))
+end
+local function b64url(s)
+  local f = os.tmpname()
+  http.write_file(f, s)
+  local b = must("base64 -w0 " .. q(f))
+  os.remove(f)
+  return url_safe(b)
+end
+local function mint(secret, claims)
+  local body = b64url(cjson.encode(claims))
+  local mac = must(string.format("printf %%s %s | openssl dgst -sha1 -hmac %s -binary | base64 -w0",
+    q(body), q(secret)))
+  return body .. "." .. url_safe(mac)
+end
+
+describe("a user-written nginx.conf over the library, with token auth #http", function()
   if not available then
-    pending("nginx, the LuaJIT build or skopeo is missing")
+    pending("nginx, the LuaJIT build, skopeo or openssl is missing")
     return
   end
 
-  local srv, work, img, addr, pushes, digest
+  local srv, work, img, addr, pushes, digest, secret
 
   setup(function()
     work = "/tmp/regstore-custom-" .. require("regstore").uuid()
     must("mkdir -p " .. q(work))
     local users = http.htpasswd({ { "alice", "secret" }, { "bob", "hunter2", "-6" } }, work .. "/htpasswd")
     pushes = work .. "/pushes.log"
-    srv = http.nginx("examples/openresty-registry/custom.conf", {
+    secret = "spec-" .. require("regstore").uuid()
+    srv = http.nginx("examples/openresty-custom/nginx.conf", {
       POOL = os.getenv("REGSTORE_POOL") or "regstore", NAMESPACE = helper.namespace("http-custom"),
-      HTPASSWD = users, PUSHES = pushes,
+      HTPASSWD = users, PUSHES = pushes, TOKEN_SECRET = secret,
     })
     addr = "127.0.0.1:" .. srv.port
     img = work .. "/layout"
@@ -49,27 +76,58 @@ describe("a user-written nginx.conf over the library #http", function()
       creds and ("--dest-creds " .. q(creds)) or "--dest-no-creds", q(img), addr, dest))
   end
 
-  it("refuses pushes without credentials (401) and to locked/ (403) with the spec's JSON", function()
+  -- A token from /token for scope, as user ("name:password") or anonymous.
+  local function token(scope, user)
+    local r = srv:request("GET", "/token?service=" .. SERVICE .. "&scope=" .. scope, { user = user })
+    assert.are.equal(200, r.status, r.body)
+    local doc = r:json()
+    assert.are.equal(doc.token, doc.access_token)
+    assert.is_true(doc.expires_in > 0)
+    assert.is_truthy(doc.issued_at:find("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ$"))
+    return doc.token
+  end
+  local function bearer(t) return { headers = { Authorization = "Bearer " .. t } } end
+  local function realm() return string.format('Bearer realm="http://%s/token",service="%s"', addr, SERVICE) end
+
+  it("refuses pushes without a token (401, a Bearer challenge) and to locked/ (403), with the spec's JSON", function()
     local ok, out = push("custom/app:v1")
     assert.is_false(ok, out)
-    local r = srv:request("POST", "/v2/custom/app/blobs/uploads/")
+    local r = srv:request("GET", "/v2/")
     assert.are.equal(401, r.status)
     assert.are.equal("UNAUTHORIZED", r:code())
-    assert.are.equal('Basic realm="custom"', r.headers["www-authenticate"])
-    r = srv:request("POST", "/v2/custom/app/blobs/uploads/", { user = "alice:wrong" })
+    assert.are.equal(realm(), r.headers["www-authenticate"])
+    r = srv:request("POST", "/v2/custom/app/blobs/uploads/")
     assert.are.equal(401, r.status)
+    assert.are.equal("UNAUTHORIZED", r:code())
+    assert.are.equal(realm() .. ',scope="repository:custom/app:pull,push"', r.headers["www-authenticate"])
+    -- an anonymous token pulls, and only that
+    local anon = token("repository:custom/app:pull,push")
+    assert.are.equal(200, srv:request("GET", "/v2/", bearer(anon)).status)
+    r = srv:request("POST", "/v2/custom/app/blobs/uploads/", bearer(anon))
+    assert.are.equal(401, r.status)
+    assert.are.equal("UNAUTHORIZED", r:code())
+    assert.are.equal(realm() .. ',scope="repository:custom/app:pull,push",error="insufficient_scope"',
+      r.headers["www-authenticate"])
+    -- a wrong password gets no token
+    r = srv:request("GET", "/token?service=" .. SERVICE .. "&scope=repository:custom/app:pull,push",
+      { user = "alice:wrong" })
+    assert.are.equal(401, r.status)
+    assert.are.equal("UNAUTHORIZED", r:code())
+    -- locked/: nobody pushes or deletes, whatever the token says
     ok, out = push("locked/app:v1", "alice:secret")
     assert.is_false(ok, out)
-    r = srv:request("POST", "/v2/locked/app/blobs/uploads/", { user = "alice:secret" })
+    local alice = token("repository:locked/app:pull,push,delete", "alice:secret")
+    r = srv:request("POST", "/v2/locked/app/blobs/uploads/", bearer(alice))
     assert.are.equal(403, r.status)
     assert.are.equal("DENIED", r:code())
-    r = srv:request("DELETE", "/v2/locked/app/manifests/v1", { user = "alice:secret" })
+    r = srv:request("DELETE", "/v2/locked/app/manifests/v1", bearer(alice))
     assert.are.equal(403, r.status)
     assert.are.equal("DENIED", r:code())
+    assert.are.equal(404, srv:request("GET", "/v2/locked/app/manifests/v1", bearer(alice)).status)
     assert.are.equal("", read(pushes))
   end)
 
-  it("pushes with credentials; on_push records what skopeo pushed; anyone pulls it back", function()
+  it("pushes with credentials (skopeo fetches its token); on_push records the digests; anyone pulls", function()
     local ok, out = push("custom/app:v1", "alice:secret")
     assert.is_true(ok, out)
     local pushed = read(work .. "/digest"):match("sha256:%x+")
@@ -79,6 +137,9 @@ describe("a user-written nginx.conf over the library #http", function()
     local records = {}
     for line in read(pushes):gmatch("[^\n]+") do records[#records + 1] = line end
     assert.are.same({ "custom/app " .. pushed .. " v1 alice", "custom/other " .. pushed .. " v2 bob" }, records)
+    -- the access log names the token's user
+    local log = read(srv.dir .. "/access.log")
+    assert.is_truthy(log:find(' alice %[[^\n]*"PUT /v2/custom/app/manifests/v1 HTTP/1.1" 201'), log)
     local dir = work .. "/pulled"
     must(string.format("skopeo copy --retry-times 0 --src-tls-verify=false --src-no-creds --preserve-digests "
       .. "docker://%s/custom/app:v1 dir:%s", addr, q(dir)))
@@ -90,6 +151,31 @@ describe("a user-written nginx.conf over the library #http", function()
     r = srv:request("GET", "/repositories")
     assert.are.equal(200, r.status)
     assert.are.equal("custom/app\ncustom/other\n", r.body)
+  end)
+
+  it("refuses a forged, a tampered or an expired token (401 invalid_token)", function()
+    local path = "/v2/custom/app/tags/list"
+    local now = os.time()
+    local claims = { sub = "alice", iat = now, exp = now + 300,
+      access = { { type = "repository", name = "custom/app", actions = { "pull", "push" } } } }
+    -- the spec mints as the example does: with its secret, a token works
+    assert.are.equal(200, srv:request("GET", path, bearer(mint(secret, claims))).status)
+    local function refused(t)
+      local r = srv:request("GET", path, bearer(t))
+      assert.are.equal(401, r.status)
+      assert.are.equal("UNAUTHORIZED", r:code())
+      assert.are.equal(realm() .. ',scope="repository:custom/app:pull",error="invalid_token"',
+        r.headers["www-authenticate"])
+    end
+    refused(mint("not-the-secret", claims))
+    -- a real token whose claims are changed: its signature no longer fits
+    local real = token("repository:custom/other:pull", "bob:hunter2")
+    refused(b64url(cjson.encode(claims)) .. real:match("%..*$"))
+    claims.iat, claims.exp = now - 600, now - 300
+    refused(mint(secret, claims))
+    refused("x.y")
+    refused(real .. "x")
+    assert.are.equal(200, srv:request("GET", "/v2/custom/other/tags/list", bearer(real)).status)
   end)
 
   it("serves a handler of its own over regstore.nginx.driver(): writer, reader, get_content", function()

@@ -4,10 +4,14 @@
 --   auth = require("regstore.oci.htpasswd").hook("/etc/regstore/htpasswd" [, { realm = "regstore" }])
 --
 -- Any user of the file may do anything; a hook of your own can call this
--- one and add rules (ctx.user names the user once checked). Entries: apr1
--- ($apr1$, `htpasswd -m`, `openssl passwd -apr1`), {SHA}, {SSHA}, {PLAIN},
--- and whatever the system's crypt(3) knows (bcrypt $2y$, SHA-crypt $5$ $6$,
--- yescrypt $y$), through LuaJIT's FFI. A credential checked once is
+-- one and add rules (ctx.user names the user once checked), or check a user
+-- and password itself (a token endpoint, say):
+--
+--   local ok = require("regstore.oci.htpasswd").check("/etc/regstore/htpasswd", user, password)
+--
+-- Entries: apr1 ($apr1$, `htpasswd -m`, `openssl passwd -apr1`), {SHA},
+-- {SSHA}, {PLAIN}, and whatever the system's crypt(3) knows (bcrypt $2y$,
+-- SHA-crypt $5$ $6$, yescrypt $y$), through LuaJIT's FFI. A credential checked once is
 -- remembered for a minute, so that a slow hash (bcrypt) is not computed in
 -- the event loop for every request. The file is read again when it is more
 -- than 5 seconds old.
@@ -110,7 +114,37 @@ local function load(file)
   return users
 end
 
-local hooks = {} -- one per file and realm, so that a hook made per request keeps its cache
+local files = {} -- per file: its users, when they were read, the credentials checked since
+
+--- Whether user and password match an entry of the htpasswd file: true or
+-- false; nil and a message when the file cannot be read. A credential
+-- checked once is remembered for a minute; the file is read again when more
+-- than 5 seconds old (a changed password counts at once).
+function htpasswd.check(file, user, pw)
+  local f = files[file]
+  if not f then
+    f = { read_at = -1, good = {}, ngood = 0 }
+    files[file] = f
+  end
+  local now = ngx.now()
+  if now - f.read_at > 5 then
+    local users, err = load(file)
+    if not users then return nil, err end
+    if f.read_at >= 0 then f.good, f.ngood = {}, 0 end
+    f.users, f.read_at = users, now
+  end
+  local hash = f.users[user]
+  if not hash then return false end
+  local key = user .. ":" .. pw
+  local cached = f.good[key]
+  if cached and now - cached.at < 60 and cached.hash == hash then return true end
+  if not htpasswd.verify(pw, hash) then return false end
+  if f.ngood >= 1000 then f.good, f.ngood = {}, 0 end
+  f.good[key], f.ngood = { hash = hash, at = now }, f.ngood + 1
+  return true
+end
+
+local hooks = {} -- one per file and realm: a hook asked for per request is the same function
 
 --- The hook: allows requests with a user and password of file; else false,
 -- 401, the Basic challenge. opts.realm (default "regstore"). The same
@@ -122,39 +156,20 @@ function htpasswd.hook(file, opts)
   local id = file .. "\0" .. realm
   if hooks[id] then return hooks[id] end
   local challenge = string.format('Basic realm="%s"', realm)
-  local users, read_at = nil, -1
-  local good, ngood = {}, 0 -- Authorization values checked: when
-  local function check(ctx)
+  local function auth(ctx)
     local h = ctx.headers and ctx.headers.authorization
     if type(h) == "table" then h = h[1] end
     local b64 = type(h) == "string" and h:match("^%s*[Bb][Aa][Ss][Ii][Cc]%s+(%S+)")
-    if not b64 then return false, 401, challenge end
-    local now = ngx.now()
-    if now - read_at > 5 then
-      local u, err = load(file)
-      if not u then
-        ngx.log(ngx.ERR, "regstore.oci.htpasswd: ", tostring(err))
-        return false, 401, challenge
-      end
-      if read_at >= 0 then good, ngood = {}, 0 end -- a changed password counts at once
-      users, read_at = u, now
-    end
-    local cached = good[b64]
-    if cached and now - cached.at < 60 and users[cached.user] == cached.hash then
-      ctx.user = cached.user
-      return true
-    end
-    local pair = ngx.decode_base64(b64)
-    local user, pw = (pair or ""):match("^([^:]*):(.*)$")
-    local hash = user and users[user]
-    if not hash or not htpasswd.verify(pw, hash) then return false, 401, challenge end
-    if ngood >= 1000 then good, ngood = {}, 0 end
-    good[b64], ngood = { user = user, hash = hash, at = now }, ngood + 1
+    local user, pw = (b64 and ngx.decode_base64(b64) or ""):match("^([^:]*):(.*)$")
+    if not user then return false, 401, challenge end
+    local ok, err = htpasswd.check(file, user, pw)
+    if ok == nil then ngx.log(ngx.ERR, "regstore.oci.htpasswd: ", tostring(err)) end
+    if not ok then return false, 401, challenge end
     ctx.user = user
     return true
   end
-  hooks[id] = check
-  return check
+  hooks[id] = auth
+  return auth
 end
 
 return htpasswd

@@ -237,7 +237,7 @@ if [[ $RGW == 1 ]]; then
 fi
 for scale in 1 "$SCALE"; do
 	r=$(ratio "${mig_files[$scale]}" "${mig_time[$scale]}")
-	target '| migrate --from-fs, the %d× tree (%s files) | %.0f files/s | | | ≥ 2,000 files/s %s |\n' "$scale" \
+	target '| migrate --from-fs, the %d× tree (%.0f files) | %.0f files/s | | | ≥ 2,000 files/s %s |\n' "$scale" \
 		"${mig_files[$scale]}" "$r" "$(met "$r >= 2000")"
 done
 r=$(echo "$mig_mbs / $rados_mbs_dec" | bc -l)

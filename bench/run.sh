@@ -338,7 +338,12 @@ fi
 if [[ ${BENCH_SMALL_OPS:-1} == 1 ]]; then
 	echo
 	say "small operations: bench/small_ops.lua"
-	"$LUA" "$ROOT/bench/small_ops.lua" 2>>"$LOG" | grep -v '^RESULT ' || say "bench/small_ops.lua failed (see $LOG)"
+	if out=$("$LUA" "$ROOT/bench/small_ops.lua" 2>&1); then
+		printf '%s\n' "$out" | grep -v '^RESULT ' || true
+	else
+		printf '%s\n' "$out" >>"$LOG"
+		say "bench/small_ops.lua failed (see $LOG)"
+	fi
 fi
 
 # ------------------------------------------------------------------ 9: gc and migrate

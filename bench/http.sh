@@ -166,6 +166,18 @@ now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 result() { echo "RESULT $*" >>"$RESULTS"; echo "  $*" >&2; }
 
+# CPU time, in clock ticks (USER_HZ, 100 a second): busy_ticks, of every
+# core of the machine (what a push or pull costs all its processes, client,
+# registry and storage, on cores they share); osd_ticks, of the OSD when it
+# is local (its pid file, from the cluster's conf).
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+OSD_PIDFILE=$(ceph-conf -c "$CEPH_CONF" --name osd.0 --show-config-value pid_file 2>/dev/null || true)
+osd_ticks() {
+	local pid
+	pid=$(cat "$OSD_PIDFILE" 2>/dev/null) && [[ -r /proc/$pid/stat ]] &&
+		awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat" || echo 0
+}
+
 # ------------------------------------------------------------------ 1: skopeo
 MB=$((LAYERS * LAYER_MIB * 1048576))
 sizes=()
@@ -178,17 +190,20 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	((r % 2 == 0)) && order=($(printf '%s\n' "${PEERS[@]}" | tac))
 	for p in "${order[@]}"; do
 		ref="${URL[$p]}/bench/img$r:v1"
-		t=$(now)
+		b0=$(busy_ticks) o0=$(osd_ticks) t=$(now)
 		skopeo copy --retry-times 0 --dest-tls-verify=false --preserve-digests "oci:$WORK/img:img" "docker://$ref" \
 			>>"$LOG" 2>&1 || die "push to ${LABEL[$p]} failed (see $LOG)"
 		push=$(elapsed "$t" "$(now)")
+		b1=$(busy_ticks) o1=$(osd_ticks)
 		rm -rf "$WORK/pull"
 		t=$(now)
 		skopeo copy --retry-times 0 --src-tls-verify=false --preserve-digests "docker://$ref" "dir:$WORK/pull" \
 			>>"$LOG" 2>&1 || die "pull from ${LABEL[$p]} failed (see $LOG)"
 		pull=$(elapsed "$t" "$(now)")
+		b2=$(busy_ticks) o2=$(osd_ticks)
 		rm -rf "$WORK/pull"
 		result "skopeo $p round $r push_s $push pull_s $pull"
+		result "cpu $p round $r push_busy_ticks $((b1 - b0)) push_osd_ticks $((o1 - o0)) pull_busy_ticks $((b2 - b1)) pull_osd_ticks $((o2 - o1))"
 	done
 done
 
@@ -288,9 +303,13 @@ result "worker rss_kib idle $rss0 peak $peak"
 
 # ------------------------------------------------------------------ report
 say "report"
-awk -v mb="$MB" -v peers="${PEERS[*]}" -v summary="${BENCH_SUMMARY:-}" '
+awk -v mb="$MB" -v peers="${PEERS[*]}" -v summary="${BENCH_SUMMARY:-}" -v ncores="$(nproc)" '
 	$2 == "skopeo" {
 		p = $3; if (!(p in push) || $7 < push[p]) push[p] = $7; if (!(p in pull) || $9 < pull[p]) pull[p] = $9
+	}
+	$2 == "cpu" {
+		p = $3; ncpu[p]++
+		cpush[p] += $7 / 100; cpushosd[p] += $9 / 100; cpull[p] += $11 / 100; cpullosd[p] += $13 / 100
 	}
 	$2 == "latency" { lat[$3 " " $4] = $6 " / " $8 " ms (n=" $10 ")"; p99[$3 " " $4] = $8 }
 	$2 == "streams" { streams = sprintf("%d MiB in %.1f s = %.0f MiB/s (%d uploads, %d downloads)", $4, $6, $4 / $6, $8, $10) }
@@ -302,7 +321,7 @@ awk -v mb="$MB" -v peers="${PEERS[*]}" -v summary="${BENCH_SUMMARY:-}" '
 	function row(figure, rs, peer, r, target, ok) {
 		if (summary == "") return
 		printf "| %s | %s | %s | %s | %s %s |\n", figure, rs, peer, r == "" ? "" : sprintf("%.2f", r), target,
-			ok ? "✓" : "✗" >>summary
+			ok == -1 ? "" : ok ? "✓" : "✗" >>summary
 	}
 	END {
 		n = split(peers, P, " ")
@@ -311,6 +330,18 @@ awk -v mb="$MB" -v peers="${PEERS[*]}" -v summary="${BENCH_SUMMARY:-}" '
 		if (n) printf "  %-28s %8s %8s %8s %8s\n", "registry", "push s", "MB/s", "pull s", "MB/s"
 		for (i = 1; i <= n; i++) { p = P[i]
 			printf "  %-28s %8.2f %8.0f %8.2f %8.0f\n", p, push[p], mb / 1e6 / push[p], pull[p], mb / 1e6 / pull[p] }
+		if (n) printf "\nCPU of the whole machine (%d cores: every process, client, registry, storage), mean of the rounds, seconds:\n", ncores
+		for (i = 1; i <= n; i++) { p = P[i]
+			if (ncpu[p]) printf "  %-28s push %5.2f (OSD %5.2f)   pull %5.2f (OSD %5.2f)\n", p,
+				cpush[p] / ncpu[p], cpushosd[p] / ncpu[p], cpull[p] / ncpu[p], cpullosd[p] / ncpu[p] }
+		if (n && ncpu["regstore"] && ncpu["fs"]) {
+			row("skopeo push, CPU of the whole machine", sprintf("%.2f s (OSD %.2f s)", cpush["regstore"] / ncpu["regstore"],
+				cpushosd["regstore"] / ncpu["regstore"]), sprintf("distribution, local disk: %.2f s", cpush["fs"] / ncpu["fs"]),
+				(cpush["regstore"] / ncpu["regstore"]) / (cpush["fs"] / ncpu["fs"]), "(information)", -1)
+			row("skopeo pull, CPU of the whole machine", sprintf("%.2f s (OSD %.2f s)", cpull["regstore"] / ncpu["regstore"],
+				cpullosd["regstore"] / ncpu["regstore"]), sprintf("distribution, local disk: %.2f s", cpull["fs"] / ncpu["fs"]),
+				(cpull["regstore"] / ncpu["regstore"]) / (cpull["fs"] / ncpu["fs"]), "(information)", -1)
+		}
 		if ("s3" in push) printf "  regstore vs distribution on RGW: push %.2fx, pull %.2fx faster (target >= 3, >= 1.5)\n",
 			push["s3"] / push["regstore"], pull["s3"] / pull["regstore"]
 		if (n) printf "  regstore vs distribution on local disk: push %.2fx, pull %.2fx the time (target <= 1.0)\n",

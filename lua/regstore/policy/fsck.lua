@@ -86,16 +86,6 @@ local function absent(ctx, path)
   return info == nil and (code == "not_found" or code == "not_dir")
 end
 
--- Whether blob d has no data anywhere: neither in blobs/ nor parked by a
--- gc that runs now (whose second mark may still put it back: a link to it
--- is not broken). The data is looked for again after the quarantine, since
--- a gc may move it back between the two looks.
-local function lost(ctx, d)
-  local P = ctx.paths
-  local data = P:path_for("blob_data", { digest = d })
-  return absent(ctx, data) and absent(ctx, P:path_for("quarantine_blob", { digest = d })) and absent(ctx, data)
-end
-
 -- Deletes path (a link's directory) when repairing and the file `dated`
 -- (the link) is old enough; with `content`, writes that to path instead (a
 -- link rewritten).
@@ -108,6 +98,28 @@ local function fix(ctx, report, f, path, dated, young, content)
     ok, _, code = ctx.drv:delete(path)
   end
   if ok or code == "not_found" then repaired(report, f) end
+end
+
+-- Whether blob d, whose data was just found missing from blobs/, has none
+-- anywhere: not parked by a gc that runs now (whose second mark may still
+-- put it back, so a link to it is not broken for good), and not back in
+-- blobs/ either (looked at again after the quarantine: a gc may move it
+-- back between the two looks). Only then is a link to it repaired.
+local function lost(ctx, d)
+  local P = ctx.paths
+  return absent(ctx, P:path_for("quarantine_blob", { digest = d }))
+    and absent(ctx, P:path_for("blob_data", { digest = d }))
+end
+
+-- A missing_blob finding for link (of directory `dir`): repaired only when
+-- the data is lost (above), else left to the gc that parked it.
+local function missing_blob(ctx, report, link, dir, d, detail, young)
+  local f = finding(report, "missing_blob", link, detail)
+  if lost(ctx, d) then
+    fix(ctx, report, f, dir, link, young)
+  else
+    f.detail = detail .. " (parked by a gc, which decides: not repaired)"
+  end
 end
 
 -- A link whose content is wrong: rewritten with the digest its path names
@@ -203,9 +215,9 @@ function Check:revision(d)
   local link = self:link("revision", f)
   if not link then return end
   if not self.blobs[d] then
-    if lost(ctx, d) then
-      fix(ctx, report, finding(report, "missing_blob", link, "manifest " .. d .. " has no blob data"),
-        P:path_for("revision", f), link, self.young)
+    if absent(ctx, P:path_for("blob_data", f)) then
+      missing_blob(ctx, report, link, P:path_for("revision", f), d, "manifest " .. d .. " has no blob data",
+        self.young)
     end
     return
   end
@@ -246,7 +258,7 @@ function Check:missing_manifest(by, d, mine, who, tag)
   if not self.blobs[d] then
     -- nothing to link: a tag to no data anywhere goes as untag does (an
     -- index naming it is only reported: its own content is the client's)
-    if tag and mine and lost(ctx, d) then
+    if tag and mine and absent(ctx, ctx.paths:path_for("blob_data", { digest = d })) and lost(ctx, d) then
       fix(ctx, report, f, ctx.paths:path_for("tag", { name = name, tag = tag }), by, self.young)
     end
     return
@@ -262,9 +274,8 @@ function Check:layer(d)
   local ctx, report, P = self.ctx, self.report, self.ctx.paths
   local f = { name = self.r.name, digest = d }
   local link = self:link("layer", f)
-  if link and not self.blobs[d] and lost(ctx, d) then
-    fix(ctx, report, finding(report, "missing_blob", link, "blob " .. d .. " has no data"),
-      P:path_for("layer", f), link, self.young)
+  if link and not self.blobs[d] and absent(ctx, P:path_for("blob_data", f)) then
+    missing_blob(ctx, report, link, P:path_for("layer", f), d, "blob " .. d .. " has no data", self.young)
   end
 end
 

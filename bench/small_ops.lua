@@ -6,6 +6,9 @@
 -- tags on one manifest, one after the other), and the rate of BENCH_TAGGERS
 -- (8) processes tagging at once, BENCH_TAGS / BENCH_TAGGERS each (a
 -- registry's tags come from many clients: its requests run side by side).
+-- Then what a manifest put, a put_content and a new tag each cost, from a
+-- row of each of its own: RADOS ops and OSD CPU (when the OSD is local:
+-- BENCH_ASOK, BENCH_OSD_PID) and the client's CPU.
 -- Usage: lua5.4 bench/small_ops.lua   (needs CEPH_CONF, REGSTORE_POOL)
 -- Prints RESULT lines (key value) and a small table; with BENCH_SUMMARY set,
 -- appends its rows of issue 20's targets there (bench/summary.lua).
@@ -47,32 +50,39 @@ for i = 1, 10 do
 end
 
 local puts, dputs, digests = {}, {}, {}
-local mops, mcpu, dops, dcpu = 0, 0, 0, 0 -- the OSD's ops and CPU for each kind, when local
-local function osd() return u.osd_ops() or 0, u.osd_cpu() or 0 end
-local measured = u.osd_ops() and u.osd_cpu()
 for i = 1, nman do
   local m = manifest(i)
-  local o0, c0 = osd()
   local t = clock()
   digests[i] = assert(repo.manifests:put(m, "application/vnd.oci.image.manifest.v1+json"))
   puts[i] = clock() - t
-  local o1, c1 = osd()
   t = clock()
   assert(drv:put_content("/peer/m" .. i, m))
   dputs[i] = clock() - t
-  local o2, c2 = osd()
-  mops, mcpu, dops, dcpu = mops + o1 - o0, mcpu + c1 - c0, dops + o2 - o1, dcpu + c2 - c1
 end
+
+-- What f(i), for i = 1..n one after the other, costs each time: RADOS ops
+-- (osd.op) and OSD CPU ms when the OSD is local (BENCH_ASOK, BENCH_OSD_PID),
+-- and this process' CPU ms (librados' threads included). The perf dump
+-- that counts ops is asked outside the CPU readings: the OSD answers it.
+local function cost(n, f)
+  local ops0, osd0, self0 = u.osd_ops(), u.osd_cpu(), u.proc_cpu("self")
+  for i = 1, n do f(i) end
+  local osd1, self1 = u.osd_cpu(), u.proc_cpu("self")
+  local ops1 = u.osd_ops()
+  return { ops = ops0 and ops1 and (ops1 - ops0) / n, osd_ms = osd0 and osd1 and (osd1 - osd0) * 1e3 / n,
+    self_ms = (self1 - self0) * 1e3 / n }
+end
+-- the same operations again, each kind in a row of its own (not timed above)
+local mcost = cost(nman, function(i)
+  assert(repo.manifests:put(manifest(nman + i), "application/vnd.oci.image.manifest.v1+json"))
+end)
+local dcost = cost(nman, function(i) assert(drv:put_content("/peer/c" .. i, manifest(nman + i))) end)
 local mput, dput = median(puts) * 1e3, median(dputs) * 1e3
 
--- what one new tag costs the OSD, when it is local (BENCH_ASOK, BENCH_OSD_PID)
-local ops0, cpu0 = u.osd_ops(), u.osd_cpu()
 local t1 = clock()
 for i = 1, ntags do assert(repo.tags:tag(string.format("t%05d", i), digests[1 + i % nman])) end
 local tag_rate = ntags / (clock() - t1)
-local ops1, cpu1 = u.osd_ops(), u.osd_cpu()
-local tag_ops = ops0 and ops1 and (ops1 - ops0) / ntags
-local tag_osd_ms = cpu0 and cpu1 and (cpu1 - cpu0) * 1e3 / ntags
+local tcost = cost(ntags, function(i) assert(repo.tags:tag(string.format("u%05d", i), digests[1 + i % nman])) end)
 
 -- The same number of new tags from ntaggers processes at once, each on its
 -- own connection; the rate runs from the first one's start to the last
@@ -111,8 +121,6 @@ print(string.format("RESULT put_content_ms %.3f", dput))
 print(string.format("RESULT manifest_put_ratio %.2f", mput / dput))
 print(string.format("RESULT tag_rate %.1f", tag_rate))
 print(string.format("RESULT tag_rate_parallel %.1f", par_rate))
-if tag_ops then print(string.format("RESULT tag_osd_ops %.1f", tag_ops)) end
-if tag_osd_ms then print(string.format("RESULT tag_osd_cpu_ms %.2f", tag_osd_ms)) end
 io.stderr:write(string.format("manifest put (4 KiB) median %.2f ms vs put_content 4 KiB %.2f ms: %.2fx; " ..
   "tags:tag %.0f/s, %d taggers at once %.0f/s\n", mput, dput, mput / dput, tag_rate, ntaggers, par_rate))
 summary.row("manifest put 4 KiB, median", string.format("%.2f ms", mput),
@@ -121,20 +129,18 @@ summary.row("`tags:tag` rate, one tagger", string.format("%.0f/s", tag_rate), ""
   tag_rate >= 1000)
 summary.row(string.format("`tags:tag` rate, %d taggers at once", ntaggers), string.format("%.0f/s", par_rate),
   "", nil, "≥ 1,000/s", par_rate >= 1000)
-if measured then
-  print(string.format("RESULT manifest_put_osd_ops %.1f", mops / nman))
-  print(string.format("RESULT manifest_put_osd_cpu_ms %.2f", mcpu * 1e3 / nman))
-  summary.row("a manifest put's cost to the OSD", string.format("%.1f RADOS ops, %.2f ms of OSD CPU",
-    mops / nman, mcpu * 1e3 / nman), string.format("`put_content`: %.1f ops, %.2f ms", dops / nman,
-    dcpu * 1e3 / nman), nil, "(information)")
+-- what each costs the machine: the OSD's share bounds what one OSD core
+-- gives, the client's what one registry core gives
+for _, c in ipairs { { "manifest_put", "a manifest put", mcost }, { "put_content", "a `put_content` 4 KiB", dcost },
+                     { "tag", "a new tag", tcost } } do
+  local key, what, k = c[1], c[2], c[3]
+  if k.ops then print(string.format("RESULT %s_osd_ops %.1f", key, k.ops)) end
+  if k.osd_ms then print(string.format("RESULT %s_osd_cpu_ms %.2f", key, k.osd_ms)) end
+  print(string.format("RESULT %s_client_cpu_ms %.2f", key, k.self_ms))
+  summary.row(what .. "'s cost", string.format("%s RADOS ops, %s ms of OSD CPU, %.2f ms of client CPU",
+    k.ops and string.format("%.1f", k.ops) or "?", k.osd_ms and string.format("%.2f", k.osd_ms) or "?", k.self_ms),
+    k.osd_ms and string.format("one OSD core: %.0f/s", 1e3 / k.osd_ms) or "", nil, "(information)")
 end
-if tag_ops or tag_osd_ms then
-  -- the OSD's CPU a tag costs bounds the rate one OSD core can give
-  summary.row("a new tag's cost to the OSD", string.format("%s RADOS ops, %s ms of OSD CPU",
-    tag_ops and string.format("%.1f", tag_ops) or "?", tag_osd_ms and string.format("%.2f", tag_osd_ms) or "?"),
-    tag_osd_ms and string.format("bound for one OSD core: %.0f tags/s", 1e3 / tag_osd_ms) or "", nil, "(information)")
-end
-
 assert(drv:delete("/docker"))
 assert(drv:delete("/peer"))
 drv:close()

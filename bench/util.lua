@@ -49,22 +49,26 @@ function M.osd_ops()
   return tonumber(s:match('"op": (%d+)', osd))
 end
 
---- CPU seconds (user + system) the process BENCH_OSD_PID has used so far,
--- or nil without it (the OSD's share of a measurement: on this machine it
--- shares the client's cores).
-function M.osd_cpu()
-  local pid = os.getenv("BENCH_OSD_PID")
-  if not pid or pid == "" then return nil end
+--- CPU seconds (user + system) process pid ("self" for this one) has used
+-- so far, or nil when it cannot be read.
+function M.proc_cpu(pid)
   local f = io.open("/proc/" .. pid .. "/stat")
   if not f then return nil end
   local s = f:read("a")
   f:close()
   -- the fields after the command's closing parenthesis; utime and stime are
   -- the 14th and 15th of the line, in clock ticks (100 a second on Linux)
-  local rest = s:match("%) (.*)$")
   local fields = {}
-  for x in rest:gmatch("%S+") do fields[#fields + 1] = x end
-  return (tonumber(fields[12]) + tonumber(fields[13])) / 100
+  for x in (s:match("%) (.*)$") or ""):gmatch("%S+") do fields[#fields + 1] = x end
+  local utime, stime = tonumber(fields[12]), tonumber(fields[13])
+  return utime and stime and (utime + stime) / 100
+end
+
+--- The CPU seconds of the OSD (BENCH_OSD_PID), or nil without it (its share
+-- of a measurement: on this machine it shares the client's cores).
+function M.osd_cpu()
+  local pid = os.getenv("BENCH_OSD_PID")
+  return pid and pid ~= "" and M.proc_cpu(pid) or nil
 end
 
 function M.connect(window)

@@ -1043,6 +1043,20 @@ static int bytes_append(lua_State *L) {
   return 1;
 }
 
+/* sub(i [, j]): bytes i to j as a string, with string.sub's rules. */
+static int bytes_sub(lua_State *L) {
+  Bytes *b = check_bytes(L, 1);
+  lua_Integer len = (lua_Integer)b->b->len;
+  lua_Integer i = luaL_checkinteger(L, 2), j = luaL_optinteger(L, 3, -1);
+  if (i < 0) i = len + i + 1;
+  if (i < 1) i = 1;
+  if (j < 0) j = len + j + 1;
+  if (j > len) j = len;
+  if (i > j) lua_pushliteral(L, "");
+  else lua_pushlstring(L, b->b->data + i - 1, (size_t)(j - i + 1));
+  return 1;
+}
+
 static int bytes_size(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)check_bytes(L, 1)->b->len);
   return 1;
@@ -1214,6 +1228,37 @@ static int r_read(lua_State *L) {
     return 1;
   }
   lua_pushlstring(L, data, (size_t)got);
+  return 1;
+}
+
+/* read_into(buf, n): appends up to n bytes (no more than buf has room for)
+ * to buf, a regstore.bytes, straight from the engine's read-ahead: no Lua
+ * string is made. Their count, 0 at the end; on a failure, what was
+ * appended before it stays in buf. */
+static int r_read_into(lua_State *L) {
+  Reader *r = luaL_checkudata(L, 1, READER);
+  Bytes *b = check_bytes(L, 2);
+  BytesState *s = b->b;
+  size_t want, done = 0;
+  uint64_t n;
+  rs_status st;
+  const char *data;
+  long got;
+  if (!r->r) return luaL_error(L, "regstore: reader is closed");
+  check_number(L, 3);
+  if (to_count(L, 3, &n) < 0 || n < 1)
+    return luaL_argerror(L, 3, "must be a whole number, at least 1");
+  want = s->cap - s->len;
+  if (n < (uint64_t)want) want = (size_t)n;
+  while (done < want) {
+    got = rs_reader_read(r->r, &data, want - done, &st);
+    if (got < 0) return push_failure(L, &st);
+    if (got == 0) break;
+    memcpy(s->data + s->len, data, (size_t)got);
+    s->len += (size_t)got;
+    done += (size_t)got;
+  }
+  lua_pushinteger(L, (lua_Integer)done);
   return 1;
 }
 
@@ -1635,14 +1680,14 @@ int luaopen_regstore_core(lua_State *L) {
       {"cancel", w_cancel}, {"close", w_close}, {"hash", w_hash}, {NULL, NULL}};
   static const luaL_Reg reader_meta[] = {{"__gc", r_gc}, {"__close", r_gc}, {NULL, NULL}};
   static const luaL_Reg reader_methods[] = {
-      {"read", r_read}, {"size", r_size}, {"close", r_close}, {NULL, NULL}};
+      {"read", r_read}, {"read_into", r_read_into}, {"size", r_size}, {"close", r_close}, {NULL, NULL}};
   static const luaL_Reg hash_meta[] = {{"__gc", h_gc}, {NULL, NULL}};
   static const luaL_Reg hash_methods[] = {
       {"update", h_update}, {"hexdigest", h_hexdigest}, {"state", h_state},
       {"size", h_size}, {NULL, NULL}};
   static const luaL_Reg bytes_meta[] = {{"__gc", bytes_gc}, {"__close", bytes_gc}, {NULL, NULL}};
   static const luaL_Reg bytes_methods[] = {
-      {"append", bytes_append}, {"size", bytes_size}, {"clear", bytes_clear},
+      {"append", bytes_append}, {"sub", bytes_sub}, {"size", bytes_size}, {"free", bytes_gc}, {"clear", bytes_clear},
       {"lend", bytes_lend}, {"taken", bytes_taken}, {"unlend", bytes_unlend}, {NULL, NULL}};
   static const luaL_Reg lot_meta[] = {{"__gc", lot_gc}, {"__close", lot_gc}, {NULL, NULL}};
   static const luaL_Reg lot_methods[] = {

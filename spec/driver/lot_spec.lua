@@ -263,3 +263,41 @@ describe("bytes", function()
     helper.clear(drv)
   end)
 end)
+
+describe("a reader's read_into", function()
+  it("appends to bytes what the reader reads, up to n and what the bytes hold, and sub cuts them", function()
+    local drv = helper.connect { chunk_size = 65536 }
+    local data = helper.bytes(3 * 65536 + 123, 7)
+    assert(drv:put_content("/ri/f", data))
+    local r = assert(drv:reader("/ri/f", 5))
+    local b = regstore.bytes(100000)
+    assert.equal(70000, r:read_into(b, 70000)) -- across a chunk boundary
+    helper.same_bytes(data:sub(6, 70005), b:sub(1), "first piece")
+    assert.equal(30000, r:read_into(b, 99999)) -- no more than the bytes hold
+    assert.equal(100000, b:size())
+    helper.same_bytes(data:sub(6, 100005), b:sub(1, -1), "appended")
+    assert.equal(data:sub(6, 6), b:sub(1, 1))
+    assert.equal(data:sub(100005, 100005), b:sub(-1))
+    assert.equal("", b:sub(10, 9))
+    assert.equal(data:sub(99996, 100005), b:sub(99991, 200000))
+    b:clear()
+    assert.equal(#data - 100005, r:read_into(b, 1e9)) -- the rest
+    helper.same_bytes(data:sub(100006), b:sub(1), "the rest")
+    assert.equal(0, r:read_into(b:clear(), 10)) -- the end
+    assert.equal("", b:sub(1))
+    assert.has_error(function() r:read_into(b, 0) end)
+    assert.has_error(function() r:read_into("x", 10) end)
+    r:close()
+    assert.has_error(function() r:read_into(b, 10) end)
+    -- a reader of a file that is gone fails cleanly, keeping what it had
+    r = assert(drv:reader("/ri/f"))
+    assert(drv:delete("/ri/f"))
+    local got, msg, code = r:read_into(b:clear(), 1e9)
+    if got == nil then
+      assert.equal("not_found", code)
+      assert.matches("/ri/f", msg, 1, true)
+    end
+    r:close()
+    helper.clear(drv)
+  end)
+end)

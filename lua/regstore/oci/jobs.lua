@@ -15,6 +15,7 @@ local jobs = {}
 
 local repo = vm.repository
 local tidy = vm.tidy
+local function as_is(...) return ... end
 
 -- The job f(r, ...) on repository `name`'s handle r, as a job of
 -- (name, ...): repository's failure, or f's answer.
@@ -37,60 +38,19 @@ end
 --- Size of a blob linked into name.
 jobs.blob_stat = on_repo(function(r, digest) return field("size", r.blobs:stat(digest)) end)
 
--- Readers left open where the last piece of a GET ended, keyed by
--- "name digest offset": the next piece of the same stream, when it lands on
--- this VM (the VM pool hands out the one freed last, so a lone stream mostly
--- does), goes on without a new lookup and with the reader's read-ahead
--- window still in flight. Content is addressed by digest, so a reader never
--- sees other bytes; one that fails is dropped and the piece read afresh.
--- Bounded: MAX_READERS per VM, each idle at most READER_IDLE seconds.
-local readers, nreaders = {}, 0
-local MAX_READERS, READER_IDLE = 1, 10
-
-local function drop_reader(key)
-  local c = readers[key]
-  if not c then return nil end
-  readers[key], nreaders = nil, nreaders - 1
-  return c
-end
-
-local function keep_reader(key, rd, size)
-  local now = os.time()
-  for k, c in pairs(readers) do
-    if nreaders >= MAX_READERS or now - c.at > READER_IDLE then
-      drop_reader(k)
-      c.r:close()
-    end
-  end
-  readers[key], nreaders = { r = rd, size = size, at = now }, nreaders + 1
-end
-
--- Up to n bytes as an array of strings of at most 64 KiB: the worker copies
--- them back and sends them one by one, never holding one big string.
-local CHUNK = 65536
-local function read_n(rd, n)
-  local parts, got = {}, 0
-  while got < n do
-    local s, msg, code = rd:read(math.min(n - got, CHUNK))
-    if not s then
-      if msg then return nil, msg, code end
-      break
-    end
-    parts[#parts + 1] = s
-    got = got + #s
-  end
-  return parts, got
-end
-
 local repo_blobs = require "regstore.registry.repo_blobs"
 
 -- This VM's registry context over driver d (see "a request's stream").
 local ctx_on
 
--- A GET's stream of pieces (as an upload's, below): the reader, opened on a
--- sibling connection by the first piece, waits in the lot between pieces
--- with its read-ahead in flight, whatever VM reads the next one.
-local function blob_read_lot(name, digest, offset, n, lot, key, more)
+--- jobs.blob_read: up to n bytes of a blob from offset into buf (regstore.bytes, lent by
+-- the worker: see regstore.nginx.threads), then their count and the blob's
+-- size. The piece goes from the engine's read-ahead into buf, which the
+-- worker sends from: no Lua string is made in this VM, none copied between
+-- the two. The reader, opened on a sibling connection by the first piece,
+-- waits in lot under key between pieces with its read-ahead in flight,
+-- whatever VM reads the next one (more: another piece follows).
+local function blob_read(name, digest, offset, n, buf, lot, key, more)
   local ok, msg, code = repo(name) -- checks the name
   if not ok then return nil, msg, code end
   local d, rd = core.take(lot, key)
@@ -109,55 +69,28 @@ local function blob_read_lot(name, digest, offset, n, lot, key, more)
     end
   end
   local size = rd:size()
-  local data, got
-  data, got, code = read_n(rd, n)
-  if not data then
+  buf:clear()
+  local got
+  got, msg, code = rd:read_into(buf, n)
+  if not got then
     rd:close()
     d:close()
-    return nil, got, code
+    return nil, msg, code
   end
   if not (more and got == n and offset + got < size and core.park(lot, key, d, rd, nil, "")) then
     rd:close()
     d:close()
   end
-  return tidy(data, got, size)
+  return got, size
 end
 
---- Up to n bytes of a blob from offset (an array of strings), their total,
--- and the blob's size. With lot and key: a piece of a request's stream,
--- more telling whether another piece follows.
-function jobs.blob_read(name, digest, offset, n, lot, key, more)
-  if lot then return blob_read_lot(name, digest, offset, n, lot, key, more) end
-  local r, msg, code = repo(name)
-  if not r then return nil, msg, code end
-  local ckey = name .. " " .. digest .. " "
-  local c = drop_reader(ckey .. offset)
-  local data, got
-  if c then
-    data, got = read_n(c.r, n)
-    if not data then
-      c.r:close()
-      c = nil
-    end
+function jobs.blob_read(name, digest, offset, n, lent, lot, key, more)
+  local buf = core.borrow(lent) -- first: see threads.lua
+  local function done(...)
+    buf:free() -- this VM's reference: the buffer is the worker's again, not this VM's garbage
+    return ...
   end
-  if not c then
-    local rd
-    rd, msg, code = r.blobs:reader(digest, offset)
-    if not rd then return nil, msg, code end
-    c = { r = rd, size = rd:size() }
-    data, got, code = read_n(rd, n)
-    if not data then
-      rd:close()
-      return nil, got, code
-    end
-  end
-  local next_offset = offset + got
-  if got > 0 and next_offset < c.size then
-    keep_reader(ckey .. next_offset, c.r, c.size)
-  else
-    c.r:close()
-  end
-  return tidy(data, got, c.size)
+  return done(blob_read(name, digest, offset, n, buf, lot, key, more))
 end
 
 jobs.blob_delete = on_repo(function(r, digest) return r.blobs:delete(digest) end)
@@ -294,21 +227,32 @@ end
 -- strings) at offset (nil: wherever the upload is) as a piece of the
 -- request keyed key; returns the new size. The upload stays open in lot.
 function jobs.upload_piece(name, id, offset, data, lot, key)
-  if type(data) == "userdata" then data = core.borrow(data) end -- first: see threads.lua
+  local lent = type(data) == "userdata"
+  if lent then data = core.borrow(data) end -- first: see threads.lua
   local up, ctx, d, code, size = stream_open(name, id, offset, lot, key)
-  if not up then return nil, ctx, d, code, size end -- nil, message, code, size
+  if not up then
+    if lent then data:free() end
+    return nil, ctx, d, code, size -- nil, message, code, size
+  end
   local ok, msg
   ok, msg, code = up:writev(data)
+  -- Lent bytes: this VM's reference given back at once, and no full cycle
+  -- (a VM's modules swept, per piece) for what the collector never saw.
+  local finish = tidy
+  if lent then
+    data:free()
+    finish = as_is
+  end
   data = nil -- luacheck: ignore 311 (lets tidy() free the piece)
   if not ok then
     up:close()
     d:close()
-    return tidy(nil, msg, code)
+    return finish(nil, msg, code)
   end
   size = up:size()
   ok, msg, code = park(up, ctx, d, name, id, lot, key)
-  if not ok then return tidy(nil, msg, code) end
-  return tidy(size)
+  if not ok then return finish(nil, msg, code) end
+  return finish(size)
 end
 
 --- Closes the upload the request keyed key left open (its data and hash

@@ -58,14 +58,12 @@ end
 -- Returns the upload's size and whether it is open in the lot, or nil,
 -- msg, code, size (or nil), and whether it is open in the lot (then
 -- release it: a failed piece leaves nothing open).
-local function write_all(name, id, offset, b, key)
-  local piece = settings.get().upload_piece
+local function write_all_into(bufs, name, id, offset, b, key)
   local handle = lot.handle()
   local size, job, open = offset, nil, false
   -- two C buffers: one filled from the client while the job writes the
   -- other (the job writes from it directly: no copy through the VMs)
-  local cap = b.length and math.max(1, math.min(piece, b.length - (b.done or 0))) or piece
-  local bufs, slot = { core.bytes(cap), core.bytes(cap) }, 1
+  local cap, slot = bufs.cap, 1
   while true do
     local data = bufs[slot]
     local got, err = b:fill(data, cap) -- while the previous piece is written
@@ -77,10 +75,6 @@ local function write_all(name, id, offset, b, key)
       size, open = s, true
     end
     if not got then return nil, "request body: " .. tostring(err), "body", nil, open end
-    -- The pieces are garbage as soon as they are written; the worker's heap
-    -- is small otherwise, so a full cycle is cheap and keeps the worker's
-    -- memory at a few pieces instead of what the collector's pause allows.
-    collectgarbage()
     if got == 0 then break end
     job = ngx.thread.spawn(call.bulk, "upload_piece", name, id, size, data, handle, key)
     slot = 3 - slot
@@ -95,6 +89,21 @@ local function write_all(name, id, offset, b, key)
     size = s
   end
   return size, open
+end
+
+-- write_all_into two C buffers, freed at its end (a job may still hold one:
+-- it goes with the job's reference) instead of when the collector gets to
+-- them: they are a few MiB each, and it does not know.
+local function write_all(name, id, offset, b, key)
+  local piece = settings.get().upload_piece
+  local cap = b.length and math.max(1, math.min(piece, b.length - (b.done or 0))) or piece
+  local bufs = { core.bytes(cap), core.bytes(cap), cap = cap }
+  local function done(...)
+    bufs[1]:free()
+    bufs[2]:free()
+    return ...
+  end
+  return done(write_all_into(bufs, name, id, offset, b, key))
 end
 
 -- Closes what write_all left open under key (after a failure: best effort).

@@ -578,6 +578,11 @@ int rs_writer_cancel(rs_writer *w, rs_status *st) {
     if (w->recorded) rc = rs_blob_destroy(w->c, w->rec.oid, rs_chunk_count(w->stripe, w->size), 1);
   } else if (claim == 0) {
     rc = truncate_back(w);
+  } else if (chunk0_exists(w->c, w->rec.oid) == 0) {
+    /* A delete took the record and dropped the blob: chunks this writer
+     * started after that (from a chunk's start, nothing to assert) are
+     * its own, as in abandon. */
+    rc = remove_appended(w);
   }
   if (rc < 0) return rs_fail_rados(st, rc, w->path, "cancel");
   return 0;

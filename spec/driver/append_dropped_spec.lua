@@ -105,6 +105,17 @@ describe("a writer whose blob is dropped under it #cluster", function()
     assert.is_true(w:close())
   end)
 
+  it("a cancel of an appender that only started new chunks after the delete leaves nothing", function()
+    local old = helper.bytes(CHUNK, 18)
+    assert.is_true(fx.drv:put_content("/a/f", old))
+    local w = assert(fx.drv:writer("/a/f", true))
+    assert.is_true(other:delete("/a/f"))
+    -- From a chunk's start: a new chunk, written whole (nothing to assert).
+    assert.is_true(w:write(helper.bytes(CHUNK, 19)))
+    assert.is_true(w:cancel())
+    assert.are.same({}, helper.leftovers(fx.ns))
+  end)
+
   it("a cancel after the failure succeeds and leaves nothing", function()
     local old = helper.bytes(CHUNK + 900, 14)
     assert.is_true(fx.drv:put_content("/a/f", old))

@@ -167,8 +167,11 @@ static inline uint32_t rs_unit(uint32_t stripe) {
   return stripe < RS_IO_UNIT ? stripe : RS_IO_UNIT;
 }
 size_t rs_stripe_room(uint32_t stripe, uint64_t pos);
+/* Chunks [0, existing) and any chunk written past its start must exist:
+ * -ENOENT (from the op) when one was removed meanwhile. */
 int rs_stripe_write(rs_aio *aio, const char *oid, uint32_t stripe,
-                    uint64_t pos, const void *data, size_t len);
+                    uint64_t existing, uint64_t pos, const void *data,
+                    size_t len);
 int rs_stripe_write_all(rs_conn *c, const char *oid, uint32_t stripe,
                         uint64_t pos, const char *data, size_t len);
 int rs_stripe_read(rs_conn *c, const char *oid, uint32_t stripe, uint64_t off,

@@ -30,9 +30,19 @@ size_t rs_stripe_room(uint32_t stripe, uint64_t pos) {
  * layout); a later one keeps the chunk's head and cuts anything stale after
  * its end, so a chunk never holds bytes past what was written.  librados
  * copies data before this returns.
+ *
+ * A write into a chunk that must be there already -- past a chunk's start
+ * (its head was written before: ops on one object apply in the order they
+ * were sent), or into one of the first `existing` chunks (a committed blob
+ * appended to) -- asserts that it is: a chunk removed meanwhile (the blob
+ * dropped by a delete, a replacement or fsck) fails it with -ENOENT.
+ * Without the assert the write would create the chunk again with zeros
+ * before off, and a reader that found the blob before the drop would read
+ * those zeros as the file's bytes (I1), and nobody would own the chunk (I4).
  */
 int rs_stripe_write(rs_aio *aio, const char *oid, uint32_t stripe,
-                    uint64_t pos, const void *data, size_t len) {
+                    uint64_t existing, uint64_t pos, const void *data,
+                    size_t len) {
   char name[RS_OID_MAX];
   uint64_t off = pos % stripe, index = pos / stripe;
   rados_completion_t comp;
@@ -41,6 +51,7 @@ int rs_stripe_write(rs_aio *aio, const char *oid, uint32_t stripe,
   if (rc < 0) return rc;
   rs_chunk_name(name, oid, index);
   op = rados_create_write_op();
+  if (off > 0 || index < existing) rados_write_op_assert_exists(op);
   if (off == 0) {
     rados_write_op_write_full(op, data, len);
     if (index == 0) {
@@ -69,7 +80,7 @@ int rs_stripe_write_all(rs_conn *c, const char *oid, uint32_t stripe,
   while (done < len && rc == 0) {
     size_t n = rs_stripe_room(stripe, pos + done);
     if (n > len - done) n = len - done;
-    rc = rs_stripe_write(&aio, oid, stripe, pos + done, data + done, n);
+    rc = rs_stripe_write(&aio, oid, stripe, 0, pos + done, data + done, n);
     done += n;
   }
   if (rc == 0) rc = rs_aio_wait_all(&aio);

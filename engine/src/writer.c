@@ -79,6 +79,7 @@ static void rebuffer(rs_writer *w) {
 }
 
 static int abandon(rs_writer *w, int mine, rs_status *st);
+static int dropped(rs_writer *w, rs_status *st);
 
 /* The failure of every call of a writer whose record was claimed. */
 static int lost(rs_writer *w, rs_status *st) {
@@ -293,7 +294,9 @@ static int send_unit(rs_writer *w, uint64_t pos, const char *data, size_t n) {
       return rc;
     }
   }
-  rc = rs_stripe_write(&w->aio, w->rec.oid, w->stripe, pos, data, n);
+  /* In place, the committed chunks must still be there (rs_stripe_write). */
+  rc = rs_stripe_write(&w->aio, w->rec.oid, w->stripe,
+                       w->inplace ? rs_chunk_count(w->stripe, w->committed) : 0, pos, data, n);
   if (rc == 0) w->last_sign = now;
   return rc;
 }
@@ -361,6 +364,7 @@ int rs_writer_writev(rs_writer *w, const rs_piece *pieces, size_t npieces,
     abandon(w, 0, NULL);
     return lost(w, st);
   }
+  if (rc == -ENOENT) return dropped(w, st);
   /* Failed sends that are no aio completion (the record's re-store before
    * a unit, a submission) leave a hole too: kept, as aio.err is. */
   if (rc < 0 && !w->failed) w->failed = rc;
@@ -426,6 +430,26 @@ static int abandon(rs_writer *w, int mine, rs_status *st) {
   return rs_fail(st, -RS_ENOENT, w->path, "uncommitted data was deleted meanwhile");
 }
 
+/*
+ * A send found a chunk it writes into gone (rs_stripe_write): the blob was
+ * dropped under this writer -- by a delete, by a put or move onto the path
+ * that released it, or by fsck.  Nothing of it can be committed any more.
+ * Once the window is in, the record is taken if it is still this writer's,
+ * and what this writer sent goes (abandon: chunks it created after the drop
+ * would otherwise wait for fsck); every later call fails.  not_found, as a
+ * commit in place that finds its blob gone says (docs/api.md).
+ */
+static int dropped(rs_writer *w, rs_status *st) {
+  int mine = 0;
+  rs_aio_wait_all(&w->aio);
+  w->buf_len = 0;
+  if (w->recorded && !w->lost) mine = rs_pending_claim(w->c, &w->rec) == 0;
+  w->lost = 1;
+  abandon(w, mine, NULL);
+  return rs_fail(st, -RS_ENOENT, w->path,
+                 "file deleted or replaced while writing to it, what was written is dropped");
+}
+
 /* Raises the committed size of the blob appended to, guarded three ways:
  * the blob is there, still named by path, and still at the size seen. */
 static int commit_inplace(rs_writer *w) {
@@ -461,6 +485,7 @@ static int commit_new(rs_writer *w, rs_status *st) {
   }
   rc = drain(w);
   if (rc < 0 && w->lost) return abandon(w, 0, st);
+  if (rc == -ENOENT) return dropped(w, st);
   if (rc < 0) return rs_fail_rados(st, rc, w->path, "commit");
   RS_CRASH("commit.drained");
   if (w->recorded) {
@@ -494,6 +519,7 @@ int rs_writer_commit(rs_writer *w, rs_status *st) {
   if (!w->inplace) return commit_new(w, st);
   rc = drain(w);
   if (rc < 0 && w->lost) return abandon(w, 0, st);
+  if (rc == -ENOENT) return dropped(w, st);
   if (rc < 0) return rs_fail_rados(st, rc, w->path, "commit");
   rc = rs_pending_claim(w->c, &w->rec);
   if (rc == -ECANCELED) return abandon(w, 0, st);
@@ -552,6 +578,11 @@ int rs_writer_cancel(rs_writer *w, rs_status *st) {
     if (w->recorded) rc = rs_blob_destroy(w->c, w->rec.oid, rs_chunk_count(w->stripe, w->size), 1);
   } else if (claim == 0) {
     rc = truncate_back(w);
+  } else if (chunk0_exists(w->c, w->rec.oid) == 0) {
+    /* A delete took the record and dropped the blob: chunks this writer
+     * started after that (from a chunk's start, nothing to assert) are
+     * its own, as in abandon. */
+    rc = remove_appended(w);
   }
   if (rc < 0) return rs_fail_rados(st, rc, w->path, "cancel");
   return 0;
@@ -569,6 +600,7 @@ int rs_writer_close(rs_writer *w, rs_status *st) {
   rs_deadline_start(w->c);
   rc = drain(w);
   if (rc < 0 && w->lost) return abandon(w, 0, st);
+  if (rc == -ENOENT) return dropped(w, st);
   if (rc == 0) {
     snprintf(expect, sizeof expect, "%s", w->recorded ? w->rec.value : "");
     snprintf(w->rec.owner, sizeof w->rec.owner, RS_OWNER_IDLE);

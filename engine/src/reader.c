@@ -167,12 +167,12 @@ static int lost_blob(rs_reader *r, rs_status *st) {
   rs_entry e;
   int rc = rs_resolve(r->c, r->path, &e, NULL);
   if (rc == 0 && e.kind == RS_ENT_NONE)
-    return rs_fail(st, -RS_ENOENT, r->path, "file deleted while reading, at offset %llu:",
+    return rs_fail(st, -RS_ENOENT, r->path, "file deleted while reading, at offset %llu",
                    (unsigned long long)r->pos);
   if (rc == 0 && e.kind == RS_ENT_FILE && strcmp(e.oid, r->oid) == 0)
     return rs_fail(st, -EIO, r->path, "data missing (damaged, see fsck) at offset %llu of",
                    (unsigned long long)r->pos);
-  return rs_fail(st, -EIO, r->path, "file replaced while reading, at offset %llu:",
+  return rs_fail(st, -EIO, r->path, "file replaced while reading, at offset %llu",
                  (unsigned long long)r->pos);
 }
 

@@ -53,7 +53,8 @@ static void run_item(rs_conn *c, const batch *b, rs_batch_item *it) {
       it->rc = rs_get(c, it->path, &it->content, &it->content_len, &it->st);
       break;
     case B_PUT:
-      it->rc = rs_put(c, it->path, it->data, it->len, b->flags, &it->st);
+      it->rc = it->missing > 0 ? rs_put_fresh(c, it->path, it->data, it->len, b->flags, it->missing, &it->st)
+                               : rs_put(c, it->path, it->data, it->len, b->flags, &it->st);
       break;
     case RS_BATCH_LIST:
       it->rc = rs_list(c, it->path, &it->names, &it->count, &it->st);

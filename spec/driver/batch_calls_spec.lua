@@ -162,6 +162,47 @@ describe("drv:get_many / put_many / stat_many #cluster", function()
     assert.same({}, helper.leftovers(ns))
   end)
 
+  it("missing hints (rs_put_fresh) give the single put's result, right or wrong", function()
+    assert(drv:put_content("/h/dir/x", "x"))
+    assert(drv:put_content("/h/file", "content"))
+    assert(drv:put_content("/h/old", "old"))
+    local paths = { "/n1/n2/n3/f", "/h/dir", "/h/file/below", "/h/old", "/h/new", "/h/a/b/c", "/n1/n2/g",
+      "/o1/o2/f", "/r" }
+    local contents = { "f", "d", "b", "replaced", "new", string.rep("c", 300 * KiB), "g", "o", "r" }
+    -- right: 3, 2; an existing directory said missing: 1 (is_dir, not_dir,
+    -- the replace, the new file); missing levels said present: 1 for /h/a/b;
+    -- more levels than the path has: 9; a file at the root: 1
+    local ok, msgs, codes = drv:put_many(paths, contents, { missing = { 3, 1, 1, 1, 1, 1, 2, 9, 1 }, window = 1 })
+    assert.is_true(ok[1], msgs[1])
+    helper.fails("is_dir", "/h/dir", item(ok, msgs, codes, 2))
+    helper.fails("not_dir", "/h/file/below", item(ok, msgs, codes, 3))
+    for i = 4, 9 do assert.is_true(ok[i], msgs[i]) end
+    for i, p in ipairs(paths) do
+      if ok[i] then assert.equal(contents[i], drv:get_content(p)) end
+    end
+    assert.equal("content", drv:get_content("/h/file"))
+    assert.equal("x", drv:get_content("/h/dir/x"))
+    -- every name is listed where it belongs, nothing else is
+    local names = {}
+    assert(drv:walk("/", function(info) if not info.is_dir then names[#names + 1] = info.path end end))
+    table.sort(names)
+    assert.same({ "/h/a/b/c", "/h/dir/x", "/h/file", "/h/new", "/h/old", "/n1/n2/g", "/n1/n2/n3/f", "/o1/o2/f",
+      "/r" }, names)
+    -- create only: a file there fails, the rest are made
+    local ok2, _, codes2 = drv:put_many({ "/h/old", "/q/x" }, { "no", "yes" }, { replace = false, missing = { 1, 1 } })
+    assert.equal("exists", codes2[1])
+    assert.is_true(ok2[2])
+    assert.equal("replaced", drv:get_content("/h/old"))
+    -- the replaced and the refused data are gone: one blob per file
+    local _, nblobs = helper.blobs(ns)
+    assert.equal(#names + 1, nblobs)
+    for _, top in ipairs { "/h", "/n1", "/o1", "/q", "/r" } do assert.is_true(drv:delete(top)) end
+    assert.same({}, helper.leftovers(ns))
+    raises(function() drv:put_many({ "/a" }, { "x" }, { missing = 1 }) end, "missing must be a table")
+    raises(function() drv:put_many({ "/a" }, { "x" }, { missing = { -1 } }) end, "missing[k]")
+    raises(function() drv:put_many({ "/a" }, { "x" }, { missing = { "x" } }) end, "missing[k]")
+  end)
+
   it("replace = false fails only the items whose path holds a file", function()
     assert(drv:put_content("/r/a", "old"))
     local ok, msgs, codes = drv:put_many({ "/r/a", "/r/b" }, { "new", "new" }, { replace = false })

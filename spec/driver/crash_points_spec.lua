@@ -124,6 +124,20 @@ local PROTOCOLS = {
     done = { ["/n1/n2/n3/f"] = "small" },
   },
   {
+    -- put_many told what is missing (rs_put_fresh): no lookups, the
+    -- directories made by the link chain; one hint right, one wrong
+    name = "put_many into directories said missing",
+    pre = { { "/p/sib", "sib" } },
+    op = [[
+      local ok, msgs = d:put_many({ "/n1/n2/f", "/p/g" }, { C"small", C"big" },
+        { missing = { 2, 1 }, window = 1 })
+      must(ok[1], msgs[1])
+      must(ok[2], msgs[2])]],
+    paths = { "/n1/n2/f", "/p/g" },
+    each = { ["/n1/n2/f"] = { false, "small" }, ["/p/g"] = { false, "big" } },
+    done = { ["/n1/n2/f"] = "small", ["/p/g"] = "big" },
+  },
+  {
     name = "writer new + commit",
     pre = { { "/p/sib", "sib" } },
     op = [[

@@ -180,6 +180,75 @@ int rs_put_fresh(rs_conn *c, const char *path, const void *data, size_t len,
   return rc;
 }
 
+/*
+ * rs_put_fresh in two halves, for a batch that links the new directories
+ * of many puts into their parents together (batch.c).  The first: with
+ * missing == 1 (the directory missing, its parent believed in place), the
+ * blob is sealed and the directory created exclusively with the entry,
+ * and *pending set: linking the directory into its parent is left to the
+ * caller, as one op for all its siblings (rs_dir_link_subdirs, then
+ * rs_put_fresh_linked) or on its own (rs_put_fresh_link).  Anything else
+ * (another hint, a directory that exists) is rs_put_fresh whole, *pending
+ * 0.  Until the second half the state is rs_put's at "link.entry_set".
+ */
+int rs_put_fresh_start(rs_conn *c, const char *path, const void *data,
+                       size_t len, int flags, int missing, char *oid,
+                       int *pending, rs_status *st) {
+  char old[RS_OID_MAX] = "";
+  uint32_t stripe = c->chunk;
+  rs_split sp;
+  int rc, linked = 0;
+  *pending = 0;
+  if (missing != 1) return rs_put_fresh(c, path, data, len, flags, missing, st);
+  if ((rc = check_path(path, 0, st)) < 0) return rc;
+  rs_path_split(path, &sp);
+  if (strcmp(sp.dir, "/") == 0) return rs_put(c, path, data, len, flags, st);
+  rs_deadline_start(c);
+  rc = write_blob(c, path, data, len, stripe, oid);
+  if (rc < 0) {
+    rc = rs_fail_rados(st, rc, path, "write");
+  } else {
+    RS_CRASH("put.sealed");
+    if (rs_dir_create_with(c, sp.dir, sp.base, oid) == 0) {
+      RS_CRASH("link.entry_set");
+      *pending = 1;
+      return 0;
+    }
+    /* there after all (or a failure): rs_put_fresh's link, which looks */
+    rc = rs_file_commit(c, path, oid, old, "", missing, flags, &linked, st);
+  }
+  if (rc < 0 && !linked) rs_blob_destroy(c, oid, rs_chunk_count(stripe, len), 0);
+  return rc;
+}
+
+/* The end of a pending put whose directory is linked now. */
+void rs_put_fresh_linked(rs_conn *c, const char *path, const char *oid) {
+  RS_CRASH("commit.linked");
+  rs_oidcache_set(c, path, oid);
+}
+
+/*
+ * The end of a pending put on its own: its directory linked up the chain;
+ * when that fails (a file where a parent should be), the entry and the
+ * blob are removed and the put fails, as rs_dir_link_file and rs_put do.
+ */
+int rs_put_fresh_link(rs_conn *c, const char *path, const char *oid,
+                      size_t len, rs_status *st) {
+  rs_split sp;
+  int rc;
+  rs_path_split(path, &sp);
+  rc = rs_dir_link_chain(c, sp.dir, 0);
+  if (rc < 0) {
+    rs_dir_unlink(c, sp.dir, sp.base, oid);
+    rs_dir_prune(c, sp.dir);
+    rs_blob_destroy(c, oid, rs_chunk_count(c->chunk, len), 0);
+    if (rc == -RS_ENOTDIR) return rs_fail(st, rc, path, NULL);
+    return rs_fail_rados(st, rc, path, "commit");
+  }
+  rs_put_fresh_linked(c, path, oid);
+  return 0;
+}
+
 /* The blob behind a file path, or the contract's error for it. */
 static int file_oid(rs_conn *c, const char *path, rs_entry *e, rs_status *st) {
   int rc;

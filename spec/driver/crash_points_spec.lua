@@ -138,6 +138,21 @@ local PROTOCOLS = {
     done = { ["/n1/n2/f"] = "small", ["/p/g"] = "big" },
   },
   {
+    -- new directories of one parent, said missing: sealed and made each,
+    -- then linked into /p together (one op), the state between being a
+    -- single put's at link.entry_set
+    name = "put_many into new sibling directories, linked together",
+    pre = { { "/p/sib", "sib" } },
+    op = [[
+      local ok, msgs = d:put_many({ "/p/d1/f", "/p/d2/f" }, { C"small", C"big" },
+        { missing = { 1, 1 }, window = 1 })
+      must(ok[1], msgs[1])
+      must(ok[2], msgs[2])]],
+    paths = { "/p/d1/f", "/p/d2/f" },
+    each = { ["/p/d1/f"] = { false, "small" }, ["/p/d2/f"] = { false, "big" } },
+    done = { ["/p/d1/f"] = "small", ["/p/d2/f"] = "big" },
+  },
+  {
     name = "writer new + commit",
     pre = { { "/p/sib", "sib" } },
     op = [[

@@ -148,8 +148,10 @@ int rs_put(rs_conn *c, const char *path, const void *data, size_t len,
  * is: it skips rs_put's lookups (a put into a new directory costs three
  * RADOS ops instead of five).  The belief is checked, not trusted: the
  * directory is created exclusively with the entry, and a directory that
- * exists turns the put into rs_put's (one op more than rs_put).  The
- * result is always rs_put's.  missing <= 0: rs_put.
+ * exists turns the put into rs_put's (a failed create more), after which
+ * the directory is linked into its parent again (idempotent), so that one
+ * a killed put made and never linked is reachable again.  The result is
+ * always rs_put's.  missing <= 0: rs_put.
  */
 int rs_put_fresh(rs_conn *c, const char *path, const void *data, size_t len,
                  int flags, int missing, rs_status *st);

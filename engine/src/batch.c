@@ -138,7 +138,7 @@ static void run_group(rs_conn *c, const batch *b, const group *g) {
       rs_put_fresh_linked(c, it->path, f->oid);
       it->rc = 0;
     } else {
-      it->rc = rs_put_fresh_link(c, it->path, f->oid, it->len, &it->st);
+      it->rc = rs_put_fresh_link(c, it->path, f->oid, it->len, 0, &it->st);
       if (it->rc > 0) it->rc = 0;
     }
   }
@@ -245,7 +245,7 @@ static void link_pending(rs_conn *c, batch *b, int window) {
     for (i = 0; i < b->n; i++)
       if (b->fr[i].pending) {
         rs_batch_item *it = &b->items[i];
-        it->rc = rs_put_fresh_link(c, it->path, b->fr[i].oid, it->len, &it->st);
+        it->rc = rs_put_fresh_link(c, it->path, b->fr[i].oid, it->len, 0, &it->st);
         if (it->rc > 0) it->rc = 0;
       }
     free(b->order);

@@ -145,99 +145,17 @@ int rs_put(rs_conn *c, const char *path, const void *data, size_t len,
 }
 
 /*
- * rs_put for a path whose directory the caller believes missing (with
- * missing - 1 of its parents): no lookup at all.  The blob is written and
- * sealed, then linked by creating the directory object exclusively with
- * the entry in it (rs_dir_link_file, missing > 0), which is the check: a
- * directory that exists after all makes that create fail, and the link
- * then looks the name up and goes on as rs_put's would (replacing,
- * RS_NOREPLACE, a directory there); a parent said missing that exists
- * costs one idempotent link more, one said present that is missing one
- * failed link more.  So a wrong belief costs round trips, never a result
- * other than rs_put's; the protocol (seal, link, link chain, release) and
- * its crash points are rs_put's.  A put into a directory that exists
- * costs one failed create more than rs_put: for trees loaded into fresh
- * directories (migrate), where it saves rs_put's two lookups.
- */
-int rs_put_fresh(rs_conn *c, const char *path, const void *data, size_t len,
-                 int flags, int missing, rs_status *st) {
-  char oid[RS_OID_MAX], old[RS_OID_MAX] = "";
-  uint32_t stripe = c->chunk;
-  rs_split sp;
-  int rc, linked = 0;
-  if ((rc = check_path(path, 0, st)) < 0) return rc;
-  rs_path_split(path, &sp);
-  if (missing <= 0 || strcmp(sp.dir, "/") == 0) return rs_put(c, path, data, len, flags, st);
-  rs_deadline_start(c);
-  rc = write_blob(c, path, data, len, stripe, oid);
-  if (rc < 0) {
-    rc = rs_fail_rados(st, rc, path, "write");
-  } else {
-    RS_CRASH("put.sealed");
-    rc = rs_file_commit(c, path, oid, old, "", missing, flags, &linked, st);
-  }
-  if (rc < 0 && !linked) rs_blob_destroy(c, oid, rs_chunk_count(stripe, len), 0);
-  return rc;
-}
-
-/*
- * rs_put_fresh in two halves, for a batch that links the new directories
- * of many puts into their parents together (batch.c).  The first: with
- * missing == 1 (the directory missing, its parent believed in place), the
- * blob is sealed and the directory created exclusively with the entry,
- * and *pending set: linking the directory into its parent is left to the
- * caller, as one op for all its siblings (rs_dir_link_subdirs, then
- * rs_put_fresh_linked) or on its own (rs_put_fresh_link).  Anything else
- * (another hint, a directory that exists) is rs_put_fresh whole, *pending
- * 0.  Until the second half the state is rs_put's at "link.entry_set".
- */
-int rs_put_fresh_start(rs_conn *c, const char *path, const void *data,
-                       size_t len, int flags, int missing, char *oid,
-                       int *pending, rs_status *st) {
-  char old[RS_OID_MAX] = "";
-  uint32_t stripe = c->chunk;
-  rs_split sp;
-  int rc, linked = 0;
-  *pending = 0;
-  if (missing != 1) return rs_put_fresh(c, path, data, len, flags, missing, st);
-  if ((rc = check_path(path, 0, st)) < 0) return rc;
-  rs_path_split(path, &sp);
-  if (strcmp(sp.dir, "/") == 0) return rs_put(c, path, data, len, flags, st);
-  rs_deadline_start(c);
-  rc = write_blob(c, path, data, len, stripe, oid);
-  if (rc < 0) {
-    rc = rs_fail_rados(st, rc, path, "write");
-  } else {
-    RS_CRASH("put.sealed");
-    if (rs_dir_create_with(c, sp.dir, sp.base, oid) == 0) {
-      RS_CRASH("link.entry_set");
-      *pending = 1;
-      return 0;
-    }
-    /* there after all (or a failure): rs_put_fresh's link, which looks */
-    rc = rs_file_commit(c, path, oid, old, "", missing, flags, &linked, st);
-  }
-  if (rc < 0 && !linked) rs_blob_destroy(c, oid, rs_chunk_count(stripe, len), 0);
-  return rc;
-}
-
-/* The end of a pending put whose directory is linked now. */
-void rs_put_fresh_linked(rs_conn *c, const char *path, const char *oid) {
-  RS_CRASH("commit.linked");
-  rs_oidcache_set(c, path, oid);
-}
-
-/*
- * The end of a pending put on its own: its directory linked up the chain;
+ * The end of a hinted put whose directory it created (entry in place): the
+ * directory linked up the chain (known levels above it said missing);
  * when that fails (a file where a parent should be), the entry and the
  * blob are removed and the put fails, as rs_dir_link_file and rs_put do.
  */
 int rs_put_fresh_link(rs_conn *c, const char *path, const char *oid,
-                      size_t len, rs_status *st) {
+                      size_t len, int known, rs_status *st) {
   rs_split sp;
   int rc;
   rs_path_split(path, &sp);
-  rc = rs_dir_link_chain(c, sp.dir, 0);
+  rc = rs_dir_link_chain(c, sp.dir, known);
   if (rc < 0) {
     rs_dir_unlink(c, sp.dir, sp.base, oid);
     rs_dir_prune(c, sp.dir);
@@ -247,6 +165,82 @@ int rs_put_fresh_link(rs_conn *c, const char *path, const char *oid,
   }
   rs_put_fresh_linked(c, path, oid);
   return 0;
+}
+
+/* The end of a hinted put whose directory is linked now. */
+void rs_put_fresh_linked(rs_conn *c, const char *path, const char *oid) {
+  RS_CRASH("commit.linked");
+  rs_oidcache_set(c, path, oid);
+}
+
+/*
+ * rs_put_fresh, and the first half of it for batches (pending non-NULL,
+ * missing == 1: a directory created is left to be linked by the caller,
+ * *pending set; batch.c links those of one parent together).
+ */
+static int put_fresh(rs_conn *c, const char *path, const void *data,
+                     size_t len, int flags, int missing, char *oid,
+                     int *pending, rs_status *st) {
+  char old[RS_OID_MAX] = "";
+  uint32_t stripe = c->chunk;
+  rs_split sp;
+  int rc, linked = 0;
+  if (pending) *pending = 0;
+  if ((rc = check_path(path, 0, st)) < 0) return rc;
+  rs_path_split(path, &sp);
+  if (missing <= 0 || strcmp(sp.dir, "/") == 0) return rs_put(c, path, data, len, flags, st);
+  rs_deadline_start(c);
+  rc = write_blob(c, path, data, len, stripe, oid);
+  if (rc < 0) {
+    rs_blob_destroy(c, oid, rs_chunk_count(stripe, len), 0);
+    return rs_fail_rados(st, rc, path, "write");
+  }
+  RS_CRASH("put.sealed");
+  if (rs_dir_create_with(c, sp.dir, sp.base, oid) == 0) {
+    RS_CRASH("link.entry_set");
+    if (pending && missing == 1) {
+      *pending = 1;
+      return 0;
+    }
+    return rs_put_fresh_link(c, path, oid, len, missing - 1, st);
+  }
+  /* The directory is there after all (made meanwhile, or made by a put
+   * that was killed before it linked it), or the create failed: rs_put's
+   * link, which looks the name up.  Then the directory is linked into its
+   * parent once more (idempotent; nothing to undo if that fails): a
+   * killed put's directory is not left unreachable by the put that finds
+   * it, as a re-run of migrate does. */
+  rc = rs_file_commit(c, path, oid, old, "", -1, flags, &linked, st);
+  if (rc < 0 && !linked) rs_blob_destroy(c, oid, rs_chunk_count(stripe, len), 0);
+  if (rc == 0) rs_dir_link_chain(c, sp.dir, 0);
+  return rc;
+}
+
+/*
+ * rs_put for a path whose directory the caller believes missing (with
+ * missing - 1 of its parents): no lookup at all.  The blob is written and
+ * sealed, then linked by creating the directory object exclusively with
+ * the entry in it, which is the check, and the directory linked up the
+ * chain.  A directory that exists after all makes that create fail, and
+ * the link then looks the name up and goes on as rs_put's would
+ * (replacing, RS_NOREPLACE, a directory there), and links the directory
+ * into its parent again; a parent said missing that exists costs one
+ * idempotent link more, one said present that is missing one failed link
+ * more.  So a wrong belief costs round trips, never a result other than
+ * rs_put's; the steps (seal, link, link chain) and their crash points are
+ * rs_put's.  For trees loaded into fresh directories (migrate), where it
+ * saves rs_put's two lookups.
+ */
+int rs_put_fresh(rs_conn *c, const char *path, const void *data, size_t len,
+                 int flags, int missing, rs_status *st) {
+  char oid[RS_OID_MAX];
+  return put_fresh(c, path, data, len, flags, missing, oid, NULL, st);
+}
+
+int rs_put_fresh_start(rs_conn *c, const char *path, const void *data,
+                       size_t len, int flags, int missing, char *oid,
+                       int *pending, rs_status *st) {
+  return put_fresh(c, path, data, len, flags, missing, oid, pending, st);
 }
 
 /* The blob behind a file path, or the contract's error for it. */

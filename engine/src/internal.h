@@ -356,6 +356,6 @@ int rs_put_fresh_start(rs_conn *c, const char *path, const void *data,
                        int *pending, rs_status *st);
 void rs_put_fresh_linked(rs_conn *c, const char *path, const char *oid);
 int rs_put_fresh_link(rs_conn *c, const char *path, const char *oid,
-                      size_t len, rs_status *st);
+                      size_t len, int known, rs_status *st);
 
 #endif

@@ -224,6 +224,23 @@ describe("drv:get_many / put_many / stat_many #cluster", function()
     raises(function() drv:put_many({ "/a" }, { "x" }, { missing = { "x" } }) end, "missing[k]")
   end)
 
+  it("a put told a directory is missing links it again when it finds it: a killed put's is reachable", function()
+    assert(drv:put_content("/u/d/f", "f"))
+    assert(drv:put_content("/u/e", "e"))
+    -- what a put killed after making its directory leaves: /u/d, not linked
+    helper.rados(ns, "rmomapkey /u d")
+    assert.same({ "/u/e" }, assert(drv:list("/u")))
+    for _, w in ipairs { 1, 8 } do
+      local ok, msgs = drv:put_many({ "/u/d/g" .. w }, { "g" }, { missing = { 1 }, window = w })
+      assert.is_true(ok[1], msgs[1])
+    end
+    assert.equal("f", drv:get_content("/u/d/f"))
+    assert.same({ "/u/d", "/u/e" }, assert(drv:list("/u")))
+    assert.same({ "/u/d/f", "/u/d/g1", "/u/d/g8" }, assert(drv:list("/u/d")))
+    assert.is_true(drv:delete("/u"))
+    assert.same({}, helper.leftovers(ns))
+  end)
+
   it("replace = false fails only the items whose path holds a file", function()
     assert(drv:put_content("/r/a", "old"))
     local ok, msgs, codes = drv:put_many({ "/r/a", "/r/b" }, { "new", "new" }, { replace = false })

@@ -206,13 +206,14 @@ static int put_fresh(rs_conn *c, const char *path, const void *data,
   }
   /* The directory is there after all (made meanwhile, or made by a put
    * that was killed before it linked it), or the create failed: rs_put's
-   * link, which looks the name up.  Then the directory is linked into its
-   * parent once more (idempotent; nothing to undo if that fails): a
-   * killed put's directory is not left unreachable by the put that finds
-   * it, as a re-run of migrate does. */
+   * link, which looks the name up.  Then the directory, and each level
+   * said missing above it, is linked into its parent once more
+   * (idempotent; nothing to undo if that fails): the caller did not see
+   * them, so a killed put's directories are not left unreachable by the
+   * put that finds them, as a re-run of migrate does. */
   rc = rs_file_commit(c, path, oid, old, "", -1, flags, &linked, st);
   if (rc < 0 && !linked) rs_blob_destroy(c, oid, rs_chunk_count(stripe, len), 0);
-  if (rc == 0) rs_dir_link_chain(c, sp.dir, 0);
+  if (rc == 0) rs_dir_link_chain(c, sp.dir, missing - 1);
   return rc;
 }
 

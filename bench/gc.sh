@@ -67,6 +67,18 @@ if [[ -z ${REGSTORE_POOL:-} || -z ${CEPH_CONF:-} ]]; then
 	started=1
 fi
 POOL=$REGSTORE_POOL
+# The OSD's admin socket (op counts) and process (its CPU), as bench/run.sh
+# finds them (and passes them on); absent on a remote cluster.
+if [[ -z ${BENCH_ASOK+x} ]]; then
+	BENCH_ASOK=$(ceph-conf -c "$CEPH_CONF" --name osd.0 --show-config-value admin_socket 2>/dev/null || true)
+fi
+[[ -S $BENCH_ASOK ]] && ceph --admin-daemon "$BENCH_ASOK" perf dump >/dev/null 2>&1 || BENCH_ASOK=
+if [[ -z ${BENCH_OSD_PID+x} ]]; then
+	pidfile=$(ceph-conf -c "$CEPH_CONF" --name osd.0 --show-config-value pid_file 2>/dev/null || true)
+	BENCH_OSD_PID=
+	[[ -r $pidfile ]] && BENCH_OSD_PID=$(cat "$pidfile")
+fi
+[[ -n $BENCH_OSD_PID && -r /proc/$BENCH_OSD_PID/stat ]] || BENCH_OSD_PID=
 regstore() { lua5.4 "$ROOT/bin/regstore" --pool "$POOL" --quiet "$@"; }
 regstore_base() {
 	LUA_CPATH="$BASE/build/lua5.4/?.so;;" LUA_PATH="$BASE/lua/?.lua;$BASE/lua/?/init.lua;;" \
@@ -86,9 +98,44 @@ median() { sort -g "$WORK/times.$1" | awk '{a[NR]=$1} END {print (NR % 2) ? a[(N
 all_times() { sort -g "$WORK/times.$1" | awk '{printf "%s%.2f", (NR > 1 ? " " : ""), $1}'; }
 count_json() { FIELD=$2 lua5.4 -e 'print(#require("cjson").decode(io.read("a"))[os.getenv("FIELD")])' <"$WORK/out.$1"; }
 files_json() { lua5.4 -e 'print(require("cjson").decode(io.read("a")).files)' <"$1"; }
+# What a migrate costs, as bench/small_ops.lua's cost() counts it: RADOS ops
+# (osd.op, from the OSD's admin socket) and OSD CPU (its /proc/<pid>/stat),
+# when the OSD is local, and the command's own CPU (this shell's children's
+# times, librados' threads included); the perf dumps outside the readings.
+osd_ops() {
+	[[ -n $BENCH_ASOK ]] || return 0
+	ceph --admin-daemon "$BENCH_ASOK" perf dump 2>/dev/null |
+		lua5.4 -e 'local s = io.read("a"); print(s:match("\"op\": (%d+)", (s:find("\"osd\": {", 1, true))))'
+}
+proc_ticks() { if [[ -n $1 ]]; then awk '{print $14 + $15}' "/proc/$1/stat"; fi; } # user + system, clock ticks
+# seconds of CPU this shell's waited-for children have used, from the file
+# `times` (run in this shell, not in a subshell) wrote
+children_cpu() { awk 'NR == 2 {for (i = 1; i <= 2; i++) {split($i, a, /[ms]/); t += a[1] * 60 + a[2]}; print t}' "$1"; }
+# migrated KEY FILES COMMAND...: runs COMMAND (a migrate, its --json to
+# $WORK/migrate-KEY.json) and sets mig_time[KEY], mig_files[KEY] and
+# mig_cost[KEY] ("ops osd_ms client_ms" a file, "?" where not measured).
+migrated() {
+	local key=$1 o0 o1 c0 c1 k0 k1 s t
+	shift
+	o0=$(osd_ops) k0=$(proc_ticks "$BENCH_OSD_PID")
+	times >"$WORK/times-before"
+	s=$(now)
+	"$@" >"$WORK/migrate-$key.json"
+	t=$(elapsed "$s")
+	times >"$WORK/times-after"
+	k1=$(proc_ticks "$BENCH_OSD_PID") o1=$(osd_ops)
+	c0=$(children_cpu "$WORK/times-before") c1=$(children_cpu "$WORK/times-after")
+	mig_time[$key]=$t
+	mig_files[$key]=$(files_json "$WORK/migrate-$key.json")
+	local n=${mig_files[$key]} ops='?' osd='?'
+	[[ -n $o0 && -n $o1 ]] && ops=$(printf '%.1f' "$(echo "($o1 - $o0) / $n" | bc -l)")
+	[[ -n $k0 && -n $k1 ]] && osd=$(printf '%.2f' "$(echo "($k1 - $k0) * 10 / $n" | bc -l)")
+	mig_cost[$key]="$ops $osd $(printf '%.2f' "$(echo "($c1 - $c0) * 1000 / $n" | bc -l)")"
+	say "  $n files in $t s; a file: ${mig_cost[$key]% * *} RADOS ops, $(cut -d' ' -f2 <<<"${mig_cost[$key]}") ms of OSD CPU, ${mig_cost[$key]##* } ms of client CPU"
+}
 
 # --- the synthetic registries ---
-declare -A gc_blobs dist_blobs mig_files mig_time
+declare -A gc_blobs dist_blobs mig_files mig_time mig_cost
 for scale in 1 "$SCALE"; do
 	dir=$WORK/tree-$scale
 	say "writing a filesystem-driver tree of $((MANIFESTS * scale)) manifests, $((BLOBS * scale)) blobs"
@@ -96,19 +143,11 @@ for scale in 1 "$SCALE"; do
 	ns=bench-gc-$$-$scale
 	if [[ -n $BASE && $scale == 1 ]]; then
 		say "migrate --from-fs (BENCH_GC_BASE) into namespace $ns-base"
-		s=$(now)
-		regstore_base --namespace "$ns-base" migrate --from-fs "$dir" --json >"$WORK/migrate-base-$scale.json"
-		mig_time[base-$scale]=$(elapsed "$s")
-		mig_files[base-$scale]=$(files_json "$WORK/migrate-base-$scale.json")
-		say "  ${mig_files[base-$scale]} files in ${mig_time[base-$scale]} s"
+		migrated "base-$scale" regstore_base --namespace "$ns-base" migrate --from-fs "$dir" --json
 		regstore --namespace "$ns-base" rm --recursive /docker
 	fi
 	say "migrate --from-fs into namespace $ns"
-	s=$(now)
-	regstore --namespace "$ns" migrate --from-fs "$dir" --json >"$WORK/migrate-$scale.json"
-	mig_time[$scale]=$(elapsed "$s")
-	mig_files[$scale]=$(files_json "$WORK/migrate-$scale.json")
-	say "  ${mig_files[$scale]} files in ${mig_time[$scale]} s"
+	migrated "$scale" regstore --namespace "$ns" migrate --from-fs "$dir" --json
 	cat >"$WORK/fs-$scale.yml" <<EOF
 version: 0.1
 log:
@@ -239,6 +278,11 @@ for scale in 1 "$SCALE"; do
 	r=$(ratio "${mig_files[$scale]}" "${mig_time[$scale]}")
 	target '| migrate --from-fs, the %d× tree (%.0f files) | %.0f files/s | | | ≥ 2,000 files/s %s |\n' "$scale" \
 		"${mig_files[$scale]}" "$r" "$(met "$r >= 2000")"
+	read -r ops osd cli <<<"${mig_cost[$scale]}"
+	core=''
+	[[ $osd != '?' ]] && core=$(printf 'one OSD core: %.0f/s' "$(echo "1000 / $osd" | bc -l)")
+	target '| migrate --from-fs, the %d× tree: a small file'"'"'s cost | %s RADOS ops, %s ms of OSD CPU, %s ms of client CPU | %s | | (information)  |\n' \
+		"$scale" "$ops" "$osd" "$cli" "$core"
 done
 r=$(echo "$mig_mbs / $rados_mbs_dec" | bc -l)
 target '| migrate --from-fs, %d × 64 MiB | %.0f MB/s | rados bench write -b 4M -t 16: %.0f MB/s | %.2f | ≥ 0.9 %s |\n' \
@@ -250,6 +294,12 @@ if [[ -n $BASE ]]; then
 	printf '| gc --dry-run, %d× | %.2f s | %.2f s | %.2f |\n' "$SCALE" "$bN" "$rsN" "$(ratio "$rsN" "$bN")"
 	bf=$(ratio "${mig_files[base-1]}" "${mig_time[base-1]}") af=$(ratio "${mig_files[1]}" "${mig_time[1]}")
 	printf '| migrate --from-fs, 1× tree | %.0f files/s | %.0f files/s | %.2f |\n' "$bf" "$af" "$(ratio "$af" "$bf")"
+	for k in 0 1 2; do
+		b=$(cut -d' ' -f$((k + 1)) <<<"${mig_cost[base-1]}") a=$(cut -d' ' -f$((k + 1)) <<<"${mig_cost[1]}")
+		what=("RADOS ops" "ms of OSD CPU" "ms of client CPU")
+		if [[ $b == '?' || $a == '?' || $b == 0.00 ]]; then r=''; else r=$(printf '%.2f' "$(ratio "$a" "$b")"); fi
+		printf '| migrate, 1× tree: a small file'"'"'s %s | %s | %s | %s |\n' "${what[$k]}" "$b" "$a" "$r"
+	done
 	printf '\ngc every run (s): before 1× %s; after 1× %s; before %d× %s; after %d× %s\n' \
 		"$(all_times base-1)" "$(all_times rs-1)" "$SCALE" "$(all_times "base-$SCALE")" "$SCALE" "$(all_times "rs-$SCALE")"
 fi

@@ -661,7 +661,36 @@ static int d_stat_many(lua_State *L) {
   return batch_results(L, b, 2, push_item_stat);
 }
 
-/* put_many(paths, contents [, { replace = false, window = N }]) */
+/* opts.missing at index i, for put_many: an array whose element k, when a
+ * number above 0, is what the caller knows of path k's directory (it and
+ * missing[k] - 1 of its parents are missing: rs_put_fresh); nil or 0:
+ * nothing known. */
+static void batch_missing(lua_State *L, int i, Batch *b) {
+  size_t k;
+  if (lua_isnoneornil(L, i)) return;
+  lua_getfield(L, i, "missing");
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return;
+  }
+  if (lua_type(L, -1) != LUA_TTABLE) luaL_argerror(L, i, "missing must be a table");
+  for (k = 0; k < b->n; k++) {
+    double m;
+    lua_rawgeti(L, -1, (int)k + 1);
+    if (lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      continue;
+    }
+    if (lua_type(L, -1) != LUA_TNUMBER) luaL_argerror(L, i, "missing[k] must be a number");
+    m = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    if (!(m >= 0 && m <= 64 && m == floor(m))) luaL_argerror(L, i, "missing[k] must be an integer from 0 to 64");
+    b->items[k].missing = (int)m;
+  }
+  lua_pop(L, 1);
+}
+
+/* put_many(paths, contents [, { replace = false, window = N, missing = { n... } }]) */
 static int d_put_many(lua_State *L) {
   Driver *d = check_driver(L);
   int window = batch_window(L, 4);
@@ -675,6 +704,7 @@ static int d_put_many(lua_State *L) {
     return luaL_argerror(L, 3, "must hold one content per path");
   for (k = 0; k < b->n; k++)
     b->items[k].data = batch_string(L, 3, k + 1, "contents", &b->items[k].len);
+  batch_missing(L, 4, b);
   rs_put_many(d->c, b->items, b->n, flags, window);
   return batch_results(L, b, 2, push_true);
 }

@@ -142,6 +142,19 @@ enum {
  */
 int rs_put(rs_conn *c, const char *path, const void *data, size_t len,
            int flags, rs_status *st);
+/*
+ * rs_put, for a path whose directory (and missing - 1 of its parents) the
+ * caller knows to be missing, as a tree loaded into a fresh destination
+ * is: it skips rs_put's lookups (a put into a new directory costs three
+ * RADOS ops instead of five).  The belief is checked, not trusted: the
+ * directory is created exclusively with the entry, and a directory that
+ * exists turns the put into rs_put's (a failed create more), after which
+ * the directory is linked into its parent again (idempotent), so that one
+ * a killed put made and never linked is reachable again.  The result is
+ * always rs_put's.  missing <= 0: rs_put.
+ */
+int rs_put_fresh(rs_conn *c, const char *path, const void *data, size_t len,
+                 int flags, int missing, rs_status *st);
 /* Reads the whole file: *data is malloc'ed (owned by the caller). */
 int rs_get(rs_conn *c, const char *path, char **data, size_t *len,
            rs_status *st);
@@ -202,6 +215,7 @@ typedef struct rs_batch_item {
   char **names;         /* out, RS_BATCH_LIST: as rs_list's (rs_names_free) */
   size_t count;         /* out, RS_BATCH_LIST */
   int rc;               /* out: 0, or the item's failure */
+  int missing;          /* in, rs_put_many: > 0 puts with rs_put_fresh */
   rs_status st;         /* out: the failure, naming the path */
 } rs_batch_item;
 int rs_get_many(rs_conn *c, rs_batch_item *items, size_t n, int window);

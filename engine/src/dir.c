@@ -261,6 +261,50 @@ static int op_link_file(rs_conn *c, const char *dir, const char *name,
   return rc;
 }
 
+/* Creates dir exclusively with one entry, name -> oid: 0, or -EEXIST when
+ * dir exists (nothing changed). */
+int rs_dir_create_with(rs_conn *c, const char *dir, const char *name,
+                       const char *oid) {
+  return op_link_file(c, dir, name, "", oid, 0, "");
+}
+
+/*
+ * Links n subdirectories of dir at once, in one op, as n op_link calls
+ * with must_exist would (each name guarded: absent or a subdirectory; one
+ * new generation): 0, -ENOENT when dir is missing, -ECANCELED when a name
+ * holds a file; on any failure nothing changed.
+ */
+int rs_dir_link_subdirs(rs_conn *c, const char *dir, const char *const *names,
+                        size_t n) {
+  rados_write_op_t op;
+  const char **vals;
+  size_t *vlen, i;
+  char gen[37];
+  int rc;
+  if (n == 0) return 0;
+  vals = calloc(n, sizeof *vals);
+  vlen = calloc(n, sizeof *vlen);
+  if (!vals || !vlen) {
+    free(vals);
+    free(vlen);
+    return -ENOMEM;
+  }
+  op = rados_create_write_op();
+  rados_write_op_assert_exists(op);
+  for (i = 0; i < n; i++) {
+    vals[i] = "";
+    rados_write_op_omap_cmp(op, names[i], LIBRADOS_CMPXATTR_OP_EQ, "", 0, NULL);
+  }
+  rados_write_op_omap_set(op, names, vals, vlen, n);
+  rs_uuid(gen);
+  rados_write_op_setxattr(op, RS_SUBDIRS_XATTR, gen, strlen(gen));
+  rc = rs_write_op(c, op, dir);
+  rados_release_write_op(op);
+  free(vals);
+  free(vlen);
+  return rc;
+}
+
 /* A guard that failed because the directory changed since it was read. */
 static int changed(int rc) {
   return rc == -ECANCELED || rc == -EEXIST;

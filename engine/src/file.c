@@ -66,6 +66,32 @@ static int create_chunk0(rs_conn *c, const char *oid) {
 }
 
 /*
+ * A new blob holding data, written whole and sealed with a back-reference
+ * to path (not linked yet); its id in oid.  Retried with a new blob when
+ * one is dropped under the writer.
+ */
+static int write_blob(rs_conn *c, const char *path, const void *data,
+                      size_t len, uint32_t stripe, char *oid) {
+  size_t head = len < rs_unit(stripe) ? len : rs_unit(stripe);
+  int tries, wrc = 0;
+  for (tries = 0; tries < RS_RETRIES; tries++) {
+    rs_blob_new(oid);
+    /* Chunk 0 before the others: chunks without it are a dropped blob's
+     * (fsck), and the seal fails if it was taken for unreferenced. */
+    wrc = len > head ? create_chunk0(c, oid) : 0;
+    if (wrc == 0)
+      wrc = rs_stripe_write_all(c, oid, stripe, head, (const char *)data + head, len - head);
+    if (wrc == 0) {
+      RS_CRASH("put.data_written");
+      wrc = rs_blob_seal(c, oid, stripe, len, data, head, path);
+    }
+    if (wrc != -ENOENT) break;
+    rs_blob_destroy(c, oid, rs_chunk_count(stripe, len), 0); /* dropped under us: again */
+  }
+  return wrc;
+}
+
+/*
  * A new blob written whole, sealed (size, stripe and a back-reference in
  * one op on chunk 0), then linked.  The lookup of what the path holds now
  * runs while the data is written: a put costs the data write and one omap
@@ -78,8 +104,7 @@ int rs_put(rs_conn *c, const char *path, const void *data, size_t len,
   rs_split sp;
   rs_entry e;
   rs_lookup l;
-  size_t head = len < rs_unit(stripe) ? len : rs_unit(stripe);
-  int rc, wrc = 0, missing = 0, linked = 0, tries, up = 0;
+  int rc, wrc = 0, missing = 0, linked = 0, up = 0;
   rs_lookup lp;
   rs_entry ep;
   char parent[4096];
@@ -97,20 +122,7 @@ int rs_put(rs_conn *c, const char *path, const void *data, size_t len,
     rs_path_parent(sp.dir, parent, sizeof parent);
     up = rs_lookup_start(c, &lp, parent, strrchr(sp.dir, '/') + 1) == 0;
   }
-  for (tries = 0; tries < RS_RETRIES; tries++) {
-    rs_blob_new(oid);
-    /* Chunk 0 before the others: chunks without it are a dropped blob's
-     * (fsck), and the seal fails if it was taken for unreferenced. */
-    wrc = len > head ? create_chunk0(c, oid) : 0;
-    if (wrc == 0)
-      wrc = rs_stripe_write_all(c, oid, stripe, head, (const char *)data + head, len - head);
-    if (wrc == 0) {
-      RS_CRASH("put.data_written");
-      wrc = rs_blob_seal(c, oid, stripe, len, data, head, path);
-    }
-    if (wrc != -ENOENT) break;
-    rs_blob_destroy(c, oid, rs_chunk_count(stripe, len), 0); /* dropped under us: again */
-  }
+  wrc = write_blob(c, path, data, len, stripe, oid);
   rc = rs_lookup_finish(c, &l, &e);
   if (up && rs_lookup_finish(c, &lp, &ep) < 0) up = 0;
   if (rc == 0 && e.dir_exists && strlen(sp.dir) < sizeof c->put_dir)
@@ -130,6 +142,106 @@ int rs_put(rs_conn *c, const char *path, const void *data, size_t len,
   }
   if (rc < 0 && !linked) rs_blob_destroy(c, oid, rs_chunk_count(stripe, len), 0);
   return rc;
+}
+
+/*
+ * The end of a hinted put whose directory it created (entry in place): the
+ * directory linked up the chain (known levels above it said missing);
+ * when that fails (a file where a parent should be), the entry and the
+ * blob are removed and the put fails, as rs_dir_link_file and rs_put do.
+ */
+int rs_put_fresh_link(rs_conn *c, const char *path, const char *oid,
+                      size_t len, int known, rs_status *st) {
+  rs_split sp;
+  int rc;
+  rs_path_split(path, &sp);
+  rc = rs_dir_link_chain(c, sp.dir, known);
+  if (rc < 0) {
+    rs_dir_unlink(c, sp.dir, sp.base, oid);
+    rs_dir_prune(c, sp.dir);
+    rs_blob_destroy(c, oid, rs_chunk_count(c->chunk, len), 0);
+    if (rc == -RS_ENOTDIR) return rs_fail(st, rc, path, NULL);
+    return rs_fail_rados(st, rc, path, "commit");
+  }
+  rs_put_fresh_linked(c, path, oid);
+  return 0;
+}
+
+/* The end of a hinted put whose directory is linked now. */
+void rs_put_fresh_linked(rs_conn *c, const char *path, const char *oid) {
+  RS_CRASH("commit.linked");
+  rs_oidcache_set(c, path, oid);
+}
+
+/*
+ * rs_put_fresh, and the first half of it for batches (pending non-NULL,
+ * missing == 1: a directory created is left to be linked by the caller,
+ * *pending set; batch.c links those of one parent together).
+ */
+static int put_fresh(rs_conn *c, const char *path, const void *data,
+                     size_t len, int flags, int missing, char *oid,
+                     int *pending, rs_status *st) {
+  char old[RS_OID_MAX] = "";
+  uint32_t stripe = c->chunk;
+  rs_split sp;
+  int rc, linked = 0;
+  if (pending) *pending = 0;
+  if ((rc = check_path(path, 0, st)) < 0) return rc;
+  rs_path_split(path, &sp);
+  if (missing <= 0 || strcmp(sp.dir, "/") == 0) return rs_put(c, path, data, len, flags, st);
+  rs_deadline_start(c);
+  rc = write_blob(c, path, data, len, stripe, oid);
+  if (rc < 0) {
+    rs_blob_destroy(c, oid, rs_chunk_count(stripe, len), 0);
+    return rs_fail_rados(st, rc, path, "write");
+  }
+  RS_CRASH("put.sealed");
+  if (rs_dir_create_with(c, sp.dir, sp.base, oid) == 0) {
+    RS_CRASH("link.entry_set");
+    if (pending && missing == 1) {
+      *pending = 1;
+      return 0;
+    }
+    return rs_put_fresh_link(c, path, oid, len, missing - 1, st);
+  }
+  /* The directory is there after all (made meanwhile, or made by a put
+   * that was killed before it linked it), or the create failed: rs_put's
+   * link, which looks the name up.  Then the directory, and each level
+   * said missing above it, is linked into its parent once more
+   * (idempotent; nothing to undo if that fails): the caller did not see
+   * them, so a killed put's directories are not left unreachable by the
+   * put that finds them, as a re-run of migrate does. */
+  rc = rs_file_commit(c, path, oid, old, "", -1, flags, &linked, st);
+  if (rc < 0 && !linked) rs_blob_destroy(c, oid, rs_chunk_count(stripe, len), 0);
+  if (rc == 0) rs_dir_link_chain(c, sp.dir, missing - 1);
+  return rc;
+}
+
+/*
+ * rs_put for a path whose directory the caller believes missing (with
+ * missing - 1 of its parents): no lookup at all.  The blob is written and
+ * sealed, then linked by creating the directory object exclusively with
+ * the entry in it, which is the check, and the directory linked up the
+ * chain.  A directory that exists after all makes that create fail, and
+ * the link then looks the name up and goes on as rs_put's would
+ * (replacing, RS_NOREPLACE, a directory there), and links the directory
+ * into its parent again; a parent said missing that exists costs one
+ * idempotent link more, one said present that is missing one failed link
+ * more.  So a wrong belief costs round trips, never a result other than
+ * rs_put's; the steps (seal, link, link chain) and their crash points are
+ * rs_put's.  For trees loaded into fresh directories (migrate), where it
+ * saves rs_put's two lookups.
+ */
+int rs_put_fresh(rs_conn *c, const char *path, const void *data, size_t len,
+                 int flags, int missing, rs_status *st) {
+  char oid[RS_OID_MAX];
+  return put_fresh(c, path, data, len, flags, missing, oid, NULL, st);
+}
+
+int rs_put_fresh_start(rs_conn *c, const char *path, const void *data,
+                       size_t len, int flags, int missing, char *oid,
+                       int *pending, rs_status *st) {
+  return put_fresh(c, path, data, len, flags, missing, oid, pending, st);
 }
 
 /* The blob behind a file path, or the contract's error for it. */

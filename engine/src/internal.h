@@ -255,6 +255,10 @@ int rs_dir_link_file(rs_conn *c, const char *dir, const char *name,
                      const char *oid, char *old, const char *gen, int missing,
                      int flags);
 int rs_dir_link_chain(rs_conn *c, const char *dir, int known);
+int rs_dir_create_with(rs_conn *c, const char *dir, const char *name,
+                       const char *oid);
+int rs_dir_link_subdirs(rs_conn *c, const char *dir, const char *const *names,
+                        size_t n);
 /* Whether name in dir holds exactly val now: 1, 0, or < 0. */
 int rs_dir_holds(rs_conn *c, const char *dir, const char *name, const char *val);
 int rs_dir_unlink(rs_conn *c, const char *dir, const char *name,
@@ -349,5 +353,12 @@ int rs_pending_drop(rs_conn *c, const char *path, int tree, int *found);
 int rs_file_commit(rs_conn *c, const char *path, const char *oid, char *old,
                    const char *gen, int missing, int flags, int *linked,
                    rs_status *st);
+/* rs_put_fresh in two halves, for batches (file.c). */
+int rs_put_fresh_start(rs_conn *c, const char *path, const void *data,
+                       size_t len, int flags, int missing, char *oid,
+                       int *pending, rs_status *st);
+void rs_put_fresh_linked(rs_conn *c, const char *path, const char *oid);
+int rs_put_fresh_link(rs_conn *c, const char *path, const char *oid,
+                      size_t len, int known, rs_status *st);
 
 #endif

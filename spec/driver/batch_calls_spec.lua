@@ -162,6 +162,90 @@ describe("drv:get_many / put_many / stat_many #cluster", function()
     assert.same({}, helper.leftovers(ns))
   end)
 
+  it("missing hints (rs_put_fresh) give the single put's result, right or wrong", function()
+    assert(drv:put_content("/h/dir/x", "x"))
+    assert(drv:put_content("/h/file", "content"))
+    assert(drv:put_content("/h/old", "old"))
+    local paths = { "/n1/n2/n3/f", "/h/dir", "/h/file/below", "/h/old", "/h/new", "/h/a/b/c", "/n1/n2/g",
+      "/o1/o2/f", "/r", "/h/sib/f", "/h/dir/y/f", "/h/dir/z/f", "/m1/m2/f" }
+    local contents = { "f", "d", "b", "replaced", "new", string.rep("c", 300 * KiB), "g", "o", "r", "s", "y",
+      string.rep("z", 200 * KiB), "m" }
+    -- right: 3, 2; an existing directory said missing: 1 (is_dir, not_dir,
+    -- the replace, the new file); missing levels said present: 1 for /h/a/b;
+    -- more levels than the path has: 9; a file at the root: 1. Linked
+    -- together (1: new directories of one parent): y and z into /h/dir;
+    -- sib with file (whose link fails: a file is there), each on its own
+    -- then; m2 into /m1, missing (each on its own again)
+    local ok, msgs, codes = drv:put_many(paths, contents,
+      { missing = { 3, 1, 1, 1, 1, 1, 2, 9, 1, 1, 1, 1, 1 }, window = 1 })
+    assert.is_true(ok[1], msgs[1])
+    helper.fails("is_dir", "/h/dir", item(ok, msgs, codes, 2))
+    helper.fails("not_dir", "/h/file/below", item(ok, msgs, codes, 3))
+    for i = 4, #paths do
+      if i ~= 3 then assert.is_true(ok[i], msgs[i]) end
+    end
+    for i, p in ipairs(paths) do
+      if ok[i] then assert.equal(contents[i], drv:get_content(p)) end
+    end
+    assert.equal("content", drv:get_content("/h/file"))
+    assert.equal("x", drv:get_content("/h/dir/x"))
+    -- every name is listed where it belongs, nothing else is
+    local names = {}
+    assert(drv:walk("/", function(info) if not info.is_dir then names[#names + 1] = info.path end end))
+    table.sort(names)
+    assert.same({ "/h/a/b/c", "/h/dir/x", "/h/dir/y/f", "/h/dir/z/f", "/h/file", "/h/new", "/h/old", "/h/sib/f",
+      "/m1/m2/f", "/n1/n2/g", "/n1/n2/n3/f", "/o1/o2/f", "/r" }, names)
+    -- the same with every window: the puts run in any order
+    for _, w in ipairs { 4, 32 } do
+      local wp, wc, wm = {}, {}, {}
+      for i = 1, 200 do
+        wp[i], wc[i], wm[i] = string.format("/w%d/s%d/d%03d/f", w, i % 3, i), "w" .. i, i <= 3 and 2 or 1
+      end
+      local wok, wmsgs = drv:put_many(wp, wc, { missing = wm, window = w })
+      for i = 1, 200 do
+        assert.is_true(wok[i], wmsgs[i])
+        assert.equal(wc[i], drv:get_content(wp[i]))
+      end
+      assert.equal(67, #assert(drv:list("/w" .. w .. "/s1")))
+      assert.is_true(drv:delete("/w" .. w))
+    end
+    -- create only: a file there fails, the rest are made
+    local ok2, _, codes2 = drv:put_many({ "/h/old", "/q/x" }, { "no", "yes" }, { replace = false, missing = { 1, 1 } })
+    assert.equal("exists", codes2[1])
+    assert.is_true(ok2[2])
+    assert.equal("replaced", drv:get_content("/h/old"))
+    -- the replaced and the refused data are gone: one blob per file
+    local _, nblobs = helper.blobs(ns)
+    assert.equal(#names + 1, nblobs)
+    for _, top in ipairs { "/h", "/n1", "/o1", "/q", "/r", "/m1" } do assert.is_true(drv:delete(top)) end
+    assert.same({}, helper.leftovers(ns))
+    raises(function() drv:put_many({ "/a" }, { "x" }, { missing = 1 }) end, "missing must be a table")
+    raises(function() drv:put_many({ "/a" }, { "x" }, { missing = { -1 } }) end, "missing[k]")
+    raises(function() drv:put_many({ "/a" }, { "x" }, { missing = { "x" } }) end, "missing[k]")
+  end)
+
+  it("a put told a directory is missing links it again when it finds it: a killed put's is reachable", function()
+    for _, w in ipairs { 1, 8 } do
+      assert(drv:put_content("/u/d/f", "f"))
+      assert(drv:put_content("/u/d/s/f", "f"))
+      assert(drv:put_content("/u/e", "e"))
+      -- what puts killed after making their directories leave: /u/d, and
+      -- /u/d/s, made, not linked (/u/d/s reads, /u/d/f reads, neither listed)
+      helper.rados(ns, "rmomapkey /u d")
+      helper.rados(ns, "rmomapkey /u/d s")
+      assert.same({ "/u/e" }, assert(drv:list("/u")))
+      -- said missing, as migrate's index of the destination does: d and s
+      local ok, msgs = drv:put_many({ "/u/d/s/g" }, { "g" }, { missing = { 2 }, window = w })
+      assert.is_true(ok[1], msgs[1])
+      assert.equal("f", drv:get_content("/u/d/f"))
+      assert.same({ "/u/d", "/u/e" }, assert(drv:list("/u")))
+      assert.same({ "/u/d/f", "/u/d/s" }, assert(drv:list("/u/d")))
+      assert.same({ "/u/d/s/f", "/u/d/s/g" }, assert(drv:list("/u/d/s")))
+      assert.is_true(drv:delete("/u"))
+    end
+    assert.same({}, helper.leftovers(ns))
+  end)
+
   it("replace = false fails only the items whose path holds a file", function()
     assert(drv:put_content("/r/a", "old"))
     local ok, msgs, codes = drv:put_many({ "/r/a", "/r/b" }, { "new", "new" }, { replace = false })

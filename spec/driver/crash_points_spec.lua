@@ -124,6 +124,35 @@ local PROTOCOLS = {
     done = { ["/n1/n2/n3/f"] = "small" },
   },
   {
+    -- put_many told what is missing (rs_put_fresh): no lookups, the
+    -- directories made by the link chain; one hint right, one wrong
+    name = "put_many into directories said missing",
+    pre = { { "/p/sib", "sib" } },
+    op = [[
+      local ok, msgs = d:put_many({ "/n1/n2/f", "/p/g" }, { C"small", C"big" },
+        { missing = { 2, 1 }, window = 1 })
+      must(ok[1], msgs[1])
+      must(ok[2], msgs[2])]],
+    paths = { "/n1/n2/f", "/p/g" },
+    each = { ["/n1/n2/f"] = { false, "small" }, ["/p/g"] = { false, "big" } },
+    done = { ["/n1/n2/f"] = "small", ["/p/g"] = "big" },
+  },
+  {
+    -- new directories of one parent, said missing: sealed and made each,
+    -- then linked into /p together (one op), the state between being a
+    -- single put's at link.entry_set
+    name = "put_many into new sibling directories, linked together",
+    pre = { { "/p/sib", "sib" } },
+    op = [[
+      local ok, msgs = d:put_many({ "/p/d1/f", "/p/d2/f" }, { C"small", C"big" },
+        { missing = { 1, 1 }, window = 1 })
+      must(ok[1], msgs[1])
+      must(ok[2], msgs[2])]],
+    paths = { "/p/d1/f", "/p/d2/f" },
+    each = { ["/p/d1/f"] = { false, "small" }, ["/p/d2/f"] = { false, "big" } },
+    done = { ["/p/d1/f"] = "small", ["/p/d2/f"] = "big" },
+  },
+  {
     name = "writer new + commit",
     pre = { { "/p/sib", "sib" } },
     op = [[

@@ -315,9 +315,25 @@ function migrate.run(src, dst, opts)
   -- window of puts in flight, each the single atomic put). Each file is
   -- copied, skipped or an error on its own, as one at a time.
   local pending, pending_bytes = {}, 0
+  -- Directories (rel) that puts of this run have made, besides those the
+  -- index found: a file whose directory is in neither goes into a fresh
+  -- directory, and put_many is told how many levels are missing, which
+  -- spares its lookups (the engine checks the word: a directory made
+  -- meanwhile costs a round trip, never a wrong result). Levels up to the
+  -- root only: whether the root itself is there, the put finds out.
+  local made = {}
+  local function missing_levels(rel)
+    local n, dir = 0, rel:match("^(.*)/[^/]*$")
+    while dir ~= "" and not have[dir] and not made[dir] do
+      made[dir] = true
+      n = n + 1
+      dir = dir:match("^(.*)/[^/]*$")
+    end
+    return n
+  end
   local function flush()
     if #pending == 0 then return end
-    local to_put, contents, items = {}, {}, {}
+    local to_put, contents, items, missing = {}, {}, {}, {}
     for _, p in ipairs(pending) do
       local data, emsg, ecode = src:get_content(p.from)
       if data then
@@ -333,12 +349,13 @@ function migrate.run(src, dst, opts)
           report.errors[#report.errors + 1] = bad
         else
           to_put[#to_put + 1], contents[#contents + 1], items[#items + 1] = p.to, data, p
+          missing[#missing + 1] = missing_levels(p.rel)
         end
       elseif not (p.up and ended[p.up]) then
         failed(p.from, p.up, emsg, ecode)
       end
     end
-    local ok, msgs = batch.put(dst, to_put, contents, { window = migrate.WINDOW })
+    local ok, msgs = batch.put(dst, to_put, contents, { window = migrate.WINDOW, missing = missing })
     for k, p in ipairs(items) do
       if ok[k] then
         done = done + #contents[k]
@@ -365,7 +382,7 @@ function migrate.run(src, dst, opts)
       report.files = report.files + 1
       report.bytes = report.bytes + f.size
     elseif f.size <= piece and not up then
-      pending[#pending + 1] = { i = i, from = from, to = to, digest = digest, up = up }
+      pending[#pending + 1] = { i = i, from = from, to = to, digest = digest, up = up, rel = f.rel }
       pending_bytes = pending_bytes + f.size
       queued = true
       if #pending >= migrate.BATCH or pending_bytes >= migrate.BATCH_BYTES then flush() end
@@ -376,7 +393,12 @@ function migrate.run(src, dst, opts)
         done = done + k
         tick("copy", { files = i, total_files = #list, bytes = done, total_bytes = total })
       end, f.size, have[f.rel] ~= nil, report.notes)
-      if n then copied(n) else failed(from, up, msg, code) end
+      if n then
+        copied(n)
+        missing_levels(f.rel) -- its directories are there now
+      else
+        failed(from, up, msg, code)
+      end
     end
     if not queued then
       verify(digest, to)

@@ -23,7 +23,14 @@ local function run(drv, many, single, paths, extra, opts)
         if x then x[#x + 1] = extra[i] end
       end
       local r, m, c
-      if x then r, m, c = drv[many](drv, p, x, opts) else r, m, c = drv[many](drv, p, opts) end
+      local o = opts
+      if opts and opts.missing and (first > 1 or last < #paths) then
+        -- per-item hints, cut to the chunk's items
+        o = { missing = {} }
+        for k, v in pairs(opts) do if k ~= "missing" then o[k] = v end end
+        for i = first, last do o.missing[i - first + 1] = opts.missing[i] end
+      end
+      if x then r, m, c = drv[many](drv, p, x, o) else r, m, c = drv[many](drv, p, o) end
       for k = 1, #p do
         res[first + k - 1] = r[k]
         if not r[k] then msgs[first + k - 1], codes[first + k - 1] = m[k], c[k] end
@@ -50,7 +57,9 @@ function batch.stat(drv, paths)
   return run(drv, "stat_many", "stat", paths)
 end
 
---- Puts contents[i] at paths[i]; opts as put_content's ({ replace = false }).
+--- Puts contents[i] at paths[i]; opts as put_content's ({ replace = false }),
+-- and put_many's missing = { n... } (what the caller knows to be missing
+-- of each path's directories: a hint that saves lookups, put_many only).
 function batch.put(drv, paths, contents, opts)
   return run(drv, "put_many", "put_content", paths, contents, opts)
 end

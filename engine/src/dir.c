@@ -328,7 +328,10 @@ int rs_dir_link_file(rs_conn *c, const char *dir, const char *name,
   int tries, rc = -EAGAIN, linked = 0, dir_exists = missing == 0;
   char seen[RS_GEN_MAX];
   snprintf(seen, sizeof seen, "%s", gen ? gen : "");
-  for (tries = 0; tries < RS_RETRIES && !linked; tries++) {
+  /* Each lost compare means another put of this name landed: progress, so
+   * the bound is generous (a put among many racing on one name may lose
+   * to each of them; the call's deadline bounds it in time). */
+  for (tries = 0; tries < RS_RETRIES * 8 && !linked; tries++) {
     rs_entry e;
     if (old[0] && (flags & RS_NOREPLACE)) return -RS_EEXIST;
     rc = op_link_file(c, dir, name, old, oid, dir_exists, seen);

@@ -64,6 +64,19 @@ function batch.put(drv, paths, contents, opts)
   return run(drv, "put_many", "put_content", paths, contents, opts)
 end
 
+--- put_content(path, data, opts) with put_many's missing hint: missing
+-- (n > 0) directory levels above path known to be missing, so that the
+-- put skips its lookups (a wrong hint costs a round trip, never another
+-- result); nil: a plain put_content. true, or nil, message, code.
+function batch.put_one(drv, path, data, missing, opts)
+  if not missing then return drv:put_content(path, data, opts) end
+  local o = { missing = { missing } }
+  for k, v in pairs(opts or {}) do o[k] = v end
+  local res, msgs, codes = run(drv, "put_many", "put_content", { path }, { data }, o)
+  if res[1] then return true end
+  return nil, msgs[1], codes[1]
+end
+
 --- A batch of different calls: ops[i] = { "get", path }, { "stat", path }
 -- or { "put", path, content } (the driver's drv:batch, else single calls).
 function batch.mixed(drv, ops, opts)

@@ -113,8 +113,9 @@ function blobs.put_if_absent(ctx, digest, data, media_type, fresh, absent)
   if exists == nil then return nil, msg, code end
   if not exists then
     local ok
-    ok, msg, code = ctx.drv:put_content(ctx.paths:path_for("blob_data", { digest = digest }), data,
-      { replace = false })
+    -- known absent: its <hex> directory is most likely missing too (a hint)
+    ok, msg, code = batch.put_one(ctx.drv, ctx.paths:path_for("blob_data", { digest = digest }), data,
+      absent and 1 or nil, { replace = false })
     if not ok and code ~= "exists" then return nil, msg, code end
   end
   ctx.cache:set(digest, { size = #data, media_type = media_type or blobs.DEFAULT_MEDIA_TYPE })

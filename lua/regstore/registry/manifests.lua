@@ -263,8 +263,8 @@ function Store:put(content, media_type, opts)
   -- the references' links and the revision link, read in one batch
   local fields = { name = name, digest = digest }
   -- (and the manifest's own blob stat'ed with the references' blobs)
-  local rev, present, targets, _
-  ok, rev, msg, _, present, targets = verify_references(ctx, name, info, false,
+  local rev, present, targets, rev_code
+  ok, rev, msg, rev_code, present, targets = verify_references(ctx, name, info, false,
     { extra = { "revision_link", fields }, also = digest })
   if not ok then return nil, rev, msg end
   local guess = {}
@@ -288,7 +288,9 @@ function Store:put(content, media_type, opts)
   end
   local wrote = false
   if rev ~= digest then -- a link that holds the digest already is not rewritten
-    ok, msg, code = ctx.drv:put_content(ctx.paths:path_for("revision_link", fields), digest)
+    -- a revision link not there: its <hex> directory most likely is not either (a hint)
+    ok, msg, code = batch.put_one(ctx.drv, ctx.paths:path_for("revision_link", fields), digest,
+      rev == nil and rev_code == "not_found" and 1 or nil)
     if not ok then return undo(msg, code) end
     wrote = true
   end

@@ -8,6 +8,7 @@ local validate = require "regstore.registry.validate"
 local errors = require "regstore.registry.errors"
 local links = require "regstore.registry.links"
 local listing = require "regstore.registry.listing"
+local batch = require "regstore.registry.batch"
 
 local tags = {}
 
@@ -30,9 +31,12 @@ local function tag_links(ctx, f, extra)
 end
 
 -- Writes a link unless it holds digest already (was: what it held).
-local function write_link(ctx, kind, f, digest, was)
+-- missing: how many directory levels above the link are known to be
+-- missing (put_many's hint: the put skips its lookups; a wrong hint costs
+-- a round trip, never another result), or nil.
+local function write_link(ctx, kind, f, digest, was, missing)
   if was == digest then return true end
-  return ctx.drv:put_content(ctx.paths:path_for(kind, f), digest)
+  return batch.put_one(ctx.drv, ctx.paths:path_for(kind, f), digest, missing)
 end
 
 --- Points tag at digest (both validated, the manifest known to exist):
@@ -43,9 +47,14 @@ function tags.set(ctx, name, tag, digest, known)
   local f = { name = name, tag = tag, digest = digest }
   local index, current
   if known then index, current = known.index, known.current else index, current = tag_links(ctx, f) end
-  local ok, msg, code = write_link(ctx, "tag_index_link", f, digest, index)
+  -- Neither link there: a new tag, its directory missing (<tag>, index,
+  -- sha256, <hex> above the history link; current, once that is written).
+  -- A history link missing beside a current one: a new digest's <hex>.
+  local fresh = not index and not current
+  local ok, msg, code = write_link(ctx, "tag_index_link", f, digest, index,
+    not index and (fresh and 4 or 1) or nil)
   if not ok then return nil, msg, code end
-  ok, msg, code = write_link(ctx, "tag_current_link", f, digest, current)
+  ok, msg, code = write_link(ctx, "tag_current_link", f, digest, current, fresh and 1 or nil)
   if not ok then return nil, msg, code end
   return true
 end

@@ -23,6 +23,18 @@ describe("a writer whose blob is dropped under it #cluster", function()
   -- that they are sent at once (at an offset > 0 of the chunk).
   local function fill(size, seed) return helper.bytes(CHUNK - size % CHUNK, seed) end
 
+  -- w's write of data (or the commit after it) fails with not_found, and
+  -- /a/f holds want, whole; then nothing is left once it is deleted.
+  local function refused(w, data, want)
+    local ok, msg, code = w:write(data)
+    if ok then ok, msg, code = w:commit() end
+    assert.is_nil(ok)
+    assert.are.equal("not_found", code, msg)
+    assert.are.equal(want, fx.drv:get_content("/a/f"))
+    assert.is_true(fx.drv:delete("/a/f"))
+    assert.are.same({}, helper.leftovers(fx.ns))
+  end
+
   it("appending in place to a deleted file creates no chunk again; commit says not_found", function()
     local old = helper.bytes(900, 1)
     assert.is_true(fx.drv:put_content("/a/f", old))
@@ -67,13 +79,7 @@ describe("a writer whose blob is dropped under it #cluster", function()
     assert.is_true(fx.drv:put_content("/a/f", old))
     local w = assert(fx.drv:writer("/a/f", true))
     assert.is_true(other:put_content("/a/f", new))
-    local ok, msg, code = w:write(fill(#old, 7) .. helper.bytes(CHUNK + 10, 8))
-    if ok then ok, msg, code = w:commit() end
-    assert.is_nil(ok)
-    assert.are.equal("not_found", code, msg)
-    assert.are.equal(new, fx.drv:get_content("/a/f"))
-    assert.is_true(fx.drv:delete("/a/f"))
-    assert.are.same({}, helper.leftovers(fx.ns))
+    refused(w, fill(#old, 7) .. helper.bytes(CHUNK + 10, 8), new)
   end)
 
   it("a move onto the file: the appender fails, the moved content stays whole", function()
@@ -82,13 +88,7 @@ describe("a writer whose blob is dropped under it #cluster", function()
     assert.is_true(other:put_content("/b/g", new))
     local w = assert(fx.drv:writer("/a/f", true))
     assert.is_true(other:move("/b/g", "/a/f"))
-    local ok, msg, code = w:write(fill(#old, 11))
-    if ok then ok, msg, code = w:commit() end
-    assert.is_nil(ok)
-    assert.are.equal("not_found", code, msg)
-    assert.are.equal(new, fx.drv:get_content("/a/f"))
-    assert.is_true(fx.drv:delete("/a/f"))
-    assert.are.same({}, helper.leftovers(fx.ns))
+    refused(w, fill(#old, 11), new)
   end)
 
   it("a resumed new file deleted meanwhile: its next send fails, nothing is left", function()

@@ -1237,19 +1237,25 @@ static int w_gc(lua_State *L) {
 
 /* ------------------------------------------------------------------ reader */
 
-/* read(n): n is a whole number, at least 1 (else it raises); huge is fine. */
-static int r_read(lua_State *L) {
+/* The open reader at 1 and the count n at i: a whole number, at least 1
+ * (else it raises); huge is fine. */
+static Reader *check_read(lua_State *L, int i, uint64_t *n) {
   Reader *r = luaL_checkudata(L, 1, READER);
+  if (!r->r) luaL_error(L, "regstore: reader is closed");
+  check_number(L, i);
+  if (to_count(L, i, n) < 0 || *n < 1) luaL_argerror(L, i, "must be a whole number, at least 1");
+  return r;
+}
+
+/* read(n) */
+static int r_read(lua_State *L) {
   const size_t most = (size_t)1 << 30; /* one call reads at most 1 GiB */
   size_t want;
   uint64_t n;
+  Reader *r = check_read(L, 2, &n);
   rs_status st;
   const char *data;
   long got;
-  if (!r->r) return luaL_error(L, "regstore: reader is closed");
-  check_number(L, 2);
-  if (to_count(L, 2, &n) < 0 || n < 1)
-    return luaL_argerror(L, 2, "must be a whole number, at least 1");
   want = n > most ? most : (size_t)n;
   got = rs_reader_read(r->r, &data, want, &st);
   if (got < 0) return push_failure(L, &st);
@@ -1266,18 +1272,13 @@ static int r_read(lua_State *L) {
  * string is made. Their count, 0 at the end; on a failure, what was
  * appended before it stays in buf. */
 static int r_read_into(lua_State *L) {
-  Reader *r = luaL_checkudata(L, 1, READER);
-  Bytes *b = check_bytes(L, 2);
-  BytesState *s = b->b;
-  size_t want, done = 0;
   uint64_t n;
+  Reader *r = check_read(L, 3, &n);
+  BytesState *s = check_bytes(L, 2)->b;
+  size_t want, done = 0;
   rs_status st;
   const char *data;
   long got;
-  if (!r->r) return luaL_error(L, "regstore: reader is closed");
-  check_number(L, 3);
-  if (to_count(L, 3, &n) < 0 || n < 1)
-    return luaL_argerror(L, 3, "must be a whole number, at least 1");
   want = s->cap - s->len;
   if (n < (uint64_t)want) want = (size_t)n;
   while (done < want) {

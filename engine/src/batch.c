@@ -104,6 +104,12 @@ static void run_item(rs_conn *c, const batch *b, size_t i) {
   if (it->rc > 0) it->rc = 0;
 }
 
+/* A pending put's directory linked on its own, as rs_put_fresh would. */
+static void link_alone(rs_conn *c, rs_batch_item *it, const char *oid) {
+  it->rc = rs_put_fresh_link(c, it->path, oid, it->len, 0, &it->st);
+  if (it->rc > 0) it->rc = 0;
+}
+
 /* The second pass for one parent: its new subdirectories linked at once,
  * or, when that fails, each on its own. */
 static void run_group(rs_conn *c, const batch *b, const group *g) {
@@ -138,8 +144,7 @@ static void run_group(rs_conn *c, const batch *b, const group *g) {
       rs_put_fresh_linked(c, it->path, f->oid);
       it->rc = 0;
     } else {
-      it->rc = rs_put_fresh_link(c, it->path, f->oid, it->len, 0, &it->st);
-      if (it->rc > 0) it->rc = 0;
+      link_alone(c, it, f->oid);
     }
   }
   for (k = 0; names && k < g->n; k++) free((char *)names[k]);
@@ -243,11 +248,7 @@ static void link_pending(rs_conn *c, batch *b, int window) {
   if (!b->order || !b->groups) {
     /* no memory to group: each links on its own */
     for (i = 0; i < b->n; i++)
-      if (b->fr[i].pending) {
-        rs_batch_item *it = &b->items[i];
-        it->rc = rs_put_fresh_link(c, it->path, b->fr[i].oid, it->len, 0, &it->st);
-        if (it->rc > 0) it->rc = 0;
-      }
+      if (b->fr[i].pending) link_alone(c, &b->items[i], b->fr[i].oid);
     free(b->order);
     free(b->groups);
     b->order = NULL;

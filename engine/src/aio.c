@@ -116,6 +116,15 @@ int rs_write_op(rs_conn *c, rados_write_op_t op, const char *oid) {
   return rs_comp_wait(c, comp, NULL);
 }
 
+/* librados keeps the completion until the write is done (and drops it at
+ * shutdown); the op's contents went with the request. */
+void rs_write_op_unwaited(rs_conn *c, rados_write_op_t op, const char *oid) {
+  rados_completion_t comp;
+  if (rados_aio_create_completion2(NULL, NULL, &comp) < 0) return;
+  rados_aio_write_op_operate(op, c->io, comp, oid, NULL, 0);
+  rados_aio_release(comp);
+}
+
 int rs_aio_init(rs_aio *a, rs_conn *c, int cap) {
   memset(a, 0, sizeof *a);
   a->comp = calloc((size_t)cap, sizeof *a->comp);

@@ -62,6 +62,9 @@ int rs_lookup_finish(rs_conn *c, rs_lookup *l, rs_entry *e) {
       if (strcmp(name, RS_SUBDIRS_XATTR) == 0 && vl < RS_GEN_MAX) {
         memcpy(e->gen, v, vl);
         e->gen[vl] = '\0';
+      } else if (strcmp(name, RS_LINKING_XATTR) == 0 && vl < RS_OID_MAX) {
+        memcpy(e->linking, v, vl);
+        e->linking[vl] = '\0';
       }
   } else if (rc == -ENOENT) {
     rc = 0;
@@ -150,6 +153,46 @@ int rs_dir_check_ancestors(rs_conn *c, const char *dir, int *missing) {
   return rc;
 }
 
+/*
+ * Whether dir is named by its parent, and so on up to a level without a
+ * flag (RS_LINKING_XATTR): 1, 0, or < 0.  Only asked about a directory
+ * found flagged, which a maker that is still at work or died left so.
+ */
+int rs_dir_named(rs_conn *c, const char *dir) {
+  char d[4096], p[4096];
+  snprintf(d, sizeof d, "%s", dir);
+  while (strcmp(d, "/") != 0) {
+    rs_entry e;
+    int rc;
+    rs_path_parent(d, p, sizeof p);
+    rc = rs_dir_lookup(c, p, strrchr(d, '/') + 1, &e);
+    if (rc < 0) return rc;
+    if (e.kind != RS_ENT_DIR) return 0;
+    if (!e.linking[0]) return 1;
+    memcpy(d, p, sizeof d);
+  }
+  return 1;
+}
+
+/* A looked-up entry of dir, as a reader may take it: a directory not
+ * listed from "/" counts as missing (its maker never finished). */
+int rs_entry_listed(rs_conn *c, const char *dir, rs_entry *e) {
+  int rc;
+  if (!e->dir_exists || !e->linking[0]) return 0;
+  rc = rs_dir_named(c, dir);
+  if (rc == 0) memset(e, 0, sizeof *e);
+  return rc < 0 ? rc : 0;
+}
+
+/* Takes dir's flag off if it still is stamp, without waiting. */
+void rs_dir_unflag(rs_conn *c, const char *dir, const char *stamp) {
+  rados_write_op_t op = rados_create_write_op();
+  rados_write_op_cmpxattr(op, RS_LINKING_XATTR, LIBRADOS_CMPXATTR_OP_EQ, stamp, strlen(stamp));
+  rados_write_op_rmxattr(op, RS_LINKING_XATTR);
+  rs_write_op_unwaited(c, op, dir);
+  rados_release_write_op(op);
+}
+
 /* What a path names; kind RS_ENT_NONE when nothing is there. */
 int rs_resolve(rs_conn *c, const char *path, rs_entry *e, rs_status *st) {
   rs_split sp;
@@ -162,6 +205,7 @@ int rs_resolve(rs_conn *c, const char *path, rs_entry *e, rs_status *st) {
   }
   rs_path_split(path, &sp);
   rc = rs_dir_lookup(c, sp.dir, sp.base, e);
+  if (rc == 0) rc = rs_entry_listed(c, sp.dir, e);
   if (rc < 0) return rs_fail_rados(st, rc, path, "lookup");
   if (!e->dir_exists) {
     rc = rs_dir_check_ancestors(c, sp.dir, NULL);
@@ -183,10 +227,22 @@ static void op_guarded_set(rados_write_op_t op, const char *name,
   rados_write_op_omap_set(op, keys, vals, vlen, 1);
 }
 
+/* Sets or checks a directory's flag in op: a directory made gets flag
+ * ("/" none: nothing names it), one that must exist must hold flag. */
+static void op_flag(rados_write_op_t op, const char *dir, const char *flag,
+                    int made) {
+  if (made && strcmp(dir, "/") != 0)
+    rados_write_op_setxattr(op, RS_LINKING_XATTR, flag, strlen(flag));
+  else if (!made)
+    rados_write_op_cmpxattr(op, RS_LINKING_XATTR, LIBRADOS_CMPXATTR_OP_EQ, flag, strlen(flag));
+}
+
 /* Links a subdirectory: its entry "", and a new generation of dir's
- * subdirectories in the same op (op_link_file guards with it). */
+ * subdirectories in the same op (op_link_file guards with it).  flag: the
+ * one dir must hold (must_exist), or the one it is made with. */
 static int op_link(rs_conn *c, const char *dir, const char *name,
-                   const char *expect, const char *val, int must_exist) {
+                   const char *expect, const char *val, int must_exist,
+                   const char *flag) {
   rados_write_op_t op = rados_create_write_op();
   char gen[37];
   int rc;
@@ -194,6 +250,7 @@ static int op_link(rs_conn *c, const char *dir, const char *name,
     rados_write_op_assert_exists(op);
   else
     rados_write_op_create(op, LIBRADOS_CREATE_IDEMPOTENT, NULL);
+  op_flag(op, dir, flag, !must_exist);
   op_guarded_set(op, name, expect, val);
   rs_uuid(gen);
   rados_write_op_setxattr(op, RS_SUBDIRS_XATTR, gen, strlen(gen));
@@ -202,30 +259,77 @@ static int op_link(rs_conn *c, const char *dir, const char *name,
   return rc;
 }
 
+/* Level i of dir (level 0 is dir, 1 its parent) in p; -1 above "/". */
+static int level_path(const char *dir, int i, char *p, size_t n) {
+  char d[4096];
+  snprintf(d, sizeof d, "%s", dir);
+  for (; i > 0; i--) {
+    if (strcmp(d, "/") == 0) return -1;
+    rs_path_parent(d, p, n);
+    snprintf(d, sizeof d, "%s", p);
+  }
+  snprintf(p, n, "%s", d);
+  return 0;
+}
+
 /*
- * Links dir into its parent, and so on up while parents are missing.  The
- * first `known` parents are known to be missing and are created straight
- * away; above them, a link that finds its parent in place ends the climb.
+ * Links dir into its parent, and so on up while parents are missing or
+ * flagged; then takes the flags off (dir's if it is stamp, and those of
+ * the levels passed), all levels being listed by then.  The first `known`
+ * parents are known to be missing and are made straight away (flagged with
+ * stamp, or a stamp of their own); above them, a link that finds its
+ * parent in place without a flag ends the climb.
  */
-int rs_dir_link_chain(rs_conn *c, const char *dir, int known) {
-  char d[4096], p[4096];
-  int rc;
+int rs_dir_link_up(rs_conn *c, const char *dir, int known, const char *stamp) {
+  char d[4096], p[4096], own[37];
+  char flags[MAX_LEVELS][RS_OID_MAX]; /* what to take off level i */
+  int levels = 1, rc = 0, i;
+  if (!stamp) rs_uuid(own);
+  snprintf(flags[0], RS_OID_MAX, "%s", stamp ? stamp : "");
   snprintf(d, sizeof d, "%s", dir);
   while (strcmp(d, "/") != 0) {
     const char *base = strrchr(d, '/') + 1;
-    int created = known-- > 0;
+    char seen[RS_OID_MAX] = "";
+    int created = known-- > 0, tries;
     rs_path_parent(d, p, sizeof p);
-    rc = created ? -ENOENT : op_link(c, p, base, "", "", 1);
-    if (rc == -ENOENT) {
-      rc = op_link(c, p, base, "", "", 0);
-      created = 1;
+    for (tries = 0; tries < RS_RETRIES; tries++) {
+      rs_entry e;
+      rc = created ? -ENOENT : op_link(c, p, base, "", "", 1, seen);
+      if (rc == -ENOENT) {
+        snprintf(seen, sizeof seen, "%s", stamp ? stamp : own);
+        rc = op_link(c, p, base, "", "", 0, seen);
+        created = 1;
+      }
+      if (rc != -ECANCELED) break;
+      /* a file where base should be, or p's flag is not the one seen */
+      rc = rs_dir_lookup(c, p, base, &e);
+      if (rc < 0) break;
+      rc = -ECANCELED;
+      if (e.kind == RS_ENT_FILE) break;
+      created = !e.dir_exists;
+      snprintf(seen, sizeof seen, "%s", e.linking);
     }
     if (rc == -ECANCELED) return -RS_ENOTDIR;
-    if (rc < 0 || !created) return rc;
-    RS_CRASH("link.parent_linked");
+    if (rc < 0) return rc;
+    if (!created && !seen[0]) break;
+    if (created) RS_CRASH("link.parent_linked");
+    if (levels < MAX_LEVELS) snprintf(flags[levels++], RS_OID_MAX, "%s", seen);
     memcpy(d, p, sizeof d);
   }
+  for (i = 0; i < levels; i++)
+    if (flags[i][0] && level_path(dir, i, p, sizeof p) == 0) rs_dir_unflag(c, p, flags[i]);
   return 0;
+}
+
+int rs_dir_link_chain(rs_conn *c, const char *dir, int known) {
+  return rs_dir_link_up(c, dir, known, NULL);
+}
+
+/* -RS_EEXIST for a name found in dir (with dir's flag as read), once dir
+ * is listed: a name a put refuses to replace is there for readers too. */
+int rs_dir_exists_listed(rs_conn *c, const char *dir, const char *flag) {
+  int rc = flag[0] ? rs_dir_link_up(c, dir, 0, flag) : 0;
+  return rc < 0 ? rc : -RS_EEXIST;
 }
 
 /*
@@ -243,7 +347,7 @@ int rs_dir_link_chain(rs_conn *c, const char *dir, int known) {
  */
 static int op_link_file(rs_conn *c, const char *dir, const char *name,
                         const char *old, const char *oid, int dir_exists,
-                        const char *gen) {
+                        const char *gen, const char *flag) {
   rados_write_op_t op = rados_create_write_op();
   int rc;
   if (!old[0] && !dir_exists) {
@@ -255,6 +359,7 @@ static int op_link_file(rs_conn *c, const char *dir, const char *name,
       rados_write_op_create(op, LIBRADOS_CREATE_IDEMPOTENT, NULL);
     if (!old[0]) rados_write_op_cmpxattr(op, RS_SUBDIRS_XATTR, LIBRADOS_CMPXATTR_OP_EQ, gen, strlen(gen));
   }
+  op_flag(op, dir, flag, !dir_exists);
   op_guarded_set(op, name, old, oid);
   rc = rs_write_op(c, op, dir);
   rados_release_write_op(op);
@@ -265,7 +370,7 @@ static int op_link_file(rs_conn *c, const char *dir, const char *name,
  * dir exists (nothing changed). */
 int rs_dir_create_with(rs_conn *c, const char *dir, const char *name,
                        const char *oid) {
-  return op_link_file(c, dir, name, "", oid, 0, "");
+  return op_link_file(c, dir, name, "", oid, 0, "", oid);
 }
 
 /*
@@ -291,6 +396,7 @@ int rs_dir_link_subdirs(rs_conn *c, const char *dir, const char *const *names,
   }
   op = rados_create_write_op();
   rados_write_op_assert_exists(op);
+  op_flag(op, dir, "", 0); /* a flagged dir: each links up on its own */
   for (i = 0; i < n; i++) {
     vals[i] = "";
     rados_write_op_omap_cmp(op, names[i], LIBRADOS_CMPXATTR_OP_EQ, "", 0, NULL);
@@ -324,17 +430,18 @@ static int changed(int rc) {
  */
 int rs_dir_link_file(rs_conn *c, const char *dir, const char *name,
                      const char *oid, char *old, const char *gen, int missing,
-                     int flags) {
+                     int flags, int *entry_set) {
   int tries, rc = -EAGAIN, linked = 0, dir_exists = missing == 0;
-  char seen[RS_GEN_MAX];
+  char seen[RS_GEN_MAX], flag[RS_OID_MAX] = "";
+  *entry_set = 0;
   snprintf(seen, sizeof seen, "%s", gen ? gen : "");
   /* Each lost compare means another put of this name landed: progress, so
    * the bound is generous (a put among many racing on one name may lose
    * to each of them; the call's deadline bounds it in time). */
   for (tries = 0; tries < RS_RETRIES * 8 && !linked; tries++) {
     rs_entry e;
-    if (old[0] && (flags & RS_NOREPLACE)) return -RS_EEXIST;
-    rc = op_link_file(c, dir, name, old, oid, dir_exists, seen);
+    if (old[0] && (flags & RS_NOREPLACE)) return rs_dir_exists_listed(c, dir, flag);
+    rc = op_link_file(c, dir, name, old, oid, dir_exists, seen, dir_exists ? flag : oid);
     if (rc == 0) {
       linked = 1;
       break;
@@ -349,17 +456,24 @@ int rs_dir_link_file(rs_conn *c, const char *dir, const char *name,
       old[0] = '\0';
     dir_exists = e.dir_exists;
     memcpy(seen, e.gen, sizeof seen);
+    memcpy(flag, e.linking, sizeof flag);
     rc = -EAGAIN;
   }
   if (!linked) return rc;
   if (!dir_exists) {
     RS_CRASH("link.entry_set");
-    rc = rs_dir_link_chain(c, dir, missing > 1 ? missing - 1 : 0);
+    rc = rs_dir_link_up(c, dir, missing > 1 ? missing - 1 : 0, oid);
     if (rc < 0) {
       /* Lost a race with a file created where a parent should be. */
       rs_dir_unlink(c, dir, name, oid);
       rs_dir_prune(c, dir);
     }
+  } else if (flag[0]) {
+    /* A directory its maker did not finish (or is finishing): the name
+     * counts once the directory is listed, so this link lists it.  If
+     * that fails, the name is set all the same (*entry_set). */
+    *entry_set = 1;
+    rc = rs_dir_link_up(c, dir, 0, flag);
   }
   return rc;
 }

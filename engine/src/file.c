@@ -36,10 +36,16 @@ int rs_file_commit(rs_conn *c, const char *path, const char *oid, char *old,
                    const char *gen, int missing, int flags, int *linked,
                    rs_status *st) {
   rs_split sp;
-  int rc;
+  int rc, set;
   *linked = 0;
   rs_path_split(path, &sp);
-  rc = rs_dir_link_file(c, sp.dir, sp.base, oid, old, gen, missing, flags);
+  rc = rs_dir_link_file(c, sp.dir, sp.base, oid, old, gen, missing, flags, &set);
+  if (rc < 0 && set) {
+    /* named, in a directory not listed yet: the new content stays, and
+     * the put fails (a later link into the directory lists it, or fsck) */
+    *linked = 1;
+    return rs_fail_rados(st, rc, path, "commit");
+  }
   if (rc == -RS_EISDIR || rc == -RS_ENOTDIR || rc == -RS_EEXIST)
     return rs_fail(st, rc, path, NULL);
   if (rc < 0) return rs_fail_rados(st, rc, path, "commit");
@@ -51,6 +57,16 @@ int rs_file_commit(rs_conn *c, const char *path, const char *oid, char *old,
     if (rc < 0) return rs_fail_rados(st, rc, path, "release of the old content");
   }
   return 0;
+}
+
+/* The failure of a call that will not replace dst, in dir (flag as read):
+ * -RS_EEXIST once dir is listed. */
+static int exists(rs_conn *c, const char *dir, const char *flag,
+                  const char *path, const char *dst, rs_status *st) {
+  int rc = rs_dir_exists_listed(c, dir, flag);
+  if (rc != -RS_EEXIST) return rs_fail_rados(st, rc, path, "commit");
+  if (strcmp(path, dst) == 0) return rs_fail(st, rc, path, NULL);
+  return rs_fail(st, rc, path, "%s exists, cannot move onto it from", dst);
 }
 
 /* A new blob's chunk 0, empty (no records: not committed). */
@@ -131,7 +147,7 @@ int rs_put(rs_conn *c, const char *path, const void *data, size_t len,
   else if (wrc < 0) rc = rs_fail_rados(st, wrc, path, "write");
   else if (e.kind == RS_ENT_DIR) rc = rs_fail(st, -RS_EISDIR, path, NULL);
   else if (e.kind == RS_ENT_FILE && (flags & RS_NOREPLACE))
-    rc = rs_fail(st, -RS_EEXIST, path, NULL);
+    rc = exists(c, sp.dir, e.linking, path, path, st);
   else if (!e.dir_exists && up && ep.dir_exists) /* level 0 of the ancestors, seen */
     rc = ep.kind == RS_ENT_FILE ? rs_fail(st, -RS_ENOTDIR, path, NULL) : (missing = 1, 0);
   else rc = check_parent(c, &e, sp.dir, path, &missing, st);
@@ -155,7 +171,7 @@ int rs_put_fresh_link(rs_conn *c, const char *path, const char *oid,
   rs_split sp;
   int rc;
   rs_path_split(path, &sp);
-  rc = rs_dir_link_chain(c, sp.dir, known);
+  rc = rs_dir_link_up(c, sp.dir, known, oid);
   if (rc < 0) {
     rs_dir_unlink(c, sp.dir, sp.base, oid);
     rs_dir_prune(c, sp.dir);
@@ -337,6 +353,7 @@ static int get_once(rs_conn *c, const char *path, const rs_split *sp,
   }
   if (rs_oidcache_get(c, path, hint)) hinted = head_start(c, &h, hint, buf, max) == 0;
   rc = rs_lookup_finish(c, &l, &e);
+  if (rc == 0) rc = rs_entry_listed(c, sp->dir, &e);
   if (rc < 0) rc = rs_fail_rados(st, rc, path, "lookup");
   else rc = file_entry(c, path, sp, &e, st);
   if (rc < 0) {
@@ -549,7 +566,9 @@ static int move_once(rs_conn *c, const rs_split *s, const rs_split *d,
     rc = rs_dir_swap(c, s->dir, s->base, d->base, oid, old, gen);
     unlinked = rc == 0;
   } else {
-    rc = rs_dir_link_file(c, d->dir, d->base, oid, old, gen, missing, flags);
+    int set;
+    rc = rs_dir_link_file(c, d->dir, d->base, oid, old, gen, missing, flags, &set);
+    if (rc < 0 && set) rc = 0; /* named (not listed yet): src goes, as for any link */
     if (rc == 0) {
       RS_CRASH("move.dst_linked");
       unlinked = rs_dir_unlink(c, s->dir, s->base, oid) == 0;
@@ -608,8 +627,7 @@ int rs_move(rs_conn *c, const char *src, const char *dst, int flags,
       if (rc != -RS_ENOENT) return rs_fail_rados(st, rc, src, "move");
     }
     if (ed.kind == RS_ENT_FILE) memcpy(old, ed.oid, sizeof old);
-    if (old[0] && (flags & RS_NOREPLACE))
-      return rs_fail(st, -RS_EEXIST, src, "%s exists, cannot move onto it from", dst);
+    if (old[0] && (flags & RS_NOREPLACE)) return exists(c, d.dir, ed.linking, src, dst, st);
     if (strcmp(old, es.oid) == 0) {
       rc = move_onto_itself(c, &s, src, es.oid);
       if (rc == -ECANCELED) continue;

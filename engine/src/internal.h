@@ -81,6 +81,9 @@ int rs_comp_wait(rs_conn *c, rados_completion_t comp, uint64_t *version);
 int rs_read_op(rs_conn *c, rados_read_op_t op, const char *oid,
                uint64_t *version);
 int rs_write_op(rs_conn *c, rados_write_op_t op, const char *oid);
+/* Sends a write and does not wait for it: for steps whose loss costs time
+ * later, never a wrong answer. */
+void rs_write_op_unwaited(rs_conn *c, rados_write_op_t op, const char *oid);
 typedef struct rs_aio {
   rs_conn *c;
   rados_completion_t *comp;
@@ -227,6 +230,17 @@ int rs_blob_destroy(rs_conn *c, const char *oid, uint64_t chunks, int probe);
  * subdirectory" (both "" to omap_cmp): see op_link_file.
  */
 #define RS_SUBDIRS_XATTR "subdirs"
+/*
+ * A directory object is made with RS_LINKING_XATTR set to a stamp of its
+ * maker, and the stamp is taken off only once the directory and every
+ * level above it are named by their parents.  So a directory without it is
+ * listed from "/", and one with it may not be: a maker that died between
+ * making it and linking it up leaves it so.  Lookups of names in it check
+ * the levels above first (rs_dir_named), and a link into it links them up
+ * (rs_dir_link_chain): nothing made in a directory that is not listed
+ * counts as done.
+ */
+#define RS_LINKING_XATTR "linking"
 #define RS_GEN_MAX 40
 enum { RS_ENT_NONE, RS_ENT_DIR, RS_ENT_FILE, RS_ENT_ROOT };
 typedef struct rs_entry {
@@ -234,6 +248,7 @@ typedef struct rs_entry {
   char oid[RS_OID_MAX];   /* for a file */
   int dir_exists;         /* the parent object exists */
   char gen[RS_GEN_MAX];   /* the parent's RS_SUBDIRS_XATTR as read ("" if none) */
+  char linking[RS_OID_MAX]; /* the parent's RS_LINKING_XATTR as read ("" if none) */
 } rs_entry;
 /* What a directory omap value says: a subdirectory ("") or a file's blob. */
 void rs_entry_parse(rs_entry *e, const char *val, size_t len);
@@ -253,8 +268,13 @@ int rs_path_points_at(rs_conn *c, const char *path, const char *oid);
 int rs_dir_check_ancestors(rs_conn *c, const char *dir, int *missing);
 int rs_dir_link_file(rs_conn *c, const char *dir, const char *name,
                      const char *oid, char *old, const char *gen, int missing,
-                     int flags);
+                     int flags, int *entry_set);
 int rs_dir_link_chain(rs_conn *c, const char *dir, int known);
+int rs_dir_link_up(rs_conn *c, const char *dir, int known, const char *stamp);
+int rs_dir_named(rs_conn *c, const char *dir);
+int rs_dir_exists_listed(rs_conn *c, const char *dir, const char *flag);
+int rs_entry_listed(rs_conn *c, const char *dir, rs_entry *e);
+void rs_dir_unflag(rs_conn *c, const char *dir, const char *stamp);
 int rs_dir_create_with(rs_conn *c, const char *dir, const char *name,
                        const char *oid);
 int rs_dir_link_subdirs(rs_conn *c, const char *dir, const char *const *names,

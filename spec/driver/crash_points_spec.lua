@@ -427,12 +427,17 @@ local function check(p, ns, where, done, failures)
   end
   listed_check(false)
 
-  -- The repair step changes no content, and leaves every name listed.
+  -- The repair step changes no content, and leaves every name listed. It
+  -- may finish the operation, though: a name in a directory the killed
+  -- call made but did not link up reads as absent (the call did not
+  -- finish), and the repair links the directory (an unlinked_dir finding).
   local report, rmsg = inv.repair(d)
   if report then
     local again = read_state()
+    local finished = inv.report_line(report):find("unlinked_dir", 1, true)
     for _, path in ipairs(paths) do
-      if show(again[path]) ~= show(state[path]) then
+      local rolled = finished and state[path] == false and p.done and again[path] == p.done[path]
+      if show(again[path]) ~= show(state[path]) and not rolled then
         fail("I2: the repair step changed %s from %s to %s (%s)", path, show(state[path]), show(again[path]),
           inv.report_line(report))
       end

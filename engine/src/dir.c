@@ -7,9 +7,10 @@
  * directory object away first, guarded by its version so that a concurrent
  * entry makes the removal fail, and unlink it from its parent afterwards,
  * then look again and relink a directory that a creator brought back in the
- * meantime.  So a directory holding entries is always linked, or some actor
- * that is still running is about to link it.  A creator whose directory
- * object already exists stops there: whoever created it links it.
+ * meantime.  So a directory holding entries is linked, or some actor that
+ * is still running is about to link it, or its maker died: a directory is
+ * made flagged until it is linked up (RS_LINKING_XATTR), and a creator
+ * that finds its directory flagged links it up itself.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -224,9 +225,24 @@ int rs_conn_helper_init(rs_conn *c, rs_conn *view) {
 /* Every completion made on the view was waited for, callback included. */
 void rs_conn_helper_free(rs_conn *view) { waiters_free(view); }
 
+/* Unwaited writes (rs_write_op_unwaited) get a few seconds to land before
+ * the I/O context goes: a short-lived process (a CLI command) would drop
+ * its last ones at shutdown otherwise.  No callback: nothing may refer to
+ * c once it is freed, whether or not the flush completed. */
+static void flush_unwaited(rs_conn *c) {
+  rados_completion_t comp;
+  double left = c->timeout < 5 ? c->timeout : 5;
+  struct timespec nap = {0, 1000000L};
+  if (rados_aio_create_completion2(NULL, NULL, &comp) < 0) return;
+  if (rados_aio_flush_async(c->io, comp) == 0)
+    for (; left > 0 && !rados_aio_is_complete(comp); left -= 0.001) nanosleep(&nap, NULL);
+  rados_aio_release(comp);
+}
+
 void rs_conn_unref(rs_conn *c) {
   rs_conn *parent = c->parent;
   if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) > 0) return;
+  flush_unwaited(c);
   rados_ioctx_destroy(c->io);
   /* A sibling's operations have all completed (every wait waits for the
    * callback too); the cluster handle goes with the last of the family. */

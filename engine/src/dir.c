@@ -154,14 +154,31 @@ int rs_dir_check_ancestors(rs_conn *c, const char *dir, int *missing) {
   return rc;
 }
 
-/*
- * Whether dir is named by its parent, and so on up to a level without a
- * flag (RS_LINKING_XATTR): 1, 0, or < 0.  Only asked about a directory
- * found flagged, which a maker that is still at work or died left so.
- */
-int rs_dir_named(rs_conn *c, const char *dir) {
-  char d[4096], p[4096];
+/* Level i of dir (level 0 is dir, 1 its parent) in p; -1 above "/". */
+static int level_path(const char *dir, int i, char *p, size_t n) {
+  char d[4096];
   snprintf(d, sizeof d, "%s", dir);
+  for (; i > 0; i--) {
+    if (strcmp(d, "/") == 0) return -1;
+    rs_path_parent(d, p, n);
+    snprintf(d, sizeof d, "%s", p);
+  }
+  snprintf(p, n, "%s", d);
+  return 0;
+}
+
+/*
+ * Whether dir (found with flag) is named by its parent, and so on up to a
+ * level without a flag: 1, 0, or < 0.  Only asked about a directory found
+ * flagged, which a maker that is still at work or died left so.  Levels
+ * found linked up lose their flags (unwaited; a reader without write caps
+ * just leaves them), so the check is made once.
+ */
+int rs_dir_named(rs_conn *c, const char *dir, const char *flag) {
+  char d[4096], p[4096], flags[MAX_LEVELS][RS_OID_MAX];
+  int levels = 0, i;
+  snprintf(d, sizeof d, "%s", dir);
+  snprintf(flags[levels++], RS_OID_MAX, "%s", flag);
   while (strcmp(d, "/") != 0) {
     rs_entry e;
     int rc;
@@ -169,9 +186,13 @@ int rs_dir_named(rs_conn *c, const char *dir) {
     rc = rs_dir_lookup(c, p, strrchr(d, '/') + 1, &e);
     if (rc < 0) return rc;
     if (e.kind != RS_ENT_DIR) return 0;
-    if (!e.linking[0]) return 1;
+    if (!e.linking[0]) break;
+    if (levels == MAX_LEVELS) return 1; /* linked so far; flags stay */
+    snprintf(flags[levels++], RS_OID_MAX, "%s", e.linking);
     memcpy(d, p, sizeof d);
   }
+  for (i = 0; i < levels; i++)
+    if (level_path(dir, i, p, sizeof p) == 0) rs_dir_unflag(c, p, flags[i]);
   return 1;
 }
 
@@ -180,7 +201,7 @@ int rs_dir_named(rs_conn *c, const char *dir) {
 int rs_entry_listed(rs_conn *c, const char *dir, rs_entry *e) {
   int rc;
   if (!e->dir_exists || !e->linking[0]) return 0;
-  rc = rs_dir_named(c, dir);
+  rc = rs_dir_named(c, dir, e->linking);
   if (rc == 0) memset(e, 0, sizeof *e);
   return rc < 0 ? rc : 0;
 }
@@ -258,19 +279,6 @@ static int op_link(rs_conn *c, const char *dir, const char *name,
   rc = rs_write_op(c, op, dir);
   rados_release_write_op(op);
   return rc;
-}
-
-/* Level i of dir (level 0 is dir, 1 its parent) in p; -1 above "/". */
-static int level_path(const char *dir, int i, char *p, size_t n) {
-  char d[4096];
-  snprintf(d, sizeof d, "%s", dir);
-  for (; i > 0; i--) {
-    if (strcmp(d, "/") == 0) return -1;
-    rs_path_parent(d, p, n);
-    snprintf(d, sizeof d, "%s", p);
-  }
-  snprintf(p, n, "%s", d);
-  return 0;
 }
 
 /*

@@ -271,7 +271,7 @@ int rs_dir_link_file(rs_conn *c, const char *dir, const char *name,
                      int flags, int *entry_set);
 int rs_dir_link_chain(rs_conn *c, const char *dir, int known);
 int rs_dir_link_up(rs_conn *c, const char *dir, int known, const char *stamp);
-int rs_dir_named(rs_conn *c, const char *dir);
+int rs_dir_named(rs_conn *c, const char *dir, const char *flag);
 int rs_dir_exists_listed(rs_conn *c, const char *dir, const char *flag);
 int rs_entry_listed(rs_conn *c, const char *dir, rs_entry *e);
 void rs_dir_unflag(rs_conn *c, const char *dir, const char *stamp);

@@ -690,11 +690,22 @@ static void batch_missing(lua_State *L, int i, Batch *b) {
   lua_pop(L, 1);
 }
 
-/* put_many(paths, contents [, { replace = false, window = N, missing = { n... } }]) */
+/* opts.in_order at index i, for put_many: the engine's RS_IN_ORDER. */
+static int opt_in_order(lua_State *L, int i) {
+  int on;
+  if (lua_isnoneornil(L, i)) return 0;
+  lua_getfield(L, i, "in_order");
+  if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TBOOLEAN) luaL_argerror(L, i, "in_order must be a boolean");
+  on = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return on ? RS_IN_ORDER : 0;
+}
+
+/* put_many(paths, contents [, { replace = false, window = N, missing = { n... }, in_order = true }]) */
 static int d_put_many(lua_State *L) {
   Driver *d = check_driver(L);
   int window = batch_window(L, 4);
-  int flags = opt_replace_flags(L, 4);
+  int flags = opt_replace_flags(L, 4) | opt_in_order(L, 4);
   Batch *b;
   size_t k;
   luaL_checktype(L, 3, LUA_TTABLE);

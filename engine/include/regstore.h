@@ -133,7 +133,9 @@ int rs_path_valid(const char *path, int allow_root);
 
 /* Flags of rs_put and rs_move. */
 enum {
-  RS_NOREPLACE = 1 /* fail with -RS_EEXIST when the destination is a file */
+  RS_NOREPLACE = 1, /* fail with -RS_EEXIST when the destination is a file */
+  RS_IN_ORDER = 2   /* rs_put_many: the new directories of hinted puts are
+                       linked in the items' order, one after the other */
 };
 
 /*

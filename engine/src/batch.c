@@ -29,7 +29,11 @@
  * and every put of the group then links on its own, as rs_put_fresh would
  * have (rs_put_fresh_link): each item's result is still its own.  Between
  * the passes each put is in the state a single put has at its crash point
- * "link.entry_set"; the batch returns only after the second pass.
+ * "link.entry_set"; the batch returns only after the second pass.  With
+ * RS_IN_ORDER the second pass links them one after the other in the items'
+ * order instead: a put's name is read as missing until its directory is
+ * linked (engine/src/dir.c), so an item becomes visible only after those
+ * before it (a manifest's blob before its revision link).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -87,12 +91,12 @@ static void run_item(rs_conn *c, const batch *b, size_t i) {
       break;
     case B_PUT:
       if (it->missing > 0 && b->fr)
-        it->rc = rs_put_fresh_start(c, it->path, it->data, it->len, b->flags, it->missing,
+        it->rc = rs_put_fresh_start(c, it->path, it->data, it->len, b->flags & RS_NOREPLACE, it->missing,
                                     b->fr[i].oid, &b->fr[i].pending, &it->st);
       else if (it->missing > 0)
-        it->rc = rs_put_fresh(c, it->path, it->data, it->len, b->flags, it->missing, &it->st);
+        it->rc = rs_put_fresh(c, it->path, it->data, it->len, b->flags & RS_NOREPLACE, it->missing, &it->st);
       else
-        it->rc = rs_put(c, it->path, it->data, it->len, b->flags, &it->st);
+        it->rc = rs_put(c, it->path, it->data, it->len, b->flags & RS_NOREPLACE, &it->st);
       break;
     case RS_BATCH_LIST:
       it->rc = rs_list(c, it->path, &it->names, &it->count, &it->st);
@@ -249,6 +253,11 @@ static void link_pending(rs_conn *c, batch *b, int window) {
     np++;
   }
   if (np == 0) return;
+  if (b->flags & RS_IN_ORDER) {
+    for (i = 0; i < b->n; i++)
+      if (b->fr[i].pending) link_alone(c, &b->items[i], b->fr[i].oid);
+    return;
+  }
   b->order = malloc(np * sizeof *b->order);
   b->groups = malloc(np * sizeof *b->groups);
   if (!b->order || !b->groups) {

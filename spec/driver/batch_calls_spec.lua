@@ -222,6 +222,18 @@ describe("drv:get_many / put_many / stat_many #cluster", function()
     raises(function() drv:put_many({ "/a" }, { "x" }, { missing = 1 }) end, "missing must be a table")
     raises(function() drv:put_many({ "/a" }, { "x" }, { missing = { -1 } }) end, "missing[k]")
     raises(function() drv:put_many({ "/a" }, { "x" }, { missing = { "x" } }) end, "missing[k]")
+    -- in order: each made, linked one after the other (crash_points_spec
+    -- checks the order); a failed item does not hold back the next
+    assert(drv:put_content("/io/b/f", "there"))
+    local ok3, _, codes3 = drv:put_many({ "/io/a/f", "/io/b/f", "/jo/c/g" }, { "1", "2", "3" },
+      { replace = false, missing = { 1, 1, 1 }, in_order = true, window = 3 })
+    assert.same({ true, false, true }, ok3)
+    assert.equal("exists", codes3[2])
+    assert.same({ "1", "there", "3" }, { drv:get_content("/io/a/f"), drv:get_content("/io/b/f"),
+      drv:get_content("/jo/c/g") })
+    assert.same({ "/io/a", "/io/b" }, assert(drv:list("/io")))
+    for _, top in ipairs { "/io", "/jo" } do assert.is_true(drv:delete(top)) end
+    raises(function() drv:put_many({ "/a" }, { "x" }, { in_order = 1 }) end, "in_order must be a boolean")
   end)
 
   it("a put told a directory is missing links it again when it finds it: a killed put's is reachable", function()

@@ -153,6 +153,21 @@ local PROTOCOLS = {
     done = { ["/p/d1/f"] = "small", ["/p/d2/f"] = "big" },
   },
   {
+    -- put_many in_order: the second put's directory is linked only after
+    -- the first's, so the second is never read without the first (a
+    -- manifest's revision link without its blob)
+    name = "put_many in order into new directories of two parents",
+    pre = { { "/p/sib", "sib" }, { "/q/sib", "sib" } },
+    op = [[
+      local ok, msgs = d:put_many({ "/p/d1/f", "/q/d2/g" }, { C"small", C"big" },
+        { missing = { 1, 1 }, window = 2, in_order = true })
+      must(ok[1], msgs[1])
+      must(ok[2], msgs[2])]],
+    paths = { "/p/d1/f", "/q/d2/g" },
+    states = { { ["/p/d1/f"] = false, ["/q/d2/g"] = false }, { ["/p/d1/f"] = "small", ["/q/d2/g"] = false } },
+    done = { ["/p/d1/f"] = "small", ["/q/d2/g"] = "big" },
+  },
+  {
     name = "writer new + commit",
     pre = { { "/p/sib", "sib" } },
     op = [[

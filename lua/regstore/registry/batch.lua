@@ -77,6 +77,21 @@ function batch.put_one(drv, path, data, missing, opts)
   return nil, msgs[1], codes[1]
 end
 
+--- Two new files put together, each into a directory most likely missing
+-- (hints of 1): sealed and made at once, the first one's directory linked
+-- before the second's (put_many's in_order), so the second is never read
+-- before the first. A name already there counts as put (replace = false:
+-- both hold content fixed by their names). ok1, ok2, then for each that
+-- failed its message and code: nil, msg1, code1, msg2, code2 when the
+-- driver has no put_many (the caller puts them one after the other).
+function batch.put_two_new(drv, paths, contents)
+  if not drv.put_many then return nil end
+  local res, msgs, codes = drv:put_many(paths, contents, { missing = { 1, 1 }, replace = false, in_order = true })
+  local ok1 = res[1] or codes[1] == "exists"
+  local ok2 = res[2] or codes[2] == "exists"
+  return ok1, ok2, msgs[1], codes[1], msgs[2], codes[2], res[2] == true
+end
+
 --- A batch of different calls: ops[i] = { "get", path }, { "stat", path }
 -- or { "put", path, content } (the driver's drv:batch, else single calls).
 function batch.mixed(drv, ops, opts)

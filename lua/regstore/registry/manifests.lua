@@ -280,23 +280,38 @@ function Store:put(content, media_type, opts)
     quotas.refund(ctx, token)
     return nil, m, c
   end
+  local wrote, linked = false, false
+  local link_path = ctx.paths:path_for("revision_link", fields)
+  if not present and rev == nil and rev_code == "not_found" then
+    -- a new manifest: its blob and its revision link in one batch, the
+    -- blob's directory linked before the link's (batch.put_two_new)
+    local blob_ok, link_ok, m1, c1, m2, c2, link_written = batch.put_two_new(ctx.drv,
+      { ctx.paths:path_for("blob_data", { digest = digest }), link_path }, { content, digest })
+    if blob_ok ~= nil then
+      if not blob_ok then
+        if link_written then ctx.drv:delete(link_path) end -- never left without its blob
+        return undo(m1, c1)
+      end
+      present = true
+      if not link_ok then return undo(m2, c2) end
+      wrote, linked = link_written, true
+    end
+  end
   if present then
     ctx.cache:set(digest, { size = #content, media_type = media_type or blobs.DEFAULT_MEDIA_TYPE })
   else
     ok, msg, code = blobs.put_if_absent(ctx, digest, content, media_type, false, true)
     if not ok then return undo(msg, code) end
   end
-  local wrote = false
-  if rev ~= digest then -- a link that holds the digest already is not rewritten
+  if rev ~= digest and not linked then -- a link that holds the digest already is not rewritten
     -- a revision link not there: its <hex> directory most likely is not either (a hint)
-    ok, msg, code = batch.put_one(ctx.drv, ctx.paths:path_for("revision_link", fields), digest,
-      rev == nil and rev_code == "not_found" and 1 or nil)
+    ok, msg, code = batch.put_one(ctx.drv, link_path, digest, rev == nil and rev_code == "not_found" and 1 or nil)
     if not ok then return undo(msg, code) end
     wrote = true
   end
   ok, msg, code = still_there(ctx, name, digest, content, media_type, info, guess)
   if not ok then
-    if wrote then ctx.drv:delete(ctx.paths:path_for("revision_link", fields)) end
+    if wrote then ctx.drv:delete(link_path) end
     return undo(msg, code)
   end
   if tag then

@@ -262,12 +262,11 @@ static void op_flag(rados_write_op_t op, const char *dir, const char *flag,
 /* Links a subdirectory: its entry "", and a new generation of dir's
  * subdirectories in the same op (op_link_file guards with it).  flag: the
  * one dir must hold (must_exist), or the one it is made with. */
-static int op_link(rs_conn *c, const char *dir, const char *name,
-                   const char *expect, const char *val, int must_exist,
-                   const char *flag) {
+static rados_write_op_t link_op(const char *dir, const char *name,
+                                const char *expect, const char *val,
+                                int must_exist, const char *flag) {
   rados_write_op_t op = rados_create_write_op();
   char gen[37];
-  int rc;
   if (must_exist)
     rados_write_op_assert_exists(op);
   else
@@ -276,8 +275,51 @@ static int op_link(rs_conn *c, const char *dir, const char *name,
   op_guarded_set(op, name, expect, val);
   rs_uuid(gen);
   rados_write_op_setxattr(op, RS_SUBDIRS_XATTR, gen, strlen(gen));
-  rc = rs_write_op(c, op, dir);
+  return op;
+}
+
+static int op_link(rs_conn *c, const char *dir, const char *name,
+                   const char *expect, const char *val, int must_exist,
+                   const char *flag) {
+  rados_write_op_t op = link_op(dir, name, expect, val, must_exist, flag);
+  int rc = rs_write_op(c, op, dir);
   rados_release_write_op(op);
+  return rc;
+}
+
+/*
+ * The first `known` parents of d, known to be missing, made at once, each
+ * with its child's entry and flagged: none of them is read before the
+ * level above the highest is linked (rs_dir_named), so the order in which
+ * they land does not matter, and a chain of n costs one round trip
+ * instead of n.  d becomes the highest; flags[*levels...] their flags.
+ */
+static int make_known(rs_conn *c, char *d, int known, const char *flag,
+                      char flags[][RS_OID_MAX], int *levels) {
+  rados_write_op_t ops[MAX_LEVELS];
+  char p[4096];
+  rs_aio a;
+  int n = 0, i, rc = rs_aio_init(&a, c, known), wrc;
+  if (rc < 0) return rc;
+  for (; n < known && n < MAX_LEVELS && strcmp(d, "/") != 0; n++) {
+    rados_completion_t comp;
+    rs_path_parent(d, p, sizeof p);
+    ops[n] = link_op(p, strrchr(d, '/') + 1, "", "", 0, flag);
+    if ((rc = rs_aio_slot(&a, &comp)) < 0) break;
+    if ((rc = rados_aio_write_op_operate(ops[n], c->io, comp, p, NULL, 0)) < 0) {
+      rs_aio_unslot(&a);
+      break;
+    }
+    if (*levels < MAX_LEVELS) snprintf(flags[(*levels)++], RS_OID_MAX, "%s", flag);
+    memcpy(d, p, sizeof p);
+  }
+  if (rc < 0) n++; /* the op made but not sent */
+  wrc = rs_aio_wait_all(&a);
+  rs_aio_free(&a);
+  for (i = 0; i < n; i++) rados_release_write_op(ops[i]);
+  if (rc == 0) rc = wrc;
+  if (rc == -ECANCELED) return -RS_ENOTDIR; /* a file where a parent should be */
+  if (rc == 0) RS_CRASH("link.parent_linked");
   return rc;
 }
 
@@ -296,6 +338,11 @@ int rs_dir_link_up(rs_conn *c, const char *dir, int known, const char *stamp) {
   if (!stamp) rs_uuid(own);
   snprintf(flags[0], RS_OID_MAX, "%s", stamp ? stamp : "");
   snprintf(d, sizeof d, "%s", dir);
+  if (known > 1) {
+    rc = make_known(c, d, known, stamp ? stamp : own, flags, &levels);
+    if (rc < 0) return rc;
+    known = 0;
+  }
   while (strcmp(d, "/") != 0) {
     const char *base = strrchr(d, '/') + 1;
     char seen[RS_OID_MAX] = "";

@@ -51,6 +51,19 @@ function tags.set(ctx, name, tag, digest, known)
   -- sha256, <hex> above the history link; current, once that is written).
   -- A history link missing beside a current one: a new digest's <hex>.
   local fresh = not index and not current
+  if fresh and ctx.drv.put_many then
+    -- both links in one batch: the history link's chain made first, the
+    -- current link's directory linked into <tag> after it (in_order)
+    local res, msgs, codes = ctx.drv:put_many(
+      { ctx.paths:path_for("tag_index_link", f), ctx.paths:path_for("tag_current_link", f) },
+      { digest, digest }, { missing = { 4, 1 }, in_order = true })
+    if res[1] and res[2] then return true end
+    if not res[1] and res[2] and tags.get(ctx, name, tag) == digest then
+      tags.remove(ctx, name, tag) -- a tag without its history entry: taken back, as before it was written
+    end
+    if not res[1] then return nil, msgs[1], codes[1] end
+    return nil, msgs[2], codes[2]
+  end
   local ok, msg, code = write_link(ctx, "tag_index_link", f, digest, index,
     not index and (fresh and 4 or 1) or nil)
   if not ok then return nil, msg, code end

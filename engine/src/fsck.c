@@ -200,8 +200,15 @@ static int check_dir(fsck *f, const char *dir) {
       time_t mtime = 0;
       if (obj_mtime(f->c, dir, &mtime) == 0 && old_enough(f, mtime)) {
         int fixed = 0;
-        if (f->o->repair)
-          fixed = (n ? rs_dir_link_chain(f->c, dir, 0) : rs_dir_prune(f->c, dir)) == 0;
+        if (f->o->repair && n) {
+          /* its flag (a put killed before it linked the directory up)
+           * comes off with the link, as the put's own would have */
+          rs_entry self;
+          int got = rs_dir_lookup(f->c, dir, "", &self) == 0 && self.linking[0];
+          fixed = rs_dir_link_up(f->c, dir, 0, got ? self.linking : NULL) == 0;
+        } else if (f->o->repair) {
+          fixed = rs_dir_prune(f->c, dir) == 0;
+        }
         found(f, "unlinked_dir", dir, dir, fixed, "directory object its parent does not name (%zu entries)", n);
       }
     }

@@ -145,12 +145,9 @@ static void run_group(rs_conn *c, const batch *b, const group *g) {
     const fresh *f = &b->fr[b->order[g->first + k]];
     rs_batch_item *it = &b->items[f->item];
     if (rc == 0) {
-      char dir[4096];
+      rs_split sp;
       /* made flagged, named now under a parent without a flag: listed */
-      if (f->plen + 1 + strcspn(it->path + f->plen + 1, "/") < sizeof dir) {
-        snprintf(dir, sizeof dir, "%.*s", (int)(f->plen + 1 + strcspn(it->path + f->plen + 1, "/")), it->path);
-        rs_dir_unflag(c, dir, f->oid);
-      }
+      if (rs_path_split(it->path, &sp) == 0) rs_dir_unflag(c, sp.dir, f->oid);
       rs_put_fresh_linked(c, it->path, f->oid);
       it->rc = 0;
     } else {

@@ -167,6 +167,16 @@ static int level_path(const char *dir, int i, char *p, size_t n) {
   return 0;
 }
 
+/* Takes the flags off levels [0, n) of dir, flags[i] level i's ("" none):
+ * once every one of them is linked up. */
+static void unflag_levels(rs_conn *c, const char *dir,
+                          char flags[][RS_OID_MAX], int n) {
+  char p[4096];
+  int i;
+  for (i = 0; i < n; i++)
+    if (flags[i][0] && level_path(dir, i, p, sizeof p) == 0) rs_dir_unflag(c, p, flags[i]);
+}
+
 /*
  * Whether dir (found with flag) is named by its parent, and so on up to a
  * level without a flag: 1, 0, or < 0.  Only asked about a directory found
@@ -176,7 +186,7 @@ static int level_path(const char *dir, int i, char *p, size_t n) {
  */
 int rs_dir_named(rs_conn *c, const char *dir, const char *flag) {
   char d[4096], p[4096], flags[MAX_LEVELS][RS_OID_MAX];
-  int levels = 0, i;
+  int levels = 0;
   snprintf(d, sizeof d, "%s", dir);
   snprintf(flags[levels++], RS_OID_MAX, "%s", flag);
   while (strcmp(d, "/") != 0) {
@@ -191,8 +201,7 @@ int rs_dir_named(rs_conn *c, const char *dir, const char *flag) {
     snprintf(flags[levels++], RS_OID_MAX, "%s", e.linking);
     memcpy(d, p, sizeof d);
   }
-  for (i = 0; i < levels; i++)
-    if (level_path(dir, i, p, sizeof p) == 0) rs_dir_unflag(c, p, flags[i]);
+  unflag_levels(c, dir, flags, levels);
   return 1;
 }
 
@@ -334,7 +343,7 @@ static int make_known(rs_conn *c, char *d, int known, const char *flag,
 int rs_dir_link_up(rs_conn *c, const char *dir, int known, const char *stamp) {
   char d[4096], p[4096], own[37];
   char flags[MAX_LEVELS][RS_OID_MAX]; /* what to take off level i */
-  int levels = 1, rc = 0, i;
+  int levels = 1, rc = 0;
   if (!stamp) rs_uuid(own);
   snprintf(flags[0], RS_OID_MAX, "%s", stamp ? stamp : "");
   snprintf(d, sizeof d, "%s", dir);
@@ -372,8 +381,7 @@ int rs_dir_link_up(rs_conn *c, const char *dir, int known, const char *stamp) {
     if (levels < MAX_LEVELS) snprintf(flags[levels++], RS_OID_MAX, "%s", seen);
     memcpy(d, p, sizeof d);
   }
-  for (i = 0; i < levels; i++)
-    if (flags[i][0] && level_path(dir, i, p, sizeof p) == 0) rs_dir_unflag(c, p, flags[i]);
+  unflag_levels(c, dir, flags, levels);
   return 0;
 }
 

@@ -237,7 +237,7 @@ int rs_blob_destroy(rs_conn *c, const char *oid, uint64_t chunks, int probe);
  * listed from "/", and one with it may not be: a maker that died between
  * making it and linking it up leaves it so.  Lookups of names in it check
  * the levels above first (rs_dir_named), and a link into it links them up
- * (rs_dir_link_chain): nothing made in a directory that is not listed
+ * (rs_dir_link_up): nothing made in a directory that is not listed
  * counts as done.
  */
 #define RS_LINKING_XATTR "linking"

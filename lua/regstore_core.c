@@ -639,27 +639,39 @@ static void push_item_stat(lua_State *L, Batch *b, size_t k) {
   push_stat(L, b->items[k].path, &b->items[k].info);
 }
 
-/* Items with a NUL in their path are not run: the engine sees "" there,
- * an invalid path, and the result is replaced by the Lua-side message. */
-static int d_get_many(lua_State *L) {
-  Driver *d = check_driver(L);
-  int window = batch_window(L, 3);
-  Batch *b;
-  lua_settop(L, 3);
-  b = batch_new(L, 2);
-  rs_get_many(d->c, b->items, b->n, window);
-  return batch_results(L, b, 2, push_content);
+/* A boolean option of the table at index i: flag when true, else 0
+ * (put_many's in_order: RS_IN_ORDER; batch's shallow: RS_SHALLOW). */
+static int opt_flag(lua_State *L, int i, const char *name, int flag) {
+  int on;
+  if (lua_isnoneornil(L, i)) return 0;
+  lua_getfield(L, i, name);
+  if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TBOOLEAN)
+    luaL_argerror(L, i, lua_pushfstring(L, "%s must be a boolean", name));
+  on = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return on ? flag : 0;
 }
 
-static int d_stat_many(lua_State *L) {
+/* get_many and stat_many: items of one op; opts.shallow makes them an
+ * rs_batch with RS_SHALLOW.  Items with a NUL in their path are not run:
+ * the engine sees "" there, an invalid path, and the result is replaced by
+ * the Lua-side message. */
+static int reads_many(lua_State *L, int op, void (*push_ok)(lua_State *, Batch *, size_t)) {
   Driver *d = check_driver(L);
   int window = batch_window(L, 3);
+  int flags = opt_flag(L, 3, "shallow", RS_SHALLOW);
   Batch *b;
+  size_t k;
   lua_settop(L, 3);
   b = batch_new(L, 2);
-  rs_stat_many(d->c, b->items, b->n, window);
-  return batch_results(L, b, 2, push_item_stat);
+  for (k = 0; k < b->n; k++) b->items[k].op = op;
+  rs_batch(d->c, b->items, b->n, flags, window);
+  return batch_results(L, b, 2, push_ok);
 }
+
+static int d_get_many(lua_State *L) { return reads_many(L, RS_BATCH_GET, push_content); }
+
+static int d_stat_many(lua_State *L) { return reads_many(L, RS_BATCH_STAT, push_item_stat); }
 
 /* opts.missing at index i, for put_many: an array whose element k, when a
  * number above 0, is what the caller knows of path k's directory (it and
@@ -690,22 +702,12 @@ static void batch_missing(lua_State *L, int i, Batch *b) {
   lua_pop(L, 1);
 }
 
-/* opts.in_order at index i, for put_many: the engine's RS_IN_ORDER. */
-static int opt_in_order(lua_State *L, int i) {
-  int on;
-  if (lua_isnoneornil(L, i)) return 0;
-  lua_getfield(L, i, "in_order");
-  if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TBOOLEAN) luaL_argerror(L, i, "in_order must be a boolean");
-  on = lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  return on ? RS_IN_ORDER : 0;
-}
 
 /* put_many(paths, contents [, { replace = false, window = N, missing = { n... }, in_order = true }]) */
 static int d_put_many(lua_State *L) {
   Driver *d = check_driver(L);
   int window = batch_window(L, 4);
-  int flags = opt_replace_flags(L, 4) | opt_in_order(L, 4);
+  int flags = opt_replace_flags(L, 4) | opt_flag(L, 4, "in_order", RS_IN_ORDER);
   Batch *b;
   size_t k;
   luaL_checktype(L, 3, LUA_TTABLE);
@@ -745,14 +747,15 @@ static void push_any(lua_State *L, Batch *b, size_t k) {
 }
 
 /*
- * batch(ops [, { replace = false, window = N }]): ops[i] is { "get", path },
- * { "stat", path } or { "put", path, content }; one batch of them all.
- * Results as get_many's, each item's success as its call's.
+ * batch(ops [, { replace = false, window = N, shallow = true }]): ops[i] is
+ * { "get" | "stat" | "list" | "exists", path } or { "put", path, content };
+ * one batch of them all.  Results as get_many's, each item's success as
+ * its call's ("exists": true, rs_exists).
  */
 static int d_batch(lua_State *L) {
   Driver *d = check_driver(L);
   int window = batch_window(L, 3);
-  int flags = opt_replace_flags(L, 3);
+  int flags = opt_replace_flags(L, 3) | opt_flag(L, 3, "shallow", RS_SHALLOW);
   Batch *b;
   size_t n, k;
   luaL_checktype(L, 2, LUA_TTABLE);
@@ -765,7 +768,10 @@ static int d_batch(lua_State *L) {
     if (lua_type(L, -1) != LUA_TTABLE)
       luaL_argerror(L, 2, lua_pushfstring(L, "ops[%d] must be a table", (int)k));
     lua_rawgeti(L, -1, 2);
-    lua_rawseti(L, 4, (int)k); /* checked as a string by batch_new */
+    /* a hole would make batch_new's array shorter than ops */
+    if (lua_type(L, -1) != LUA_TSTRING)
+      luaL_argerror(L, 2, lua_pushfstring(L, "ops[%d][2] must be a string", (int)k));
+    lua_rawseti(L, 4, (int)k);
     lua_pop(L, 1);
   }
   b = batch_new(L, 4);
@@ -778,7 +784,8 @@ static int d_batch(lua_State *L) {
     else if (strcmp(op, "stat") == 0) b->items[k].op = RS_BATCH_STAT;
     else if (strcmp(op, "put") == 0) b->items[k].op = RS_BATCH_PUT;
     else if (strcmp(op, "list") == 0) b->items[k].op = RS_BATCH_LIST;
-    else luaL_argerror(L, 2, lua_pushfstring(L, "ops[%d][1] must be \"get\", \"stat\", \"list\" or \"put\"", (int)k + 1));
+    else if (strcmp(op, "exists") == 0) b->items[k].op = RS_BATCH_EXISTS;
+    else luaL_argerror(L, 2, lua_pushfstring(L, "ops[%d][1] must be \"get\", \"stat\", \"list\", \"exists\" or \"put\"", (int)k + 1));
     lua_pop(L, 1);
     if (b->items[k].op == RS_BATCH_PUT) {
       lua_rawgeti(L, -1, 3);

@@ -134,8 +134,12 @@ int rs_path_valid(const char *path, int allow_root);
 /* Flags of rs_put and rs_move. */
 enum {
   RS_NOREPLACE = 1, /* fail with -RS_EEXIST when the destination is a file */
-  RS_IN_ORDER = 2   /* rs_put_many: the new directories of hinted puts are
+  RS_IN_ORDER = 2,  /* rs_put_many: the new directories of hinted puts are
                        linked in the items' order, one after the other */
+  RS_SHALLOW = 4    /* rs_batch: a get or stat that finds a directory on its
+                       path missing answers -RS_ENOENT at once, without
+                       reading the levels above (which tell a path that
+                       runs through a file, -RS_ENOTDIR, from a missing one) */
 };
 
 /*
@@ -161,6 +165,13 @@ int rs_put_fresh(rs_conn *c, const char *path, const void *data, size_t len,
 int rs_get(rs_conn *c, const char *path, char **data, size_t *len,
            rs_status *st);
 int rs_stat_path(rs_conn *c, const char *path, rs_stat *out, rs_status *st);
+/*
+ * 0 when a file is there, -RS_EISDIR for a directory ("/" included),
+ * -RS_ENOENT when nothing is: one lookup in the path's directory (a name
+ * always has its data), the levels above a missing directory never read,
+ * so a path that runs through a file is -RS_ENOENT too.
+ */
+int rs_exists(rs_conn *c, const char *path, rs_status *st);
 /*
  * Direct children of a directory, sorted, as base names.  *names is a
  * malloc'ed array of *count malloc'ed strings; free with rs_names_free.
@@ -205,9 +216,10 @@ int rs_delete(rs_conn *c, const char *path, rs_status *st);
  */
 #define RS_BATCH_MAX_WINDOW 256
 /* What an item of rs_batch does (the *_many calls set it for every item). */
-enum { RS_BATCH_GET = 1, RS_BATCH_PUT = 2, RS_BATCH_STAT = 3, RS_BATCH_LIST = 4 };
+enum { RS_BATCH_GET = 1, RS_BATCH_PUT = 2, RS_BATCH_STAT = 3, RS_BATCH_LIST = 4,
+       RS_BATCH_EXISTS = 5 /* rs_exists */ };
 typedef struct rs_batch_item {
-  int op;               /* in, rs_batch: RS_BATCH_GET, _PUT or _STAT */
+  int op;               /* in, rs_batch: RS_BATCH_GET, _PUT, _STAT, _LIST or _EXISTS */
   const char *path;     /* in */
   const void *data;     /* in, rs_put_many: the content */
   size_t len;           /* in, rs_put_many: its length */

@@ -80,12 +80,14 @@ typedef struct helper {
 
 static void run_item(rs_conn *c, const batch *b, size_t i) {
   rs_batch_item *it = &b->items[i];
+  int op = b->kind == B_MIXED ? it->op : b->kind;
+  c->shallow = (b->flags & RS_SHALLOW) && (op == B_GET || op == B_STAT);
   memset(&it->st, 0, sizeof it->st);
   it->content = NULL;
   it->content_len = 0;
   it->names = NULL;
   it->count = 0;
-  switch (b->kind == B_MIXED ? it->op : b->kind) {
+  switch (op) {
     case B_GET:
       it->rc = rs_get(c, it->path, &it->content, &it->content_len, &it->st);
       break;
@@ -101,10 +103,14 @@ static void run_item(rs_conn *c, const batch *b, size_t i) {
     case RS_BATCH_LIST:
       it->rc = rs_list(c, it->path, &it->names, &it->count, &it->st);
       break;
+    case RS_BATCH_EXISTS:
+      it->rc = rs_exists(c, it->path, &it->st);
+      break;
     default:
       it->rc = rs_stat_path(c, it->path, &it->info, &it->st);
       break;
   }
+  c->shallow = 0;
   if (it->rc > 0) it->rc = 0;
 }
 
@@ -184,7 +190,8 @@ static int check_items(const rs_batch_item *items, size_t n, int mixed) {
   for (i = 0; i < n; i++) {
     if (!items[i].path) return -EINVAL;
     if (mixed && items[i].op != RS_BATCH_GET && items[i].op != RS_BATCH_PUT &&
-        items[i].op != RS_BATCH_STAT && items[i].op != RS_BATCH_LIST)
+        items[i].op != RS_BATCH_STAT && items[i].op != RS_BATCH_LIST &&
+        items[i].op != RS_BATCH_EXISTS)
       return -EINVAL;
   }
   return 0;

@@ -238,7 +238,7 @@ int rs_resolve(rs_conn *c, const char *path, rs_entry *e, rs_status *st) {
   rc = rs_dir_lookup(c, sp.dir, sp.base, e);
   if (rc == 0) rc = rs_entry_listed(c, sp.dir, e);
   if (rc < 0) return rs_fail_rados(st, rc, path, "lookup");
-  if (!e->dir_exists) {
+  if (!e->dir_exists && !c->shallow) {
     rc = rs_dir_check_ancestors(c, sp.dir, NULL);
     if (rc == -RS_ENOTDIR) return rs_fail(st, rc, path, NULL);
     if (rc != -RS_ENOENT) return rs_fail_rados(st, rc, path, "lookup");

@@ -319,7 +319,7 @@ static int file_entry(rs_conn *c, const char *path, const rs_split *sp,
   int rc;
   if (e->kind == RS_ENT_FILE) return 0;
   if (e->kind == RS_ENT_DIR) return rs_fail(st, -RS_EISDIR, path, NULL);
-  if (!e->dir_exists) {
+  if (!e->dir_exists && !c->shallow) {
     rc = rs_dir_check_ancestors(c, sp->dir, NULL);
     if (rc == -RS_ENOTDIR) return rs_fail(st, rc, path, NULL);
     if (rc != -RS_ENOENT) return rs_fail_rados(st, rc, path, "lookup");
@@ -413,6 +413,22 @@ int rs_get(rs_conn *c, const char *path, char **data, size_t *len,
   if (rc == -EAGAIN)
     return rs_fail(st, -EIO, path, "file kept changing, or its data is damaged (see fsck), while reading");
   return rc;
+}
+
+/* Whether a file is there, from its directory's entry alone (I3: a name
+ * always has its data): never reads the levels above a missing directory. */
+int rs_exists(rs_conn *c, const char *path, rs_status *st) {
+  rs_entry e;
+  int rc, shallow = c->shallow;
+  if ((rc = check_path(path, 1, st)) < 0) return rc;
+  rs_deadline_start(c);
+  c->shallow = 1;
+  rc = rs_resolve(c, path, &e, st);
+  c->shallow = shallow;
+  if (rc < 0) return rc;
+  if (e.kind == RS_ENT_NONE) return rs_fail(st, -RS_ENOENT, path, NULL);
+  if (e.kind != RS_ENT_FILE) return rs_fail(st, -RS_EISDIR, path, NULL);
+  return 0;
 }
 
 int rs_stat_path(rs_conn *c, const char *path, rs_stat *out, rs_status *st) {

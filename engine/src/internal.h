@@ -47,6 +47,9 @@ struct rs_conn {
   pthread_cond_t cv;
   struct rs_oidcache *oids; /* shared with a batch's helper views (locked) */
   int fixed_deadline;    /* a batch's: rs_deadline_start/renew keep it */
+  int shallow;           /* a read item of a batch with RS_SHALLOW: a missing
+                            directory answers -RS_ENOENT, the levels above
+                            unread (rs_resolve, file_entry) */
   char put_dir[256];     /* the directory the last put found in place (a
                             hint: a put there skips the look at its parent) */
 };

@@ -352,6 +352,55 @@ describe("drv:get_many / put_many / stat_many #cluster", function()
     assert.equal("A", drv:get_content("/x/a"))
   end)
 
+  it("exists answers from the directory's entry; shallow reads never look above a missing directory", function()
+    assert(drv:put_content("/s/f", "F"))
+    assert(drv:put_content("/s/d/x", "X"))
+    local ops = { { "exists", "/s/f" }, { "exists", "/s/missing" }, { "exists", "/s/d" },
+      { "exists", "/s/f/below" }, { "exists", "/nothing/at/all" }, { "exists", "/" }, { "exists", "bad" } }
+    local res, msgs, codes = drv:batch(ops)
+    assert.is_true(res[1])
+    helper.fails("not_found", "/s/missing", item(res, msgs, codes, 2))
+    helper.fails("is_dir", "/s/d", item(res, msgs, codes, 3))
+    helper.fails("not_found", "/s/f/below", item(res, msgs, codes, 4)) -- absent, ancestors unread
+    helper.fails("not_found", "/nothing/at/all", item(res, msgs, codes, 5))
+    helper.fails("is_dir", nil, item(res, msgs, codes, 6))
+    helper.fails("invalid_path", "bad", item(res, msgs, codes, 7))
+    -- shallow gets and stats: a path through a file, or under a missing
+    -- directory, is not_found; everything else as without it
+    local paths = { "/s/f", "/s/f/below", "/s/f/below/more", "/s/missing", "/s/d", "/none/x/y" }
+    for _, shallow in ipairs { true, false } do
+      local opts = { shallow = shallow }
+      local g, gm, gc = drv:get_many(paths, opts)
+      local st, sm, sc = drv:stat_many(paths, opts)
+      local b = {}
+      for i, p in ipairs(paths) do b[i] = { "get", p } end
+      local bg, bm, bc = drv:batch(b, opts)
+      assert.equal("F", g[1])
+      assert.equal(1, st[1].size)
+      assert.equal("F", bg[1])
+      local through = shallow and "not_found" or "not_dir"
+      for _, r in ipairs { { g, gm, gc }, { st, sm, sc }, { bg, bm, bc } } do
+        helper.fails(through, "/s/f/below", item(r[1], r[2], r[3], 2))
+        helper.fails(through, "/s/f/below/more", item(r[1], r[2], r[3], 3))
+        helper.fails("not_found", "/s/missing", item(r[1], r[2], r[3], 4))
+        helper.fails("not_found", "/none/x/y", item(r[1], r[2], r[3], 6))
+      end
+      helper.fails("is_dir", "/s/d", item(g, gm, gc, 5))
+      assert.is_true(st[5].is_dir)
+    end
+    -- puts in a shallow batch are plain puts (not_dir through a file)
+    local ok, pm, pc = drv:batch({ { "put", "/s/f/under", "U" }, { "put", "/s/new/y", "Y" } }, { shallow = true })
+    helper.fails("not_dir", "/s/f/under", item(ok, pm, pc, 1))
+    assert.is_true(ok[2])
+    assert.equal("Y", drv:get_content("/s/new/y"))
+    raises(function() drv:batch({ { "exists", "/s/f" } }, { shallow = 1 }) end, "shallow must be a boolean")
+    raises(function() drv:get_many({ "/s/f" }, { shallow = "yes" }) end, "shallow must be a boolean")
+    raises(function() drv:batch({ { "exists" } }) end, "ops[1][2] must be a string")
+    raises(function() drv:batch({ { "get" }, { "get", "/s/f" }, { "get", "/s/f" } }) end, "ops[1][2] must be a string")
+    assert.is_true(drv:delete("/s"))
+    assert.same({}, helper.leftovers(ns))
+  end)
+
   it("regstore.registry.batch gives the same answers through single calls", function()
     local batch = require "regstore.registry.batch"
     assert(drv:put_content("/y/a", "A"))
@@ -379,6 +428,10 @@ describe("drv:get_many / put_many / stat_many #cluster", function()
       assert.equal("P", r[1])
       assert.equal(1, r[2].size)
       assert.is_true(r[3])
+      local e, _, ec = batch.mixed(store, { { "exists", "/y/p" }, { "exists", "/y" }, { "exists", "/y/nope" },
+        { "exists", "/y/p/below" } })
+      assert.is_true(e[1])
+      assert.same({ "is_dir", "not_found", "not_found" }, { ec[2], ec[3], ec[4] })
     end
     -- long lists go in chunks, in order
     local many = {}

@@ -47,14 +47,14 @@ local function run(drv, many, single, paths, extra, opts)
   return res, msgs, codes
 end
 
---- The contents of paths.
-function batch.get(drv, paths)
-  return run(drv, "get_many", "get_content", paths)
+--- The contents of paths; opts as get_many's ({ shallow = true }).
+function batch.get(drv, paths, opts)
+  return run(drv, "get_many", "get_content", paths, nil, opts)
 end
 
---- The stats of paths.
-function batch.stat(drv, paths)
-  return run(drv, "stat_many", "stat", paths)
+--- The stats of paths; opts as stat_many's.
+function batch.stat(drv, paths, opts)
+  return run(drv, "stat_many", "stat", paths, nil, opts)
 end
 
 --- Puts contents[i] at paths[i]; opts as put_content's ({ replace = false }),
@@ -92,8 +92,17 @@ function batch.put_two_new(drv, paths, contents)
   return ok1, ok2, msgs[1], codes[1], msgs[2], codes[2], res[2] == true
 end
 
---- A batch of different calls: ops[i] = { "get", path }, { "stat", path }
--- or { "put", path, content } (the driver's drv:batch, else single calls).
+-- exists as drv:batch answers it, from a stat (a driver without batch)
+local function exists(drv, path)
+  local info, m, c = drv:stat(path)
+  if info and info.is_dir then return nil, "is a directory: " .. path, "is_dir" end
+  if not info and c == "not_dir" then c = "not_found" end
+  return info and true, m, c
+end
+
+--- A batch of different calls: ops[i] = { "get", path }, { "stat", path },
+-- { "exists", path } or { "put", path, content } (the driver's drv:batch,
+-- else single calls). opts: drv:batch's (replace, shallow).
 function batch.mixed(drv, ops, opts)
   local res, msgs, codes = {}, {}, {}
   if #ops == 0 then return res, msgs, codes end
@@ -102,6 +111,7 @@ function batch.mixed(drv, ops, opts)
     local r, m, c
     if op[1] == "get" then r, m, c = drv:get_content(op[2])
     elseif op[1] == "stat" then r, m, c = drv:stat(op[2])
+    elseif op[1] == "exists" then r, m, c = exists(drv, op[2])
     else r, m, c = drv:put_content(op[2], op[3], opts) end
     res[i] = r or false
     if not r then msgs[i], codes[i] = m, c end

@@ -13,11 +13,20 @@ local batch = require "regstore.registry.batch"
 
 local links = {}
 
+-- A link's content, or nil, message, code. A missing directory on its path
+-- answers at once (shallow): whether a level above is missing too, or a
+-- file, a link is absent either way.
+local function get(drv, path)
+  if not drv.batch then return drv:get_content(path) end
+  local res, msgs, codes = drv:batch({ { "get", path } }, { shallow = true })
+  return res[1] or nil, msgs[1], codes[1]
+end
+
 --- The digest a link holds, or nil, message, driver code. A link whose
 -- content is not a digest counts as missing (`not_found`).
 function links.read(ctx, kind, fields)
   local path = ctx.paths:path_for(kind, fields)
-  local text, msg, code = ctx.drv:get_content(path)
+  local text, msg, code = get(ctx.drv, path)
   if not text then
     if code == "is_dir" or code == "not_dir" then code = "not_found" end
     return nil, msg, code
@@ -28,13 +37,23 @@ function links.read(ctx, kind, fields)
   return text
 end
 
+--- Whether a link is there: true, false, or nil, message, code. One
+-- lookup (drv:batch's exists), its content unread: for a check made again
+-- after a write, of a link read once already.
+function links.present(ctx, kind, fields)
+  local res, msgs, codes = batch.mixed(ctx.drv, { { "exists", ctx.paths:path_for(kind, fields) } })
+  if res[1] then return true end
+  if codes[1] == "not_found" or codes[1] == "is_dir" then return false end
+  return nil, msgs[1], codes[1]
+end
+
 --- links.read of many links at once (the driver's get_many): res[i] the
 -- digest or false, msgs[i], codes[i] as links.read answers for list[i] =
 -- { kind, fields }.
 function links.read_many(ctx, list)
   local p = {}
   for i, l in ipairs(list) do p[i] = ctx.paths:path_for(l[1], l[2]) end
-  local res, msgs, codes = batch.get(ctx.drv, p)
+  local res, msgs, codes = batch.get(ctx.drv, p, { shallow = true })
   for i, text in ipairs(res) do
     if not text then
       if codes[i] == "is_dir" or codes[i] == "not_dir" then codes[i] = "not_found" end

@@ -112,27 +112,25 @@ end
 
 -- Checks that everything the manifest names is in the repository: every
 -- reference's link read and the blobs they name stat'ed (the descriptor
--- cache first, unless now), in one batch of the driver (drv:batch) where
--- the blobs are known ahead, then a second batch for blobs a link named
--- that were not. now: ask the store for each blob, never the cache (the
--- check after the write). The first reference that fails decides, in the
+-- cache first), in one batch of the driver (drv:batch, shallow: a missing
+-- directory is an absence at once, whatever the levels above it hold)
+-- where the blobs are known ahead, then a second batch for blobs a link
+-- named that were not. The first reference that fails decides, in the
 -- manifest's order, as one check after the other would. opts (optional):
 --   extra  one more link ({ kind, fields }) read in the same batch
 --   also   one more blob digest stat'ed in the same batch
---   guess  { [ref digest] = target }: blobs to stat with the links (what
---          an earlier check read; a link naming another is stat'ed after)
 -- Returns true, then the extra link's target, msg, code, then also's
--- answer (true, false, or { msg, code }); or nil, message, code.
-local function verify_references(ctx, name, info, now, opts)
+-- answer (true, false, or { msg, code }), then the references' targets;
+-- or nil, message, code.
+local function verify_references(ctx, name, info, opts)
   opts = opts or {}
   local ops, stat_of, stat_at = {}, {}, {}
   local function want(t)
     if stat_of[t] ~= nil or stat_at[t] then return end
-    if not now and ctx.cache:get(t) then
+    if ctx.cache:get(t) then
       stat_of[t] = true
       return
     end
-    if now then ctx.cache:delete(t) end
     ops[#ops + 1] = { "stat", ctx.paths:path_for("blob_data", { digest = t }) }
     stat_at[t] = #ops
   end
@@ -141,8 +139,6 @@ local function verify_references(ctx, name, info, now, opts)
     local kind = ref.kind == "manifest" and "revision_link" or "layer_link"
     ops[#ops + 1] = { "get", ctx.paths:path_for(kind, { name = name, digest = ref.digest }) }
     link_at[i] = #ops
-    local g = opts.guess and opts.guess[ref.digest]
-    if g then want(g) end
   end
   local extra_at
   if opts.extra then
@@ -150,7 +146,7 @@ local function verify_references(ctx, name, info, now, opts)
     extra_at = #ops
   end
   if opts.also then want(opts.also) end
-  local res, msgs, codes = batch.mixed(ctx.drv, ops)
+  local res, msgs, codes = batch.mixed(ctx.drv, ops, { shallow = true })
   -- a link's answer as links.read gives it
   local function link(k)
     local text, code = res[k], codes[k]
@@ -178,7 +174,7 @@ local function verify_references(ctx, name, info, now, opts)
     local t = link(link_at[i])
     targets[i] = t
     if t and stat_of[t] == nil then
-      if not now and ctx.cache:get(t) then
+      if ctx.cache:get(t) then
         stat_of[t] = true
       elseif not more[t] then
         more[t] = true
@@ -186,7 +182,7 @@ local function verify_references(ctx, name, info, now, opts)
       end
     end
   end
-  local answers = blobs.stat_many(ctx, more, now)
+  local answers = blobs.stat_many(ctx, more)
   for i, t in ipairs(more) do stat_of[t] = answers[i] end
   for i, ref in ipairs(info.references) do
     local t = targets[i]
@@ -209,13 +205,37 @@ end
 -- older than its grace) before the link made it referenced. gc quarantines
 -- what it sweeps and marks again before it deletes, so a blob found here
 -- after the link exists is kept; one missing here fails the put cleanly.
--- The manifest's own blob is stat'ed with the links and the blobs the
--- first check found (one batch), and put again when it is gone.
-local function still_there(ctx, name, digest, content, media_type, info, guess)
-  local ok, a, b, _, self = verify_references(ctx, name, info, true, { also = digest, guess = guess })
-  if not ok then return nil, a, b end
-  if type(self) == "table" then return nil, self[1], self[2] end
-  if not self then return blobs.put_if_absent(ctx, digest, content, media_type, true) end
+-- Each reference's link, the blob the first check found it naming
+-- (targets) and the manifest's own blob are looked at in one batch of
+-- exists (one lookup each: a name always has its data), in the manifest's
+-- order; the manifest's blob is put again when it is gone.
+local function still_there(ctx, name, digest, content, media_type, info, targets)
+  local ops = {}
+  for i, ref in ipairs(info.references) do
+    local kind = ref.kind == "manifest" and "revision_link" or "layer_link"
+    ops[2 * i - 1] = { "exists", ctx.paths:path_for(kind, { name = name, digest = ref.digest }) }
+    ops[2 * i] = { "exists", ctx.paths:path_for("blob_data", { digest = targets[i] }) }
+  end
+  ops[#ops + 1] = { "exists", ctx.paths:path_for("blob_data", { digest = digest }) }
+  local res, msgs, codes = batch.mixed(ctx.drv, ops)
+  local function gone(k) -- whether item k found nothing; nil, msg, code when unread
+    if res[k] then return false end
+    if codes[k] == "not_found" or codes[k] == "is_dir" then return true end
+    return nil, msgs[k], codes[k]
+  end
+  for i, ref in ipairs(info.references) do
+    for k = 2 * i - 1, 2 * i do
+      local g, msg, code = gone(k)
+      if g == nil then return nil, msg, code end
+      if g then
+        ctx.cache:delete(targets[i])
+        return blob_unknown(name, ref)
+      end
+    end
+  end
+  local g, msg, code = gone(#ops)
+  if g == nil then return nil, msg, code end
+  if g then return blobs.put_if_absent(ctx, digest, content, media_type, true) end
   ctx.cache:set(digest, { size = #content, media_type = media_type or blobs.DEFAULT_MEDIA_TYPE })
   return true
 end
@@ -264,11 +284,9 @@ function Store:put(content, media_type, opts)
   local fields = { name = name, digest = digest }
   -- (and the manifest's own blob stat'ed with the references' blobs)
   local rev, present, targets, rev_code
-  ok, rev, msg, rev_code, present, targets = verify_references(ctx, name, info, false,
+  ok, rev, msg, rev_code, present, targets = verify_references(ctx, name, info,
     { extra = { "revision_link", fields }, also = digest })
   if not ok then return nil, rev, msg end
-  local guess = {}
-  for i, ref in ipairs(info.references) do guess[ref.digest] = targets[i] end
   if type(present) == "table" then return nil, present[1], present[2] end
   -- a new revision counts against the quotas that cover the repository
   local token
@@ -309,7 +327,7 @@ function Store:put(content, media_type, opts)
     if not ok then return undo(msg, code) end
     wrote = true
   end
-  ok, msg, code = still_there(ctx, name, digest, content, media_type, info, guess)
+  ok, msg, code = still_there(ctx, name, digest, content, media_type, info, targets)
   if not ok then
     if wrote then ctx.drv:delete(link_path) end
     return undo(msg, code)

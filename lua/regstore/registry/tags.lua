@@ -81,9 +81,9 @@ end
 function tags.set_checked(ctx, name, tag, digest, known)
   local ok, msg, code = tags.set(ctx, name, tag, digest, known)
   if not ok then return nil, msg, code end
-  ok, msg, code = links.read(ctx, "revision_link", { name = name, digest = digest })
+  ok, msg, code = links.present(ctx, "revision_link", { name = name, digest = digest })
   if ok then return true end
-  if code ~= "not_found" then return nil, msg, code end
+  if ok == nil then return nil, msg, code end
   if tags.get(ctx, name, tag) == digest then
     ok, msg, code = tags.remove(ctx, name, tag)
     if not ok and code ~= "tag_unknown" then return nil, msg, code end

@@ -198,7 +198,8 @@ int rs_move(rs_conn *c, const char *src, const char *dst, int flags,
 int rs_delete(rs_conn *c, const char *path, rs_status *st);
 
 /*
- * Batch calls: n independent calls of rs_get, rs_put or rs_stat_path, at
+ * Batch calls: n independent calls of rs_get, rs_put or rs_stat_path (and,
+ * in rs_batch, rs_list and rs_exists), at
  * most `window` of them in progress at once (0: the connection's window;
  * at most RS_BATCH_MAX_WINDOW).  Each item is the single call, with its own
  * result: rc (0 or the call's failure) and, on failure, st naming its path.

@@ -584,7 +584,14 @@ static int move_once(rs_conn *c, const rs_split *s, const rs_split *d,
   } else {
     int set;
     rc = rs_dir_link_file(c, d->dir, d->base, oid, old, gen, missing, flags, &set);
-    if (rc < 0 && set) rc = 0; /* named (not listed yet): src goes, as for any link */
+    if (rc < 0 && set) {
+      /* Named in a directory that could not be listed (linking it up
+       * failed): dst holds the blob with its reference, and src, which
+       * stays, too.  The move fails and loses nothing; a move again lists
+       * dst's directory before src goes (rs_move). */
+      *linked = 1;
+      return rc;
+    }
     if (rc == 0) {
       RS_CRASH("move.dst_linked");
       unlinked = rs_dir_unlink(c, s->dir, s->base, oid) == 0;
@@ -645,7 +652,10 @@ int rs_move(rs_conn *c, const char *src, const char *dst, int flags,
     if (ed.kind == RS_ENT_FILE) memcpy(old, ed.oid, sizeof old);
     if (old[0] && (flags & RS_NOREPLACE)) return exists(c, d.dir, ed.linking, src, dst, st);
     if (strcmp(old, es.oid) == 0) {
-      rc = move_onto_itself(c, &s, src, es.oid);
+      /* dst's directory, if a move that named it could not list it, is
+       * listed before src goes */
+      rc = ed.linking[0] ? rs_dir_link_up(c, d.dir, 0, ed.linking) : 0;
+      if (rc == 0) rc = move_onto_itself(c, &s, src, es.oid);
       if (rc == -ECANCELED) continue;
     } else {
       rc = move_once(c, &s, &d, src, dst, es.oid, old, ed.gen, missing, flags, &linked, tries);

@@ -106,6 +106,32 @@ describe("links never overwrite a directory entry #cluster", function()
     directory_intact(fx.drv, fx.ns, "/t6")
   end)
 
+  -- A directory a killed put made is flagged until it is linked up (the
+  -- engine's `linking` xattr); a name linked into it counts once it is.
+  -- When that cannot be done (here a file stands where its parent should
+  -- be), a move onto it must fail and keep its source, not drop the source
+  -- for a name no reader can reach.
+  it("a move whose destination directory cannot be listed fails and keeps its source", function()
+    local fx = fresh()
+    assert.is_true(fx.drv:put_content("/q", "file"))
+    helper.rados(fx.ns, "create /q/d")
+    helper.rados(fx.ns, "setxattr /q/d linking killed-put")
+    assert.is_true(fx.drv:put_content("/src/f", "data"))
+    helper.fails("not_dir", "/src/f", fx.drv:move("/src/f", "/q/d/g"))
+    assert.are.equal("data", fx.drv:get_content("/src/f"))
+    assert.are.equal("file", fx.drv:get_content("/q"))
+    -- the file out of the way, the move again lists /q/d before the source goes
+    assert.is_true(fx.drv:delete("/q"))
+    assert.is_true(fx.drv:move("/src/f", "/q/d/g"))
+    assert.are.equal("data", fx.drv:get_content("/q/d/g"))
+    assert.are.same({ "/q/d/g" }, fx.drv:list("/q/d"))
+    assert.are.same({ "/q" }, fx.drv:list("/"))
+    helper.fails("not_found", "/src/f", fx.drv:get_content("/src/f"))
+    assert.is_true(fx.drv:delete("/q"))
+    assert(fx.drv:fsck { grace = 0, repair = true })
+    assert.are.same({}, helper.leftovers(fx.ns))
+  end)
+
   -- The race itself, in two processes.  Before each call onto /r/<i> this
   -- process puts a marker /go/<i>; the other one waits for it and creates
   -- /r/<i>/c at once, which lands while a put of several chunks is still

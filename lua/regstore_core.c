@@ -702,7 +702,6 @@ static void batch_missing(lua_State *L, int i, Batch *b) {
   lua_pop(L, 1);
 }
 
-
 /* put_many(paths, contents [, { replace = false, window = N, missing = { n... }, in_order = true }]) */
 static int d_put_many(lua_State *L) {
   Driver *d = check_driver(L);

@@ -95,7 +95,7 @@ end
 -- exists as drv:batch answers it, from a stat (a driver without batch)
 local function exists(drv, path)
   local info, m, c = drv:stat(path)
-  if info and info.is_dir then return nil, "is a directory: " .. path, "is_dir" end
+  if info and info.is_dir then return nil, "regstore: is a directory: " .. path, "is_dir" end
   if not info and c == "not_dir" then c = "not_found" end
   return info and true, m, c
 end

@@ -13,20 +13,14 @@ local batch = require "regstore.registry.batch"
 
 local links = {}
 
--- A link's content, or nil, message, code. A missing directory on its path
--- answers at once (shallow): whether a level above is missing too, or a
--- file, a link is absent either way.
-local function get(drv, path)
-  if not drv.batch then return drv:get_content(path) end
-  local res, msgs, codes = drv:batch({ { "get", path } }, { shallow = true })
-  return res[1] or nil, msgs[1], codes[1]
-end
-
 --- The digest a link holds, or nil, message, driver code. A link whose
 -- content is not a digest counts as missing (`not_found`).
 function links.read(ctx, kind, fields)
   local path = ctx.paths:path_for(kind, fields)
-  local text, msg, code = get(ctx.drv, path)
+  -- shallow: a missing directory on the path answers at once (a level
+  -- above missing too, or a file, the link is absent either way)
+  local res, msgs, codes = batch.mixed(ctx.drv, { { "get", path } }, { shallow = true })
+  local text, msg, code = res[1] or nil, msgs[1], codes[1]
   if not text then
     if code == "is_dir" or code == "not_dir" then code = "not_found" end
     return nil, msg, code

@@ -104,6 +104,12 @@ function manifests.all(ctx, name)
   return listing.sort(out), found
 end
 
+-- The path of the link that makes a reference part of the repository.
+local function ref_link_path(ctx, name, ref)
+  local kind = ref.kind == "manifest" and "revision_link" or "layer_link"
+  return ctx.paths:path_for(kind, { name = name, digest = ref.digest })
+end
+
 local function blob_unknown(name, ref)
   return errors.new("manifest_blob_unknown",
     "manifest in repository %s references %s %s, unknown to the repository",
@@ -136,8 +142,7 @@ local function verify_references(ctx, name, info, opts)
   end
   local link_at = {}
   for i, ref in ipairs(info.references) do
-    local kind = ref.kind == "manifest" and "revision_link" or "layer_link"
-    ops[#ops + 1] = { "get", ctx.paths:path_for(kind, { name = name, digest = ref.digest }) }
+    ops[#ops + 1] = { "get", ref_link_path(ctx, name, ref) }
     link_at[i] = #ops
   end
   local extra_at
@@ -212,8 +217,7 @@ end
 local function still_there(ctx, name, digest, content, media_type, info, targets)
   local ops = {}
   for i, ref in ipairs(info.references) do
-    local kind = ref.kind == "manifest" and "revision_link" or "layer_link"
-    ops[2 * i - 1] = { "exists", ctx.paths:path_for(kind, { name = name, digest = ref.digest }) }
+    ops[2 * i - 1] = { "exists", ref_link_path(ctx, name, ref) }
     ops[2 * i] = { "exists", ctx.paths:path_for("blob_data", { digest = targets[i] }) }
   end
   ops[#ops + 1] = { "exists", ctx.paths:path_for("blob_data", { digest = digest }) }

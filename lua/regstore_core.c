@@ -275,6 +275,16 @@ static int l_clock(lua_State *L) {
   return 1;
 }
 
+/* Wall-clock seconds with their fraction. os.time() reads the coarse clock,
+ * which can lag the one librados stamps an object's mtime with by a tick: a
+ * file written just before os.time() may look a second in its future. */
+static int l_time(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+  return 1;
+}
+
 /* sleep(secs): blocks the calling thread (a maintenance run's rate limit;
  * never for nginx's event loop, which has ngx.sleep). */
 static int l_sleep(lua_State *L) {
@@ -1744,7 +1754,7 @@ int luaopen_regstore_core(lua_State *L) {
       {"lot", l_lot}, {"park", l_park}, {"take", l_take}, {"sweep", l_sweep},
       {"bytes", l_bytes}, {"borrow", l_borrow},
       {"connect", l_connect}, {"uuid", l_uuid}, {"sha256", l_sha256},
-      {"clock", l_clock}, {"sleep", l_sleep}, {NULL, NULL}};
+      {"clock", l_clock}, {"time", l_time}, {"sleep", l_sleep}, {NULL, NULL}};
   set_methods(L, DRIVER, driver_meta, driver_methods);
   set_methods(L, WRITER, writer_meta, writer_methods);
   set_methods(L, READER, reader_meta, reader_methods);

@@ -1,6 +1,7 @@
 -- The Lua binding's own promises: calls on a closed driver and a close
 -- inside a walk, connect codes for keyring failures, offsets and other
--- numbers checked before any conversion, and the shape of drv:fsck.  Runs under Lua 5.4 and LuaJIT.
+-- numbers checked before any conversion, the shape of drv:fsck, and
+-- regstore.time. Runs under Lua 5.4 and LuaJIT.
 local helper = require "helper"
 local regstore = require "regstore"
 
@@ -338,5 +339,29 @@ describe("drv:fsck #cluster", function()
     raises_arg(function() fx.drv:fsck { grace = math.huge } end)
     raises_arg(function() fx.drv:fsck { repair = 1 } end)
     raises_arg(function() fx.drv:fsck { repair = "yes" } end)
+  end)
+end)
+
+-------------------------------------------------------------------------------
+
+describe("regstore.time #cluster", function()
+  -- The policies date files against it with grace 0 right after writing
+  -- them: os.time() (a coarse clock) could answer a second before the
+  -- mtime librados had just stamped.
+  it("is never behind the mtime of a file written before it, across second boundaries", function()
+    local drv = helper.connect()
+    local t = regstore.time()
+    assert.is_number(t)
+    assert.truthy(math.abs(t - os.time()) < 2)
+    local crossed, last, n = 0, math.floor(t), 0
+    while crossed < 3 do
+      n = n + 1
+      assert(drv:put_content("/clock/f" .. n % 4, "x"))
+      local now = regstore.time()
+      local fi = assert(drv:stat("/clock/f" .. n % 4))
+      assert.truthy(fi.modtime <= now, string.format("modtime %d > time() %.6f", fi.modtime, now))
+      if math.floor(now) ~= last then crossed, last = crossed + 1, math.floor(now) end
+    end
+    drv:close()
   end)
 end)

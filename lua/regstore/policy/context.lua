@@ -5,6 +5,7 @@
 -- of regstore.registry never delete data (distribution's rule: one place
 -- deletes, and it is maintenance).
 
+local regstore = require "regstore"
 local paths = require "regstore.registry.paths"
 
 local context = {}
@@ -28,7 +29,7 @@ function context.of(target, opts, fname)
     error(string.format("bad argument #1 to '%s' (registry or driver expected, got %s)",
       fname, type(target)), 3)
   end
-  local now = opts.now or os.time()
+  local now = opts.now or regstore.time()
   return { drv = drv, paths = mapper, root = mapper.root, now = now }
 end
 
@@ -55,7 +56,6 @@ end
 -- nil or 0.
 function context.pacer(rate, longest)
   if not rate or rate <= 0 then return function() end end
-  local regstore = require "regstore"
   local t0, done = regstore.clock(), 0
   return function(n)
     done = done + n

@@ -235,15 +235,31 @@ for ((i = 0; i < BIG; i++)); do
 	mv "$WORK/big" "$WORK/big-tree/docker/registry/v2/blobs/sha256/${h:0:2}/$h/data"
 done
 ns=bench-gc-$$-big
+# cpu_start / cpu_per_gib: CPU seconds per GiB of BIG x 64 MiB, of the
+# command (this shell's children) and of the OSD, between the two calls
+cpu_start() { times >"$WORK/times-before"; cpu_k0=$(proc_ticks "$BENCH_OSD_PID"); }
+cpu_per_gib() {
+	local k1 c0 c1 gib osd='?'
+	k1=$(proc_ticks "$BENCH_OSD_PID")
+	times >"$WORK/times-after"
+	c0=$(children_cpu "$WORK/times-before") c1=$(children_cpu "$WORK/times-after")
+	gib=$(echo "$BIG / 16" | bc -l)
+	[[ -n $cpu_k0 && -n $k1 ]] && osd=$(printf '%.2f' "$(echo "($k1 - $cpu_k0) / 100 / $gib" | bc -l)")
+	printf '%.2f s client, %s s OSD' "$(echo "($c1 - $c0) / $gib" | bc -l)" "$osd"
+}
+cpu_start
 s=$(now)
 regstore --namespace "$ns" migrate --from-fs "$WORK/big-tree" --json >"$WORK/migrate-big.json"
 big_time=$(elapsed "$s")
+mig_cpu=$(cpu_per_gib)
 mig_mbs=$(echo "$BIG * 64 * 1048576 / 1000000 / $big_time" | bc -l)
 regstore --namespace "$ns" rm --recursive /docker
 # the same bytes (BIG x 64 MiB in 4 MiB objects), as bench/run.sh bounds it: a
 # time-bound rados bench fills a memstore OSD at several hundred MB/s
+cpu_start
 rados -p "$POOL" bench 300 write -b 4194304 -O 4194304 -t 16 --max-objects $((BIG * 16)) \
 	--run-name "rs-bench-gc-$$" --no-cleanup >"$WORK/rados-bench.txt" 2>&1
+rados_cpu=$(cpu_per_gib)
 rados_mbs=$(awk '/^Bandwidth \(MB\/sec\)/ {print $3}' "$WORK/rados-bench.txt")
 rados -p "$POOL" cleanup --run-name "rs-bench-gc-$$" >/dev/null 2>&1 || true
 rados_mbs_dec=$(echo "$rados_mbs * 1048576 / 1000000" | bc -l)
@@ -287,6 +303,8 @@ done
 r=$(echo "$mig_mbs / $rados_mbs_dec" | bc -l)
 target '| migrate --from-fs, %d × 64 MiB | %.0f MB/s | rados bench write -b 4M -t 16: %.0f MB/s | %.2f | ≥ 0.9 %s |\n' \
 	"$BIG" "$mig_mbs" "$rados_mbs_dec" "$r" "$(met "$r >= 0.9")"
+target '| migrate --from-fs, %d × 64 MiB: CPU per GiB (this machine: 2 cores) | %s | rados bench: %s | | (information)  |\n' \
+	"$BIG" "$mig_cpu" "$rados_cpu"
 if [[ -n $BASE ]]; then
 	b1=$(median base-1) bN=$(median "base-$SCALE")
 	printf '\n| BENCH_GC_BASE (%s) vs this tree, same run | before | after | after / before |\n|---|---|---|---|\n' "$BASE"

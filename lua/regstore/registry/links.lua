@@ -66,7 +66,7 @@ end
 -- result whether it wrote.
 function links.write(ctx, kind, fields, digest, unlinked)
   local path = ctx.paths:path_for(kind, fields)
-  if not unlinked and ctx.drv:get_content(path) == digest then return true, false end
+  if not unlinked and links.read(ctx, kind, fields) == digest then return true, false end
   local ok, msg, code = ctx.drv:put_content(path, digest)
   if not ok then return nil, msg, code end
   return true, true

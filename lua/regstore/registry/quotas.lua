@@ -33,6 +33,8 @@
 local json = require "cjson.safe"
 local regstore = require "regstore"
 local units = require "regstore.units"
+local batch = require "regstore.registry.batch"
+local links = require "regstore.registry.links"
 
 local quotas = {}
 
@@ -71,7 +73,10 @@ end
 -- quotas".
 function quotas.read(ctx)
   local path = ctx.paths:path_for("quota_rules")
-  local text, msg, code = ctx.drv:get_content(path)
+  -- shallow: no rules file (the usual case) is an absence at once, with
+  -- no read of the levels above it
+  local res, msgs, codes = batch.get(ctx.drv, { path }, { shallow = true })
+  local text, msg, code = res[1], msgs[1], codes[1]
   if not text then
     if code == "not_found" then return {} end
     return nil, msg, code
@@ -162,9 +167,9 @@ function quotas.charge_link(ctx, repo, kind, fields, digest, bytes)
   if not rules then return nil, msg, code end
   if #rules == 0 then return NONE end
   local text
-  text, msg, code = ctx.drv:get_content(ctx.paths:path_for(kind, fields))
+  text, msg, code = links.read(ctx, kind, fields)
   if text == digest then return NONE end
-  if not text and code ~= "not_found" and code ~= "not_dir" then return nil, msg, code end
+  if not text and code ~= "not_found" then return nil, msg, code end
   local token
   token, msg, code = charge_rules(ctx, repo, rules, bytes)
   if token then token.unlinked = true end

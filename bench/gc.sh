@@ -235,8 +235,9 @@ for ((i = 0; i < BIG; i++)); do
 	mv "$WORK/big" "$WORK/big-tree/docker/registry/v2/blobs/sha256/${h:0:2}/$h/data"
 done
 ns=bench-gc-$$-big
-# cpu_start / cpu_per_gib: CPU seconds per GiB of BIG x 64 MiB, of the
-# command (this shell's children) and of the OSD, between the two calls
+# cpu_start / cpu_per_gib VAR: VAR is the CPU seconds per GiB of BIG x 64
+# MiB, of the command (this shell's children: `times` in this shell, never
+# in a subshell) and of the OSD, between the two calls
 cpu_start() { times >"$WORK/times-before"; cpu_k0=$(proc_ticks "$BENCH_OSD_PID"); }
 cpu_per_gib() {
 	local k1 c0 c1 gib osd='?'
@@ -245,13 +246,13 @@ cpu_per_gib() {
 	c0=$(children_cpu "$WORK/times-before") c1=$(children_cpu "$WORK/times-after")
 	gib=$(echo "$BIG / 16" | bc -l)
 	[[ -n $cpu_k0 && -n $k1 ]] && osd=$(printf '%.2f' "$(echo "($k1 - $cpu_k0) / 100 / $gib" | bc -l)")
-	printf '%.2f s client, %s s OSD' "$(echo "($c1 - $c0) / $gib" | bc -l)" "$osd"
+	printf -v "$1" '%.2f s client, %s s OSD' "$(echo "($c1 - $c0) / $gib" | bc -l)" "$osd"
 }
 cpu_start
 s=$(now)
 regstore --namespace "$ns" migrate --from-fs "$WORK/big-tree" --json >"$WORK/migrate-big.json"
 big_time=$(elapsed "$s")
-mig_cpu=$(cpu_per_gib)
+cpu_per_gib mig_cpu
 mig_mbs=$(echo "$BIG * 64 * 1048576 / 1000000 / $big_time" | bc -l)
 regstore --namespace "$ns" rm --recursive /docker
 # the same bytes (BIG x 64 MiB in 4 MiB objects), as bench/run.sh bounds it: a
@@ -259,7 +260,7 @@ regstore --namespace "$ns" rm --recursive /docker
 cpu_start
 rados -p "$POOL" bench 300 write -b 4194304 -O 4194304 -t 16 --max-objects $((BIG * 16)) \
 	--run-name "rs-bench-gc-$$" --no-cleanup >"$WORK/rados-bench.txt" 2>&1
-rados_cpu=$(cpu_per_gib)
+cpu_per_gib rados_cpu
 rados_mbs=$(awk '/^Bandwidth \(MB\/sec\)/ {print $3}' "$WORK/rados-bench.txt")
 rados -p "$POOL" cleanup --run-name "rs-bench-gc-$$" >/dev/null 2>&1 || true
 rados_mbs_dec=$(echo "$rados_mbs * 1048576 / 1000000" | bc -l)

@@ -116,7 +116,7 @@ static void run_item(rs_conn *c, const batch *b, size_t i) {
 
 /* A pending put's directory linked on its own, as rs_put_fresh would. */
 static void link_alone(rs_conn *c, rs_batch_item *it, const char *oid) {
-  it->rc = rs_put_fresh_link(c, it->path, oid, it->len, 0, &it->st);
+  it->rc = rs_put_fresh_link(c, it->path, oid, it->len, 0, 0, &it->st);
   if (it->rc > 0) it->rc = 0;
 }
 

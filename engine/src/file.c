@@ -167,11 +167,11 @@ int rs_put(rs_conn *c, const char *path, const void *data, size_t len,
  * blob are removed and the put fails, as rs_dir_link_file and rs_put do.
  */
 int rs_put_fresh_link(rs_conn *c, const char *path, const char *oid,
-                      size_t len, int known, rs_status *st) {
+                      size_t len, int known, int made, rs_status *st) {
   rs_split sp;
   int rc;
   rs_path_split(path, &sp);
-  rc = rs_dir_link_up(c, sp.dir, known, oid);
+  rc = made ? rs_dir_link_up_made(c, sp.dir, known, oid) : rs_dir_link_up(c, sp.dir, known, oid);
   if (rc < 0) {
     rs_dir_unlink(c, sp.dir, sp.base, oid);
     rs_dir_prune(c, sp.dir);
@@ -200,7 +200,7 @@ static int put_fresh(rs_conn *c, const char *path, const void *data,
   char old[RS_OID_MAX] = "";
   uint32_t stripe = c->chunk;
   rs_split sp;
-  int rc, linked = 0;
+  int rc, linked = 0, made = 0;
   if (pending) *pending = 0;
   if ((rc = check_path(path, 0, st)) < 0) return rc;
   rs_path_split(path, &sp);
@@ -212,13 +212,16 @@ static int put_fresh(rs_conn *c, const char *path, const void *data,
     return rs_fail_rados(st, rc, path, "write");
   }
   RS_CRASH("put.sealed");
-  if (rs_dir_create_with(c, sp.dir, sp.base, oid) == 0) {
+  /* the levels said missing above the directory, made with it */
+  rc = missing > 1 ? rs_dir_create_chain(c, sp.dir, sp.base, oid, missing - 1, &made)
+                   : rs_dir_create_with(c, sp.dir, sp.base, oid);
+  if (rc == 0) {
     RS_CRASH("link.entry_set");
     if (pending && missing == 1) {
       *pending = 1;
       return 0;
     }
-    return rs_put_fresh_link(c, path, oid, len, missing - 1, st);
+    return rs_put_fresh_link(c, path, oid, len, missing - 1, made, st);
   }
   /* The directory is there after all (made meanwhile, or made by a put
    * that was killed before it linked it), or the create failed: rs_put's

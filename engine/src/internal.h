@@ -280,6 +280,10 @@ int rs_entry_listed(rs_conn *c, const char *dir, rs_entry *e);
 void rs_dir_unflag(rs_conn *c, const char *dir, const char *stamp);
 int rs_dir_create_with(rs_conn *c, const char *dir, const char *name,
                        const char *oid);
+int rs_dir_create_chain(rs_conn *c, const char *dir, const char *name,
+                        const char *oid, int known, int *made);
+int rs_dir_link_up_made(rs_conn *c, const char *dir, int known,
+                        const char *stamp);
 int rs_dir_link_subdirs(rs_conn *c, const char *dir, const char *const *names,
                         size_t n);
 /* Whether name in dir holds exactly val now: 1, 0, or < 0. */
@@ -382,6 +386,6 @@ int rs_put_fresh_start(rs_conn *c, const char *path, const void *data,
                        int *pending, rs_status *st);
 void rs_put_fresh_linked(rs_conn *c, const char *path, const char *oid);
 int rs_put_fresh_link(rs_conn *c, const char *path, const char *oid,
-                      size_t len, int known, rs_status *st);
+                      size_t len, int known, int made, rs_status *st);
 
 #endif

@@ -78,8 +78,16 @@ typedef struct fsck {
   time_t wait_until;  /* when the last of them is old enough */
 } fsck;
 
+static double real_now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* The precise clock: time() reads the coarse one, which can lag the mtime
+ * librados stamped a moment ago by a tick (a second, at its turn). */
 static int old_enough(const fsck *f, time_t mtime) {
-  return (double)(time(NULL) - mtime) >= f->grace;
+  return real_now() - (double)mtime >= f->grace;
 }
 
 /* Reports a finding; repair (when asked) is the caller's, told by *fix. */
@@ -215,12 +223,6 @@ static int check_dir(fsck *f, const char *dir) {
   }
   rs_dirents_free(ents, n);
   return rc;
-}
-
-static double real_now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_REALTIME, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 /* Whether a sign of life at `when` (epoch seconds) is younger than grace. */

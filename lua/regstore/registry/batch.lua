@@ -52,6 +52,14 @@ function batch.get(drv, paths, opts)
   return run(drv, "get_many", "get_content", paths, nil, opts)
 end
 
+--- One file's content, shallow (a missing directory on its path is an
+-- absence at once, whatever the levels above it hold): the content, or
+-- nil, message, code.
+function batch.get_shallow(drv, path)
+  local res, msgs, codes = batch.mixed(drv, { { "get", path } }, { shallow = true })
+  return res[1] or nil, msgs[1], codes[1]
+end
+
 --- The stats of paths; opts as stat_many's.
 function batch.stat(drv, paths, opts)
   return run(drv, "stat_many", "stat", paths, nil, opts)

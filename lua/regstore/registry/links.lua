@@ -13,22 +13,29 @@ local batch = require "regstore.registry.batch"
 
 local links = {}
 
---- The digest a link holds, or nil, message, driver code. A link whose
--- content is not a digest counts as missing (`not_found`).
-function links.read(ctx, kind, fields)
-  local path = ctx.paths:path_for(kind, fields)
-  -- shallow: a missing directory on the path answers at once (a level
-  -- above missing too, or a file, the link is absent either way)
-  local res, msgs, codes = batch.mixed(ctx.drv, { { "get", path } }, { shallow = true })
-  local text, msg, code = res[1] or nil, msgs[1], codes[1]
+--- What a get of the link at path answered (text, or nil, message, code),
+-- as links.read gives it: the digest, or nil, message, code, where a
+-- directory or a file on the way, or content that is not a digest, is
+-- `not_found`.
+function links.answer(path, text, msg, code)
   if not text then
     if code == "is_dir" or code == "not_dir" then code = "not_found" end
     return nil, msg, code
   end
-  if not validate.digest(text) then
-    return nil, "regstore: corrupt link " .. path, "not_found"
-  end
+  if not validate.digest(text) then return nil, "regstore: corrupt link " .. path, "not_found" end
   return text
+end
+
+-- The digest the link at path holds (links.read); shallow: a level above
+-- missing too, or a file, the link is absent either way.
+local function read_at(ctx, path)
+  return links.answer(path, batch.get_shallow(ctx.drv, path))
+end
+
+--- The digest a link holds, or nil, message, driver code. A link whose
+-- content is not a digest counts as missing (`not_found`).
+function links.read(ctx, kind, fields)
+  return read_at(ctx, ctx.paths:path_for(kind, fields))
 end
 
 --- Whether a link is there: true, false, or nil, message, code. One
@@ -48,12 +55,9 @@ function links.read_many(ctx, list)
   local p = {}
   for i, l in ipairs(list) do p[i] = ctx.paths:path_for(l[1], l[2]) end
   local res, msgs, codes = batch.get(ctx.drv, p, { shallow = true })
-  for i, text in ipairs(res) do
-    if not text then
-      if codes[i] == "is_dir" or codes[i] == "not_dir" then codes[i] = "not_found" end
-    elseif not validate.digest(text) then
-      res[i], msgs[i], codes[i] = false, "regstore: corrupt link " .. p[i], "not_found"
-    end
+  for i = 1, #p do
+    local d, msg, code = links.answer(p[i], res[i] or nil, msgs[i], codes[i])
+    res[i], msgs[i], codes[i] = d or false, msg, code
   end
   return res, msgs, codes
 end
@@ -66,7 +70,7 @@ end
 -- result whether it wrote.
 function links.write(ctx, kind, fields, digest, unlinked)
   local path = ctx.paths:path_for(kind, fields)
-  if not unlinked and links.read(ctx, kind, fields) == digest then return true, false end
+  if not unlinked and read_at(ctx, path) == digest then return true, false end
   local ok, msg, code = ctx.drv:put_content(path, digest)
   if not ok then return nil, msg, code end
   return true, true

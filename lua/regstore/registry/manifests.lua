@@ -153,15 +153,7 @@ local function verify_references(ctx, name, info, opts)
   if opts.also then want(opts.also) end
   local res, msgs, codes = batch.mixed(ctx.drv, ops, { shallow = true })
   -- a link's answer as links.read gives it
-  local function link(k)
-    local text, code = res[k], codes[k]
-    if not text then
-      if code == "is_dir" or code == "not_dir" then code = "not_found" end
-      return nil, msgs[k], code
-    end
-    if not validate.digest(text) then return nil, "regstore: corrupt link " .. ops[k][2], "not_found" end
-    return text
-  end
+  local function link(k) return links.answer(ops[k][2], res[k] or nil, msgs[k], codes[k]) end
   local function blob(k)
     local info_, code = res[k], codes[k]
     if info_ and not info_.is_dir then return true, info_ end

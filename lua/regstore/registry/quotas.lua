@@ -73,10 +73,8 @@ end
 -- quotas".
 function quotas.read(ctx)
   local path = ctx.paths:path_for("quota_rules")
-  -- shallow: no rules file (the usual case) is an absence at once, with
-  -- no read of the levels above it
-  local res, msgs, codes = batch.get(ctx.drv, { path }, { shallow = true })
-  local text, msg, code = res[1], msgs[1], codes[1]
+  -- shallow: no rules file (the usual case) is an absence at once
+  local text, msg, code = batch.get_shallow(ctx.drv, path)
   if not text then
     if code == "not_found" then return {} end
     return nil, msg, code
